@@ -90,6 +90,9 @@ func ablate(m *Model, opt AblateOptions) (*Ablation, error) {
 	res := &Ablation{Model: out}
 	for _, bn := range sel {
 		n := ix.Node(bn.NodeIndex)
+		if err := checkBNArity(n); err != nil {
+			return nil, err
+		}
 		if opt.Mode != ModeFreeze || bn.TrainingMode {
 			if err := e.checkStatOutputsUnused(n); err != nil {
 				return nil, err
@@ -118,6 +121,9 @@ func ablate(m *Model, opt AblateOptions) (*Ablation, error) {
 		res.Layers = append(res.Layers, n.GetName())
 	}
 	e.commit()
+	if k := len(e.oneChannelGroups); k > 0 {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("%d layer(s) get one channel per group, where GroupNorm is InstanceNorm; a layer whose spatial size is 1 would normalize a single value and lose its signal (%s)", k, strings.Join(e.oneChannelGroups, ", ")))
+	}
 	if opt.Mode == ModeFreeze {
 		frozen := frozenSet(out)
 		for _, l := range res.Layers {
@@ -233,6 +239,24 @@ type editor struct {
 	// those nothing reads any more.
 	maybeUnused map[string]bool
 	newInits    []*onnxpb.TensorProto
+	// oneChannelGroups lists GroupNorm layers with one channel per group
+	// whose spatial size is not known here.
+	oneChannelGroups []string
+}
+
+// checkBNArity refuses BatchNormalization nodes that do not have the five
+// inputs and one or three outputs the operator defines.
+func checkBNArity(n *onnxpb.NodeProto) error {
+	in, out := n.GetInput(), n.GetOutput()
+	if len(in) != 5 || len(out) == 0 || len(out) > 3 || out[0] == "" {
+		return fmt.Errorf("onnxio: BatchNormalization %q has %d inputs and %d outputs; ONNX defines 5 inputs and 1 or 3 outputs: %w", n.GetName(), len(in), len(out), ErrInvalidModel)
+	}
+	for k, v := range in {
+		if v == "" {
+			return fmt.Errorf("onnxio: BatchNormalization %q: input %d is empty: %w", n.GetName(), k, ErrInvalidModel)
+		}
+	}
+	return nil
 }
 
 func (e *editor) checkStatOutputsUnused(n *onnxpb.NodeProto) error {
@@ -410,6 +434,9 @@ func evalMode(m *Model) (*Model, error) {
 	for i, n := range out.Graph().GetNode() {
 		switch {
 		case isBN(n):
+			if err := checkBNArity(n); err != nil {
+				return nil, err
+			}
 			if err := e.checkStatOutputsUnused(n); err != nil {
 				return nil, err
 			}

@@ -261,7 +261,7 @@ func TestGroupNormStructure(t *testing.T) {
 		t.Fatal("groupnorm did not replace BN by InstanceNormalization")
 	}
 	// gcd(32, 2) = 2 groups of one channel: InstanceNorm, warned about.
-	if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "one channel per group") {
+	if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "one channel per group, where GroupNorm is InstanceNorm") {
 		t.Fatalf("warnings: %v", res.Warnings)
 	}
 	if g := floatsOf(t, m, "bn1.gn.weight"); g[0] != 1.5 || g[1] != 0.5 {

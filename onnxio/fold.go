@@ -45,6 +45,9 @@ func planFold(m *Model, ix *Index, i int) (*foldPlan, error) {
 	default:
 		return nil, fmt.Errorf("its input comes from a %s node, not from a Conv, ConvTranspose, Gemm or MatMul", p.GetOpType())
 	}
+	if len(p.GetOutput()) != 1 || p.GetOutput()[0] != x {
+		return nil, fmt.Errorf("%s %q has %d outputs; bnaudit folds into a node whose only output is the BN's input", p.GetOpType(), p.GetName(), len(p.GetOutput()))
+	}
 	if len(ix.Consumers[x]) != 1 || ix.Outputs[x] {
 		return nil, fmt.Errorf("the output of %s %q is also read elsewhere, so changing its weights would change other layers", p.GetOpType(), p.GetName())
 	}

@@ -54,9 +54,9 @@ func (e *editor) groupNorm(bn BatchNorm, opt AblateOptions) ([]string, error) {
 			}
 		}
 		if spatialOne {
-			warnings = append(warnings, fmt.Sprintf("%s: GroupNorm with %d groups of %d channels normalizes a single value per group, so its output is the bias alone and the signal is erased; use fewer groups (--groups)", bnLabel(bn), g, c))
+			warnings = append(warnings, fmt.Sprintf("%s: GroupNorm with %d groups of one channel normalizes a single value per group, so its output is the bias alone and the signal is erased; use fewer groups (--groups)", bnLabel(bn), g))
 		} else {
-			warnings = append(warnings, fmt.Sprintf("%s: GroupNorm with one channel per group (%d groups) is InstanceNorm; where the spatial size is 1 it normalizes a single value and erases the signal", bnLabel(bn), g))
+			e.oneChannelGroups = append(e.oneChannelGroups, bnLabel(bn))
 		}
 	}
 	n := e.ix.Node(bn.NodeIndex)

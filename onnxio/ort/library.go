@@ -79,13 +79,13 @@ func ResolveLibrary(explicit string) (string, error) {
 func resolveLibrary(explicit string, getenv func(string) string) (string, error) {
 	if explicit != "" {
 		if err := checkLibraryFile(explicit); err != nil {
-			return "", fmt.Errorf("%w: %s (given explicitly) %v", ErrNoLibrary, explicit, err)
+			return "", fmt.Errorf("%w: %s (given with --ort-lib) %v; fix the path or run scripts/install-ort.sh", ErrNoLibrary, explicit, err)
 		}
 		return explicit, nil
 	}
 	if p := getenv(LibraryEnv); p != "" {
 		if err := checkLibraryFile(p); err != nil {
-			return "", fmt.Errorf("%w: %s (from %s) %v", ErrNoLibrary, p, LibraryEnv, err)
+			return "", fmt.Errorf("%w: %s (from %s) %v; fix the variable or run scripts/install-ort.sh", ErrNoLibrary, p, LibraryEnv, err)
 		}
 		return p, nil
 	}

@@ -128,7 +128,7 @@ func TestResolveLibraryNamedPathMustExist(t *testing.T) {
 		env      string
 		wantIn   []string
 	}{
-		{"explicit missing", filepath.Join(root, "typo.so"), "", []string{"typo.so", "given explicitly", "does not exist"}},
+		{"explicit missing", filepath.Join(root, "typo.so"), "", []string{"typo.so", "given with --ort-lib", "does not exist"}},
 		{"explicit directory", root, "", []string{"is a directory"}},
 		{"explicit empty file", empty, "", []string{"is empty"}},
 		{"environment missing", "", filepath.Join(root, "gone.so"), []string{"gone.so", LibraryEnv, "does not exist"}},

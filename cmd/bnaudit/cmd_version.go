@@ -1,0 +1,62 @@
+package main
+
+import (
+	"fmt"
+	"runtime"
+	"runtime/debug"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/bnaudit/bnaudit/onnxio"
+	"github.com/bnaudit/bnaudit/onnxio/ort"
+)
+
+// version is bnaudit's release; builds from a checkout add the commit.
+const version = "0.1.0-dev"
+
+func versionCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "version",
+		Usage: "print bnaudit's version and the ONNX Runtime it finds",
+		Description: "Prints bnaudit's version, the Go version it was built with, and the ONNX Runtime\n" +
+			"library it resolves (or why none was found). Missing ONNX Runtime is reported, not an error.\n\n" + exitCodesHelp,
+		OnUsageError: commandUsageError,
+		Action: func(c *cli.Context) error {
+			w := c.App.Writer
+			fmt.Fprintf(w, "bnaudit %s%s (%s, %s/%s)\n", version, revision(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+			if err := ort.Init(c.String("ort-lib")); err != nil {
+				fmt.Fprintf(w, "onnxruntime: not available: %s\n", onnxio.CleanMessage(err.Error()))
+				return nil
+			}
+			fmt.Fprintf(w, "onnxruntime: %s (%s)\n", ort.Version(), ort.LibraryPath())
+			return nil
+		},
+	}
+}
+
+// revision is the VCS commit the binary was built from, when Go recorded it.
+func revision() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return ""
+	}
+	rev, dirty := "", false
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			dirty = s.Value == "true"
+		}
+	}
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	if rev == "" {
+		return ""
+	}
+	if dirty {
+		rev += "-dirty"
+	}
+	return " " + rev
+}

@@ -1,0 +1,114 @@
+// Command bnaudit audits ONNX models for memorization and membership-inference
+// risk, with a focus on Batch Normalization. See README.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/bnaudit/bnaudit/onnxio"
+	"github.com/bnaudit/bnaudit/onnxio/ort"
+	"github.com/bnaudit/bnaudit/trainer/dataset"
+)
+
+// Exit codes, documented in every command's help.
+const (
+	exitOK          = 0
+	exitCheckFailed = 1
+	exitBadInput    = 2
+	exitRuntime     = 3
+)
+
+const exitCodesHelp = `Exit codes: 0 success; 1 a check failed; 2 bad usage, bad input or a missing
+ONNX Runtime library; 3 an internal or runtime error.`
+
+// exitError carries the exit code an error maps to.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func usageErrorf(format string, args ...any) error {
+	return &exitError{exitBadInput, fmt.Errorf(format, args...)}
+}
+
+func checkFailedf(format string, args ...any) error {
+	return &exitError{exitCheckFailed, fmt.Errorf(format, args...)}
+}
+
+// exitCode maps an error to the process exit code in one place.
+func exitCode(err error) int {
+	var ee *exitError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &ee):
+		return ee.code
+	case errors.Is(err, onnxio.ErrNotONNX), errors.Is(err, onnxio.ErrInvalidModel),
+		errors.Is(err, onnxio.ErrTooLarge), errors.Is(err, onnxio.ErrUnsafePath),
+		errors.Is(err, dataset.ErrBadData), errors.Is(err, fs.ErrNotExist),
+		errors.Is(err, fs.ErrPermission), errors.Is(err, ort.ErrNoLibrary),
+		errors.Is(err, ort.ErrNoCUDA):
+		return exitBadInput
+	}
+	return exitRuntime
+}
+
+func newApp(stdout, stderr io.Writer) *cli.App {
+	return &cli.App{
+		Name:  "bnaudit",
+		Usage: "audit ONNX models for memorization and membership-inference risk, with a focus on BatchNorm",
+		Description: "bnaudit imports an ONNX model, locates and ablates its BatchNormalization layers,\n" +
+			"runs it on ONNX Runtime, and (in later versions) trains and audits the variants.\n\n" + exitCodesHelp,
+		Writer:    stdout,
+		ErrWriter: stderr,
+		Flags:     globalFlags(),
+		Commands: []*cli.Command{
+			inspectCommand(),
+			ablateCommand(),
+			versionCommand(),
+		},
+		HideHelpCommand: true,
+		// Actions return errors; main maps them to exit codes, so urfave/cli
+		// must never exit by itself (it would skip deferred cleanup).
+		ExitErrHandler: func(*cli.Context, error) {},
+		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
+			return usageErrorf("%v; see bnaudit --help", err)
+		},
+	}
+}
+
+// run is main without os.Exit, so tests can call it.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int) {
+	defer func() {
+		if r := recover(); r != nil {
+			fmt.Fprintf(stderr, "bnaudit: internal error: %s (please report it)\n", onnxio.CleanMessage(fmt.Sprint(r)))
+			code = exitRuntime
+		}
+	}()
+	app := newApp(stdout, stderr)
+	err := app.RunContext(ctx, reorderArgs(app, args))
+	if err != nil {
+		fmt.Fprintln(stderr, "bnaudit: "+onnxio.CleanMessage(strings.TrimPrefix(err.Error(), "bnaudit: ")))
+	}
+	return exitCode(err)
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
