@@ -74,7 +74,7 @@ func FindBatchNorms(m *Model) ([]BatchNorm, error) {
 
 func findBatchNorms(m *Model, ix *Index) []BatchNorm {
 	frozen := frozenSet(m)
-	var out []BatchNorm
+	out := []BatchNorm{}
 	for i := range ix.Graph.GetNode() {
 		n := ix.Node(i)
 		if !isBN(n) {
@@ -187,7 +187,7 @@ func SelectBatchNorms(bns []BatchNorm, sel []string) ([]BatchNorm, error) {
 	if len(sel) == 0 {
 		return bns, nil
 	}
-	var out []BatchNorm
+	out := []BatchNorm{}
 	picked := map[int]bool{}
 	for _, s := range sel {
 		s = strings.TrimSpace(s)

@@ -165,8 +165,12 @@ func worstRelative(ds []ort.Difference) float64 {
 }
 
 func printAblation(w io.Writer, r ablateResult) {
-	verb := map[onnxio.Mode]string{onnxio.ModeFold: "folded", onnxio.ModeRemove: "removed", onnxio.ModeFreeze: "froze", onnxio.ModeGroupNorm: "replaced by GroupNorm"}[r.Mode]
-	fmt.Fprintf(w, "%s %d BatchNorm layer(s) of %s\n", verb, len(r.Layers), clip(r.Model, 80))
+	verb := map[onnxio.Mode]string{onnxio.ModeFold: "folded", onnxio.ModeRemove: "removed", onnxio.ModeFreeze: "froze", onnxio.ModeGroupNorm: "replaced"}[r.Mode]
+	suffix := ""
+	if r.Mode == onnxio.ModeGroupNorm {
+		suffix = " with GroupNorm"
+	}
+	fmt.Fprintf(w, "%s %d BatchNorm layer(s) of %s%s\n", verb, len(r.Layers), clip(r.Model, 80), suffix)
 	for _, l := range r.Layers {
 		fmt.Fprintf(w, "  %s\n", clip(l, 100))
 	}

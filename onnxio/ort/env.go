@@ -30,9 +30,11 @@ var env struct {
 }
 
 // Init resolves the ONNX Runtime library with ResolveLibrary(explicit), loads
-// it and creates the process-wide ORT environment. Only the first call does
-// the work; later calls return its result, error included, so a program can
-// call Init from every entry point. A later call with a non-empty explicit
+// it and creates the process-wide ORT environment. Only the first call that
+// finds a library does the work; later calls return its result, error
+// included, so a program can call Init from every entry point. A call that
+// finds no library (ErrNoLibrary) loads nothing and leaves a later call free
+// to try another path. A later call with a non-empty explicit
 // path that differs from the library already loaded is an error.
 //
 // ORT's own logging is set to errors only, so warnings such as unused
@@ -49,8 +51,12 @@ func Init(explicit string) error {
 		}
 		return env.err
 	}
+	err := initLocked(explicit)
+	if errors.Is(err, ErrNoLibrary) {
+		return err
+	}
 	env.done = true
-	env.err = initLocked(explicit)
+	env.err = err
 	return env.err
 }
 
