@@ -1,0 +1,189 @@
+package trainer
+
+// Gradient rules of the normalizations.
+//
+// BatchNorm with batch statistics (training), over the M = N·H·W values of
+// each channel, with x̂ = (x − μ_B)·inv, inv = 1/√(σ²_B + ε):
+//
+//	dβ = Σ dy,  dγ = Σ dy·x̂,  dx = inv/M · (M·dx̂ − Σ dx̂ − x̂·Σ dx̂·x̂),  dx̂ = dy·γ
+//
+// which includes the paths through μ_B and σ²_B: the coupling between the
+// samples of a batch that METHODS.md's theory is about. With running
+// statistics (inference, or a frozen BN) the statistics are constants and
+// dx = dy·γ·inv. LayerNormalization and InstanceNormalization have the same
+// form over their own axes.
+
+import (
+	"github.com/bnaudit/bnaudit/onnxio/onnxpb"
+)
+
+const bnTrainOp = "bnaudit.BatchNormTrain"
+
+func init() {
+	register("BatchNormalization", gradBNInference)
+	register(bnTrainOp, gradBNTrain)
+	register("LayerNormalization", gradLayerNorm)
+	register("InstanceNormalization", gradInstanceNorm)
+}
+
+// channelShape is [1, C, 1, …] for an input of the given rank.
+func channelShape(c int64, rank int) []int64 {
+	s := make([]int64, rank)
+	for i := range s {
+		s[i] = 1
+	}
+	s[1] = c
+	return s
+}
+
+// nonChannelAxes is every axis but 1.
+func nonChannelAxes(rank int) []int64 {
+	a := []int64{0}
+	for i := 2; i < rank; i++ {
+		a = append(a, int64(i))
+	}
+	return a
+}
+
+// gradBNInference: BN on running statistics.
+func gradBNInference(c *gradCtx, dy []string) []string {
+	b := c.b
+	xs := c.xShape(0)
+	ch := xs[1]
+	r := len(xs)
+	eps := c.attrFloat("epsilon", 1e-5)
+	cs := channelShape(ch, r)
+	inv := b.op("Reciprocal", []string{b.op("Sqrt", []string{b.op("Add", []string{c.x(4), b.scalar(eps)})})})
+	invC := b.reshape(inv, cs)
+	out := make([]string, 5)
+	if c.want(0) {
+		out[0] = b.op("Mul", []string{dy[0], b.reshape(b.op("Mul", []string{c.x(1), inv}), cs)})
+	}
+	if c.want(1) {
+		xhat := b.op("Mul", []string{b.op("Sub", []string{c.x(0), b.reshape(c.x(3), cs)}), invC})
+		out[1] = b.reduceSum(b.op("Mul", []string{dy[0], xhat}), nonChannelAxes(r), false)
+	}
+	if c.want(2) {
+		out[2] = b.reduceSum(dy[0], nonChannelAxes(r), false)
+	}
+	return out
+}
+
+// emitBNTrain writes BatchNorm with batch statistics as plain ops and
+// returns its tape entry (inputs x, scale, bias; output y) together with the
+// batch mean and biased variance (shape [C]) for the running-statistics
+// update.
+func (b *builder) emitBNTrain(node *onnxpb.NodeProto, x, scale, bias, y string) (e *tapeEntry, mean, variance string) {
+	xs := b.shape(x)
+	r := len(xs)
+	ch := xs[1]
+	cs := channelShape(ch, r)
+	axes := nonChannelAxes(r)
+	eps := float32(1e-5)
+	for _, a := range node.GetAttribute() {
+		if a.GetName() == "epsilon" {
+			eps = a.GetF()
+		}
+	}
+	mu := b.reduceMean(x, axes, true)
+	xc := b.op("Sub", []string{x, mu})
+	v := b.reduceMean(b.op("Mul", []string{xc, xc}), axes, true)
+	inv := b.op("Reciprocal", []string{b.op("Sqrt", []string{b.op("Add", []string{v, b.scalar(eps)})})})
+	xhat := b.op("Mul", []string{xc, inv})
+	scaled := b.op("Mul", []string{xhat, b.reshape(scale, cs)})
+	b.emitNamed("Add", b.fresh("bn_out"), []string{scaled, b.reshape(bias, cs)}, []string{y})
+	e = &tapeEntry{op: bnTrainOp, node: node, inputs: []string{x, scale, bias}, outputs: []string{y},
+		saved: map[string]string{"xhat": xhat, "inv": inv}}
+	return e, b.reshape(mu, []int64{ch}), b.reshape(v, []int64{ch})
+}
+
+func gradBNTrain(c *gradCtx, dy []string) []string {
+	b := c.b
+	xs := c.xShape(0)
+	r := len(xs)
+	ch := xs[1]
+	m := float32(numel(xs) / ch)
+	axes := nonChannelAxes(r)
+	xhat, inv := c.e.saved["xhat"], c.e.saved["inv"]
+	g := dy[0]
+	out := make([]string, 3)
+	if c.want(1) {
+		out[1] = b.reduceSum(b.op("Mul", []string{g, xhat}), axes, false)
+	}
+	if c.want(2) {
+		out[2] = b.reduceSum(g, axes, false)
+	}
+	if c.want(0) {
+		dxhat := b.op("Mul", []string{g, b.reshape(c.x(1), channelShape(ch, r))})
+		s1 := b.reduceSum(dxhat, axes, true)
+		s2 := b.reduceSum(b.op("Mul", []string{dxhat, xhat}), axes, true)
+		t := b.op("Sub", []string{b.op("Mul", []string{dxhat, b.scalar(m)}), s1})
+		t = b.op("Sub", []string{t, b.op("Mul", []string{xhat, s2})})
+		out[0] = b.op("Mul", []string{t, b.op("Mul", []string{inv, b.scalar(1 / m)})})
+	}
+	return out
+}
+
+// normBack is the backward of x̂ = (x − mean)/√(var+ε) over axes, given
+// dx̂: dx = inv·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂)).
+func normBack(b *builder, x string, axes []int64, eps float32, dxhat string) (dx, xhat string) {
+	mu := b.reduceMean(x, axes, true)
+	xc := b.op("Sub", []string{x, mu})
+	v := b.reduceMean(b.op("Mul", []string{xc, xc}), axes, true)
+	inv := b.op("Reciprocal", []string{b.op("Sqrt", []string{b.op("Add", []string{v, b.scalar(eps)})})})
+	xhat = b.op("Mul", []string{xc, inv})
+	if dxhat == "" {
+		return "", xhat
+	}
+	m1 := b.reduceMean(dxhat, axes, true)
+	m2 := b.reduceMean(b.op("Mul", []string{dxhat, xhat}), axes, true)
+	t := b.op("Sub", []string{b.op("Sub", []string{dxhat, m1}), b.op("Mul", []string{xhat, m2})})
+	return b.op("Mul", []string{t, inv}), xhat
+}
+
+func gradLayerNorm(c *gradCtx, dy []string) []string {
+	b := c.b
+	xs := c.xShape(0)
+	axis := c.attrInt("axis", -1)
+	if axis < 0 {
+		axis += int64(len(xs))
+	}
+	axes := axesFrom(int(axis), len(xs))
+	eps := c.attrFloat("epsilon", 1e-5)
+	out := make([]string, len(c.e.inputs))
+	var dxhat string
+	if c.want(0) {
+		dxhat = b.op("Mul", []string{dy[0], c.x(1)})
+	}
+	dx, xhat := normBack(b, c.x(0), axes, eps, dxhat)
+	out[0] = dx
+	if c.want(1) {
+		out[1] = b.sumTo(b.op("Mul", []string{dy[0], xhat}), c.xShape(1))
+	}
+	if c.hasX(2) && c.want(2) {
+		out[2] = b.sumTo(dy[0], c.xShape(2))
+	}
+	return out
+}
+
+func gradInstanceNorm(c *gradCtx, dy []string) []string {
+	b := c.b
+	xs := c.xShape(0)
+	r := len(xs)
+	cs := channelShape(xs[1], r)
+	eps := c.attrFloat("epsilon", 1e-5)
+	out := make([]string, 3)
+	var dxhat string
+	if c.want(0) {
+		dxhat = b.op("Mul", []string{dy[0], b.reshape(c.x(1), cs)})
+	}
+	dx, xhat := normBack(b, c.x(0), axesFrom(2, r), eps, dxhat)
+	out[0] = dx
+	if c.want(1) {
+		out[1] = b.reduceSum(b.op("Mul", []string{dy[0], xhat}), nonChannelAxes(r), false)
+	}
+	if c.want(2) {
+		out[2] = b.reduceSum(dy[0], nonChannelAxes(r), false)
+	}
+	return out
+}

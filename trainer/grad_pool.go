@@ -1,0 +1,105 @@
+package trainer
+
+import (
+	"github.com/bnaudit/bnaudit/onnxio/onnxpb"
+)
+
+// Gradient rules of MaxPool and AveragePool.
+
+func init() {
+	register("MaxPool", gradMaxPool)
+	register("AveragePool", gradAveragePool)
+}
+
+// gradMaxPool scatters dY to the argmax positions. ORT's Indices output is
+// flattened over N·C·H·W (FACTS.md), so one ScatterElements over the
+// flattened input adds each window's gradient where its maximum was.
+func gradMaxPool(c *gradCtx, dy []string) []string {
+	b := c.b
+	if len(c.e.outputs) < 2 || c.e.outputs[1] == "" {
+		failf("MaxPool %q: the trainer needs its Indices output", c.e.node.GetName())
+	}
+	if b.opset < 16 {
+		failf("MaxPool %q: differentiating needs opset 16 (ScatterElements with reduction)", c.e.node.GetName())
+	}
+	xs := c.xShape(0)
+	total := numel(xs)
+	idx := b.reshape(c.y(1), []int64{-1})
+	idx = b.reshape(idx, []int64{numel(c.yShape(1))})
+	g := b.reshape(dy[0], []int64{numel(c.yShape(0))})
+	z := b.zeros([]int64{total})
+	s := b.op("ScatterElements", []string{z, idx, g}, aInt("axis", 0),
+		&onnxpb.AttributeProto{Name: "reduction", S: []byte("add"), Type: onnxpb.AttributeProto_STRING})
+	return []string{b.reshape(s, xs)}
+}
+
+// gradAveragePool divides dY by each window's element count and spreads it
+// over the window with a depthwise ConvTranspose of ones, then crops the
+// padding. Counts follow PyTorch: with count_include_pad the window is
+// clipped to the padded input, otherwise to the input itself.
+func gradAveragePool(c *gradCtx, dy []string) []string {
+	b := c.b
+	xs, ys := c.xShape(0), c.yShape(0)
+	if len(xs) != 4 {
+		failf("AveragePool %q on a %d-D input: bnaudit differentiates 2-D pooling", c.e.node.GetName(), len(xs))
+	}
+	ctx := &inferCtx{node: c.e.node, opset: b.opset}
+	w, err := ctx.window(xs[2:], c.attrInts("kernel_shape"))
+	if err != nil {
+		failf("AveragePool %q: %v", c.e.node.GetName(), err)
+	}
+	for _, d := range w.dilations {
+		if d != 1 {
+			failf("AveragePool %q with dilations is not differentiable in bnaudit", c.e.node.GetName())
+		}
+	}
+	include := c.attrInt("count_include_pad", 0) != 0
+	// per-axis counts, then their outer product [Ho, Wo]
+	axisCounts := func(i int) []float32 {
+		out := make([]float32, ys[i+2])
+		in := xs[i+2]
+		for o := range out {
+			start := int64(o)*w.strides[i] - w.pads[i]
+			end := min(start+w.kernel[i], in+w.pads[i+2])
+			size := end - start
+			start, end = max(start, 0), min(end, in)
+			if include {
+				out[o] = float32(size)
+			} else {
+				out[o] = float32(end - start)
+			}
+		}
+		return out
+	}
+	ch, cw := axisCounts(0), axisCounts(1)
+	inv := make([]float32, len(ch)*len(cw))
+	for i, a := range ch {
+		for j, bb := range cw {
+			inv[i*len(cw)+j] = 1 / (a * bb)
+		}
+	}
+	g := b.op("Mul", []string{dy[0], b.constF32([]int64{ys[2], ys[3]}, inv)})
+	cch := xs[1]
+	ones := make([]float32, cch*w.kernel[0]*w.kernel[1])
+	for i := range ones {
+		ones[i] = 1
+	}
+	kern := b.constF32([]int64{cch, 1, w.kernel[0], w.kernel[1]}, ones)
+	full := b.op("ConvTranspose", []string{g, kern}, aInts("strides", w.strides), aInt("group", cch))
+	// full covers the padded input from its top-left corner; crop the
+	// padding and whatever the last windows reached beyond.
+	fs := b.shape(full)
+	var pads []int64
+	needPad := false
+	for i := 0; i < 2; i++ {
+		extra := w.pads[i] + xs[i+2] - fs[i+2]
+		if extra > 0 {
+			needPad = true
+		}
+		pads = append(pads, max(0, extra))
+	}
+	if needPad {
+		full = b.pad(full, []int64{0, 0, 0, 0, 0, 0, pads[0], pads[1]})
+	}
+	return []string{b.slice(full, []int64{2, 3}, []int64{w.pads[0], w.pads[1]}, []int64{w.pads[0] + xs[2], w.pads[1] + xs[3]})}
+}
