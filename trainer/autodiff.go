@@ -51,7 +51,7 @@ func (c *gradCtx) x(k int) string { return c.e.inputs[k] }
 func (c *gradCtx) y(k int) string { return c.e.outputs[k] }
 
 // hasX reports whether optional input k is present.
-func (c *gradCtx) hasX(k int) bool    { return k < len(c.e.inputs) && c.e.inputs[k] != "" }
+func (c *gradCtx) hasX(k int) bool      { return k < len(c.e.inputs) && c.e.inputs[k] != "" }
 func (c *gradCtx) xShape(k int) []int64 { return c.b.shape(c.x(k)) }
 func (c *gradCtx) yShape(k int) []int64 { return c.b.shape(c.y(k)) }
 func (c *gradCtx) attrInt(name string, def int64) int64 {

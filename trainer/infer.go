@@ -47,7 +47,7 @@ type inferCtx struct {
 }
 
 func (c *inferCtx) attrInt(name string, def int64) int64 { return onnxio.AttrInt(c.node, name, def) }
-func (c *inferCtx) attrInts(name string) []int64       { return onnxio.AttrInts(c.node, name) }
+func (c *inferCtx) attrInts(name string) []int64         { return onnxio.AttrInts(c.node, name) }
 func (c *inferCtx) attrFloat(name string, def float32) float32 {
 	return onnxio.AttrFloat(c.node, name, def)
 }

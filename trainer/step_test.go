@@ -91,7 +91,7 @@ func contains(s []string, v string) bool {
 func (r *stepRunner) run(t testing.TB, x []float32, y []int64, lr, step float32) map[string]*ort.Tensor {
 	t.Helper()
 	in := map[string]*ort.Tensor{
-		r.g.Input: ort.Float32Tensor(r.g.Shapes[r.g.Input], x),
+		r.g.Input:  ort.Float32Tensor(r.g.Shapes[r.g.Input], x),
 		NameLabels: ort.Int64Tensor([]int64{int64(len(y))}, y),
 		NameLR:     ort.Float32Tensor(nil, []float32{lr}),
 		NameStep:   ort.Float32Tensor(nil, []float32{step}),
