@@ -266,7 +266,7 @@ func buildMetricsInterval(p []float64, v [][]float64, opt BootstrapOptions) Metr
 // replacement at the group's own size. It returns one Interval per value
 // stat returns; the estimates come from stat on the identity resample.
 // Every group must be non-empty, and stat must return the same number of
-// values each time. It serves statistics that the metrics functions do
+// values each time; it must not keep idx, which the next call reuses. It serves statistics that the metrics functions do
 // not cover, such as CanaryMemorization's gap or a gradient-norm ratio
 // between outliers and typical samples.
 func BootstrapGroups(sizes []int, stat func(idx [][]int) []float64, opt BootstrapOptions) ([]Interval, error) {
