@@ -487,6 +487,12 @@ def make(name, fname, x32, y):
         collections.OrderedDict([("name", n), ("shape", list(b.shape))]) for n, b in running0.items()
     ]
     index["batchnorms"] = bns
+    # Parameters whose train-mode gradient is zero in exact arithmetic (a bias
+    # just before a train-mode BN: the batch mean removes it). The stored values
+    # are float64 rounding noise (~1e-15); a float32 implementation gets noise
+    # ~1e-8 there, which AdamW's g / (sqrt(v) + eps) turns into steps up to ~lr.
+    gmax = max(float(g.abs().max()) for g in grads.values())
+    index["zero_gradient_parameters"] = [n for n, g in grads.items() if float(g.abs().max()) < 1e-12 * gmax]
     index["optimizer_omitted"] = omit
     index["settings"] = collections.OrderedDict(
         [
