@@ -183,6 +183,9 @@ func (b *builder) backward(tape []*tapeEntry, root, seed string, wrt []string) m
 			failf("no gradient rule for op %s (node %q)", e.op, e.node.GetName())
 		}
 		b.scope = "grad/" + e.node.GetName()
+		if b.hook != nil {
+			b.hook(e, dy, needs)
+		}
 		dx := rule(&gradCtx{b: b, e: e, needs: needs}, dy)
 		if len(dx) != len(e.inputs) {
 			failf("gradient rule of %s (node %q) returned %d adjoints for %d inputs", e.op, e.node.GetName(), len(dx), len(e.inputs))

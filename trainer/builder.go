@@ -46,6 +46,9 @@ type builder struct {
 	consts map[string]string // dedup key -> initializer name
 	// model resolves constant tensors (external data included).
 	model *onnxio.Model
+	// hook, when set, sees every tape entry the backward pass differentiates,
+	// with its output adjoints, before its rule runs.
+	hook func(e *tapeEntry, dy []string, needs []bool)
 }
 
 func newBuilder(opset int64, model *onnxio.Model) *builder {

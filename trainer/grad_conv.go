@@ -70,20 +70,7 @@ func convWeightGrad(b *builder, x, dy string, xs, ws []int64, w spatial, g int64
 	if k == 1 && w.strides[0] == 1 && w.strides[1] == 1 && w.pads[0] == 0 && w.pads[1] == 0 && w.pads[2] == 0 && w.pads[3] == 0 {
 		cols = x // a 1×1 convolution reads the input as it is
 	} else {
-		xp := b.pad(x, []int64{0, 0, w.pads[0], w.pads[1], 0, 0, w.pads[2], w.pads[3]})
-		parts := make([]string, 0, k)
-		for i := int64(0); i < kh; i++ {
-			for j := int64(0); j < kw; j++ {
-				h0, w0 := i*w.dilations[0], j*w.dilations[1]
-				s := b.op("Slice", []string{xp,
-					b.constI64([]int64{h0, w0}, false),
-					b.constI64([]int64{h0 + w.strides[0]*(ho-1) + 1, w0 + w.strides[1]*(wo-1) + 1}, false),
-					b.constI64([]int64{2, 3}, false),
-					b.constI64([]int64{w.strides[0], w.strides[1]}, false)})
-				parts = append(parts, b.unsqueeze(s, []int64{2}))
-			}
-		}
-		cols = b.op("Concat", parts, aInt("axis", 2)) // [N, Cin, k, Ho, Wo]
+		cols = im2col(b, x, kh, kw, ho, wo, w) // [N, Cin, k, Ho, Wo]
 	}
 	// columns: [N, G, Cig·k, Ho·Wo] → [G, Cig·k, N, Ho·Wo] → [G, Cig·k, N·Ho·Wo]
 	cols = b.reshape(cols, []int64{n, g, cig * k, ho * wo})

@@ -208,9 +208,9 @@ func (p *modelPlan) ordered(set map[string]bool) []string {
 }
 
 // forward emits the model's forward pass. train selects batch statistics
-// for (non-frozen) BatchNorm and active Dropout. It returns the tape and,
+// for (non-frozen) BatchNorm, dropout active Dropout (with mask inputs). It returns the tape and,
 // for each running statistic S, the value of S.next (train only).
-func (p *modelPlan) forward(b *builder, train bool, g *Graph) (tape []*tapeEntry, statNext map[string]string) {
+func (p *modelPlan) forward(b *builder, train, dropout bool, g *Graph) (tape []*tapeEntry, statNext map[string]string) {
 	statNext = map[string]string{}
 	nodes := p.m.Graph().GetNode()
 	for _, i := range p.ix.Order {
@@ -225,7 +225,7 @@ func (p *modelPlan) forward(b *builder, train bool, g *Graph) (tape []*tapeEntry
 			tape = append(tape, p.batchNorm(b, n, train, statNext)...)
 			continue
 		case "Dropout":
-			tape = append(tape, p.dropout(b, n, train, g)...)
+			tape = append(tape, p.dropout(b, n, dropout, g)...)
 			continue
 		case "MaxPool":
 			if len(n.Output) < 2 || n.Output[1] == "" {
@@ -363,7 +363,7 @@ func BuildStep(m *onnxio.Model, cfg StepConfig) (g *Graph, err error) {
 	b.declare(NameLabels, &value{shape: []int64{int64(cfg.Batch)}, dtype: onnxio.TypeInt64})
 	b.declare(NameLR, &value{shape: []int64{}, dtype: onnxio.TypeFloat})
 	b.declare(NameStep, &value{shape: []int64{}, dtype: onnxio.TypeFloat})
-	tape, statNext := p.forward(b, true, g)
+	tape, statNext := p.forward(b, true, true, g)
 	tape = append(tape, b.emitCrossEntropy(p.output, NameLabels, cfg.LabelSmoothing, NameLoss, NamePerSampleLoss))
 	grads := b.backward(tape, NameLoss, "", g.Params)
 
@@ -477,7 +477,7 @@ func BuildEval(m *onnxio.Model, batch int) (g *Graph, err error) {
 		MaskRatios: map[string]float32{}, Shapes: map[string][]int64{}}
 	p.declareInterface(b)
 	b.declare(NameLabels, &value{shape: []int64{int64(batch)}, dtype: onnxio.TypeInt64})
-	p.forward(b, false, g)
+	p.forward(b, false, false, g)
 	b.emitCrossEntropy(p.output, NameLabels, 0, NameLoss, NamePerSampleLoss)
 	inputs := append([]string{p.input, NameLabels}, g.Params...)
 	inputs = append(inputs, g.Stats...)
