@@ -222,8 +222,8 @@ func psMatMul(c *gradCtx, dy string, slots []int) map[int]string {
 			// [N, …, K] × [N, …, M]: gᵢ = Σ over the middle axes of aᵢᵀδᵢ
 			as, ds := c.xShape(0), b.shape(dy)
 			n := as[0]
-			a := b.reshape(c.x(0), []int64{n, numel(as[1:len(as)-1]), as[len(as)-1]})
-			d := b.reshape(dy, []int64{n, numel(ds[1:len(ds)-1]), ds[len(ds)-1]})
+			a := b.reshape(c.x(0), []int64{n, numel(as[1 : len(as)-1]), as[len(as)-1]})
+			d := b.reshape(dy, []int64{n, numel(ds[1 : len(ds)-1]), ds[len(ds)-1]})
 			out[1] = b.sqPerSample(b.op("MatMul", []string{transposeLast(b, a), d}))
 		}
 	}

@@ -157,12 +157,12 @@ def export(model, x, path, opset):
             input_names=[INPUT_NAME],
             output_names=[OUTPUT_NAME],
         )
-    msgs = []
+    # One line per kind of warning, with a count (names in quotes elided).
+    counts = collections.OrderedDict()
     for w in caught:
-        first = str(w.message).splitlines()[0][:200]
-        if first not in msgs:
-            msgs.append(first)
-    return msgs
+        first = re.sub(r"'[^']*'", "'…'", str(w.message).splitlines()[0])[:160]
+        counts[first] = counts.get(first, 0) + 1
+    return ["%dx %s" % (c, m) for m, c in counts.items()]
 
 
 def read_onnx(path):
@@ -308,7 +308,12 @@ def dumps(obj):
 
 
 def fd_spot_check(model, x, y, grads, count=4, step=1e-6):
-    """Central differences on a few coordinates (float64, train mode). Reported, not asserted."""
+    """Finite differences on a few coordinates (float64, train mode). Reported, not asserted.
+
+    A coordinate within `step` of a ReLU kink (common in deep BN networks at
+    random initialisation, batch of 2) spoils the central difference and one
+    of the one-sided ones; the reported error is the best of the three.
+    """
     rng = np.random.default_rng(SEED)
     names = [n for n, p in model.named_parameters()]
     pick = sorted(rng.choice(len(names), size=min(count, len(names)), replace=False))
@@ -330,11 +335,17 @@ def fd_spot_check(model, x, y, grads, count=4, step=1e-6):
             flat[j] = orig - step
             lm = F.cross_entropy(m(x), y).item()
             flat[j] = orig
-        fd = (lp - lm) / (2 * step)
         g = grads[n].view(-1)[j].item()
-        rel = abs(fd - g) / max(abs(g), abs(fd), floor * 1e6)
+        est = collections.OrderedDict(
+            [("central", (lp - lm) / (2 * step)), ("forward", (lp - l0) / step), ("backward", (l0 - lm) / step)]
+        )
+        rels = {k: abs(v - g) / max(abs(g), abs(v), floor * 1e6) for k, v in est.items()}
+        best = min(rels, key=rels.get)
+        rel = rels[best]
         worst = max(worst, rel)
-        rows.append(collections.OrderedDict([("param", n), ("index", j), ("autograd", g), ("fd", fd), ("rel", rel)]))
+        rows.append(collections.OrderedDict(
+            [("param", n), ("index", j), ("autograd", g)] + list(est.items())
+            + [("best", best), ("rel", rel), ("central_rel", rels["central"])]))
     return worst, rows
 
 
