@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -166,7 +167,10 @@ func WriteFileAtomic(path string, data []byte) error {
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
-		return fmt.Errorf("onnxio: %w", err)
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("onnxio: cannot write %s: folder %s does not exist: %w", path, dir, fs.ErrNotExist)
+		}
+		return fmt.Errorf("onnxio: cannot write %s: %w", path, errors.Unwrap(err))
 	}
 	tmpName := tmp.Name()
 	ok := false

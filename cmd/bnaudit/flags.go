@@ -93,9 +93,19 @@ func reorderArgs(app *cli.App, args []string) []string {
 	if i >= len(args) {
 		return args
 	}
+	cmdStart := i
 	cmd := app.Command(args[i])
 	if cmd == nil {
 		return args
+	}
+	// Descend into a subcommand (`train export`).
+	for i+1 < len(args) {
+		sub := cmd.Command(args[i+1])
+		if sub == nil {
+			break
+		}
+		i++
+		cmd = sub
 	}
 	note(cmd.Flags, local)
 	var flags, pos []string
@@ -122,7 +132,7 @@ func reorderArgs(app *cli.App, args []string) []string {
 		}
 	}
 	out := append([]string{args[0]}, globals...)
-	out = append(out, args[i])
+	out = append(out, args[cmdStart:i+1]...)
 	out = append(out, flags...)
 	return append(out, pos...)
 }

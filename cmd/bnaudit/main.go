@@ -17,6 +17,7 @@ import (
 
 	"github.com/bnaudit/bnaudit/onnxio"
 	"github.com/bnaudit/bnaudit/onnxio/ort"
+	"github.com/bnaudit/bnaudit/trainer"
 	"github.com/bnaudit/bnaudit/trainer/dataset"
 )
 
@@ -60,7 +61,7 @@ func exitCode(err error) int {
 		errors.Is(err, onnxio.ErrTooLarge), errors.Is(err, onnxio.ErrUnsafePath),
 		errors.Is(err, dataset.ErrBadData), errors.Is(err, fs.ErrNotExist),
 		errors.Is(err, fs.ErrPermission), errors.Is(err, ort.ErrNoLibrary),
-		errors.Is(err, ort.ErrNoCUDA):
+		errors.Is(err, ort.ErrNoCUDA), errors.Is(err, trainer.ErrUnsupported):
 		return exitBadInput
 	}
 	return exitRuntime
@@ -78,6 +79,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Commands: []*cli.Command{
 			inspectCommand(),
 			ablateCommand(),
+			trainCommand(),
 			versionCommand(),
 		},
 		HideHelpCommand: true,

@@ -1,0 +1,164 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/bnaudit/bnaudit/onnxio"
+	"github.com/bnaudit/bnaudit/trainer"
+)
+
+func trainCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "train",
+		Usage: "training graphs (and, in a later version, training runs)",
+		Subcommands: []*cli.Command{
+			trainExportCommand(),
+		},
+		OnUsageError: commandUsageError,
+	}
+}
+
+func trainExportCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "export",
+		Usage:     "write a model's training step (forward, loss, backward, optimizer) and evaluation graphs as ONNX",
+		ArgsUsage: "MODEL",
+		Description: "Writes three files (see the README's \"training-step contract\" for every input and output):\n" +
+			"  OUT                the training step: inputs data, labels, lr, step, P, P.m[, P.v], S;\n" +
+			"                     outputs loss, loss_per_sample, logits, P.next, slots .next, S.next, step.next[, P.grad]\n" +
+			"  OUT.eval.onnx      the evaluation graph: BN on running statistics; outputs logits, loss_per_sample, loss\n" +
+			"  OUT.state.onnx     the starting values: the model with its weights (re-drawn with --init scratch)\n" +
+			"The graphs use only standard ONNX ops, so any ONNX Runtime, in any language, can run them.\n\n" + exitCodesHelp,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "where to write the step graph (required)"},
+			&cli.IntFlag{Name: "batch", Value: 128, Usage: "batch size the graphs are built for"},
+			&cli.StringFlag{Name: "optimizer", Value: "sgd", Usage: "sgd or adamw"},
+			&cli.Float64Flag{Name: "momentum", Value: 0.9, Usage: "sgd: momentum (0 for none)"},
+			&cli.BoolFlag{Name: "nesterov", Usage: "sgd: Nesterov momentum"},
+			&cli.Float64Flag{Name: "weight-decay", Value: 5e-4, Usage: "weight decay (sgd: L2 added to the gradient; adamw: decoupled)"},
+			&cli.Float64Flag{Name: "label-smoothing", Usage: "label smoothing of the cross-entropy loss"},
+			&cli.BoolFlag{Name: "with-grads", Usage: "also output each parameter's gradient as P.grad"},
+			&cli.StringFlag{Name: "init", Value: "pretrained", Usage: "pretrained (the model's weights) or scratch (PyTorch's default initialization)"},
+			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed of --init scratch"},
+			&cli.BoolFlag{Name: "json", Usage: "print the graphs' interface as JSON"},
+		},
+		OnUsageError: commandUsageError,
+		Action: func(c *cli.Context) error {
+			if c.String("output") == "" {
+				return usageErrorf("train export needs --output; see bnaudit train export --help")
+			}
+			m, err := loadModel(c)
+			if err != nil {
+				return err
+			}
+			init, err := trainer.ParseInit(c.String("init"))
+			if err != nil {
+				return usageErrorf("%v", err)
+			}
+			opt := trainer.SGD(float32(c.Float64("momentum")), float32(c.Float64("weight-decay")), c.Bool("nesterov"))
+			switch c.String("optimizer") {
+			case "sgd":
+			case "adamw":
+				opt = trainer.AdamW(float32(c.Float64("weight-decay")))
+			default:
+				return usageErrorf("--optimizer must be sgd or adamw, not %q", c.String("optimizer"))
+			}
+			if c.Int("batch") <= 0 {
+				return usageErrorf("--batch must be positive")
+			}
+			return runTrainExport(m, trainExportOptions{
+				Output: c.String("output"), Init: init, Seed: c.Uint64("seed"), JSON: c.Bool("json"),
+				Step: trainer.StepConfig{Batch: c.Int("batch"), Optimizer: opt, LabelSmoothing: float32(c.Float64("label-smoothing")), WithGrads: c.Bool("with-grads")},
+			}, c.App.Writer)
+		},
+	}
+}
+
+type trainExportOptions struct {
+	Output string
+	Init   trainer.Init
+	Seed   uint64
+	JSON   bool
+	Step   trainer.StepConfig
+}
+
+type exportResult struct {
+	Step       string             `json:"step"`
+	Eval       string             `json:"eval"`
+	State      string             `json:"state"`
+	Batch      int                `json:"batch"`
+	Optimizer  trainer.Optimizer  `json:"optimizer"`
+	Input      string             `json:"input"`
+	Logits     string             `json:"logits"`
+	Params     []string           `json:"params"`
+	Stats      []string           `json:"stats"`
+	Slots      []string           `json:"slots"`
+	Masks      map[string]float32 `json:"dropout_masks"`
+	Nodes      int                `json:"step_nodes"`
+	Parameters int64              `json:"parameters"`
+}
+
+// siblingPath turns step.onnx into step.<kind>.onnx.
+func siblingPath(out, kind string) string {
+	ext := filepath.Ext(out)
+	return strings.TrimSuffix(out, ext) + "." + kind + ext
+}
+
+func runTrainExport(m *onnxio.Model, opts trainExportOptions, w io.Writer) error {
+	state := m
+	if opts.Init == trainer.InitScratch {
+		var err error
+		if state, _, err = trainer.Initialize(m, opts.Seed); err != nil {
+			return err
+		}
+	}
+	step, err := trainer.BuildStep(state, opts.Step)
+	if err != nil {
+		return &exitError{exitBadInput, err}
+	}
+	eval, err := trainer.BuildEval(state, opts.Step.Batch)
+	if err != nil {
+		return &exitError{exitBadInput, err}
+	}
+	r := exportResult{Step: opts.Output, Eval: siblingPath(opts.Output, "eval"), State: siblingPath(opts.Output, "state"),
+		Batch: opts.Step.Batch, Optimizer: opts.Step.Optimizer, Input: step.Input, Logits: step.Logits,
+		Params: step.Params, Stats: step.Stats, Slots: step.Slots, Masks: step.MaskRatios, Nodes: len(step.Model.Graph().GetNode())}
+	for _, p := range step.Params {
+		r.Parameters += numel(step.Shapes[p])
+	}
+	// Write the state and evaluation graph first: the step graph is the file
+	// that says the export finished.
+	if err := state.Save(r.State); err != nil {
+		return err
+	}
+	if err := eval.Model.Save(r.Eval); err != nil {
+		return err
+	}
+	if err := step.Model.Save(r.Step); err != nil {
+		return err
+	}
+	if opts.JSON {
+		return writeJSON(w, r)
+	}
+	fmt.Fprintf(w, "training step  %s (%d nodes, batch %d, %s)\n", r.Step, r.Nodes, r.Batch, r.Optimizer.Kind)
+	fmt.Fprintf(w, "evaluation     %s\n", r.Eval)
+	fmt.Fprintf(w, "initial state  %s\n", r.State)
+	fmt.Fprintf(w, "parameters     %d in %d tensors; %d BatchNorm statistics; optimizer slots %v\n", r.Parameters, len(r.Params), len(r.Stats), r.Slots)
+	if len(r.Masks) > 0 {
+		fmt.Fprintf(w, "dropout masks  %d inputs (feed Bernoulli(1−p) 0/1 masks of the data's shape)\n", len(r.Masks))
+	}
+	return nil
+}
+
+func numel(s []int64) int64 {
+	n := int64(1)
+	for _, d := range s {
+		n *= d
+	}
+	return n
+}
