@@ -58,33 +58,57 @@ func gradConv(c *gradCtx, dy []string) []string {
 	return out
 }
 
-// convWeightGrad computes dW by im2col and a (batched) matrix product.
+// convWeightGrad computes dW as a sum over kernel offsets: for offset
+// (i, j), dW[:, :, i, j] = dY · X_ijᵀ, where X_ij is the input window at
+// that offset, seen channel-major as [Cin, N·Ho·Wo]. Transposing X once
+// (and dY once) keeps the k·k-times larger im2col columns from ever being
+// materialized or transposed; the measured costs are in BENCHMARKS.md.
 func convWeightGrad(b *builder, x, dy string, xs, ws []int64, w spatial, g int64) string {
 	n, cin := xs[0], xs[1]
 	cout, kh, kw := ws[0], ws[2], ws[3]
 	ys := b.shape(dy)
 	ho, wo := ys[2], ys[3]
 	cig, cog := cin/g, cout/g
-	k := kh * kw
-	var cols string
-	if k == 1 && w.strides[0] == 1 && w.strides[1] == 1 && w.pads[0] == 0 && w.pads[1] == 0 && w.pads[2] == 0 && w.pads[3] == 0 {
-		cols = x // a 1×1 convolution reads the input as it is
-	} else {
-		cols = im2col(b, x, kh, kw, ho, wo, w) // [N, Cin, k, Ho, Wo]
-	}
-	// columns: [N, G, Cig·k, Ho·Wo] → [G, Cig·k, N, Ho·Wo] → [G, Cig·k, N·Ho·Wo]
-	cols = b.reshape(cols, []int64{n, g, cig * k, ho * wo})
-	cols = b.op("Transpose", []string{cols}, aInts("perm", []int64{1, 2, 0, 3}))
-	cols = b.reshape(cols, []int64{g, cig * k, n * ho * wo})
-	// dY: [N, G, Cog, Ho·Wo] → [G, Cog, N, Ho·Wo] → [G, Cog, N·Ho·Wo]
-	d := b.reshape(dy, []int64{n, g, cog, ho * wo})
-	d = b.op("Transpose", []string{d}, aInts("perm", []int64{1, 2, 0, 3}))
-	d = b.reshape(d, []int64{g, cog, n * ho * wo})
-	var dw string
+	m := n * ho * wo
+	xt := b.op("Transpose", []string{x}, aInts("perm", []int64{1, 0, 2, 3})) // [Cin, N, H, W]
+	xp := b.pad(xt, []int64{0, 0, w.pads[0], w.pads[1], 0, 0, w.pads[2], w.pads[3]})
+	dt := b.op("Transpose", []string{dy}, aInts("perm", []int64{1, 0, 2, 3})) // [Cout, N, Ho, Wo]
+	var d string
 	if g == 1 {
-		dw = b.op("Gemm", []string{b.reshape(d, []int64{cog, n * ho * wo}), b.reshape(cols, []int64{cig * k, n * ho * wo})}, aInt("transB", 1))
+		d = b.reshape(dt, []int64{cout, m})
 	} else {
-		dw = b.op("MatMul", []string{d, transposeLast(b, cols)})
+		// [G, Cog, M] → [G, M, Cog], shared by every offset
+		d = transposeLast(b, b.reshape(dt, []int64{g, cog, m}))
 	}
+	xsp := b.shape(xp)
+	var parts []string
+	for i := int64(0); i < kh; i++ {
+		for j := int64(0); j < kw; j++ {
+			h0, w0 := i*w.dilations[0], j*w.dilations[1]
+			win := xp
+			if !(h0 == 0 && w0 == 0 && w.strides[0] == 1 && w.strides[1] == 1 && xsp[2] == ho && xsp[3] == wo) {
+				win = b.op("Slice", []string{xp,
+					b.constI64([]int64{h0, w0}, false),
+					b.constI64([]int64{h0 + w.strides[0]*(ho-1) + 1, w0 + w.strides[1]*(wo-1) + 1}, false),
+					b.constI64([]int64{2, 3}, false),
+					b.constI64([]int64{w.strides[0], w.strides[1]}, false)})
+			}
+			var p string
+			if g == 1 {
+				p = b.op("Gemm", []string{d, b.reshape(win, []int64{cin, m})}, aInt("transB", 1)) // [Cout, Cin]
+			} else {
+				p = b.op("MatMul", []string{b.reshape(win, []int64{g, cig, m}), d}) // [G, Cig, Cog]
+			}
+			parts = append(parts, b.unsqueeze(p, []int64{int64(len(b.shape(p)))}))
+		}
+	}
+	dw := parts[0]
+	if len(parts) > 1 {
+		dw = b.op("Concat", parts, aInt("axis", -1))
+	}
+	if g == 1 {
+		return b.reshape(dw, ws) // [Cout, Cin, k] → [Cout, Cin, kh, kw]
+	}
+	dw = b.op("Transpose", []string{dw}, aInts("perm", []int64{0, 2, 1, 3})) // [G, Cog, Cig, k]
 	return b.reshape(dw, ws)
 }

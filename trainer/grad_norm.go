@@ -69,15 +69,27 @@ func gradBNInference(c *gradCtx, dy []string) []string {
 	return out
 }
 
-// emitBNTrain writes BatchNorm with batch statistics as plain ops and
-// returns its tape entry (inputs x, scale, bias; output y) together with the
-// batch mean and biased variance (shape [C]) for the running-statistics
-// update.
+// channelAffine computes x·s + t with per-channel s and t ([C], channel
+// axis 1) as one BatchNormalization node in inference mode with mean 0,
+// variance 1 and epsilon 0: ORT runs it as a single fused pass, where Mul
+// and Add with [1, C, 1, 1] broadcasting take one slower pass each.
+func (b *builder) channelAffine(x, s, t string) string {
+	c := b.shape(s)[0]
+	zeros := b.constF32([]int64{c}, make([]float32, c))
+	ones := b.constF32([]int64{c}, onesF(int(c)))
+	return b.op("BatchNormalization", []string{x, s, t, zeros, ones}, aFloat("epsilon", 0))
+}
+
+// emitBNTrain writes BatchNorm with batch statistics and returns its tape
+// entry (inputs x, scale, bias; output y) together with the batch mean and
+// biased variance (shape [C]) for the running-statistics update. The batch
+// statistics are computed in two passes (mean, then the mean square of the
+// centred values), as PyTorch does; the per-channel affine maps are ONNX
+// BatchNormalization nodes in inference mode (see channelAffine).
 func (b *builder) emitBNTrain(node *onnxpb.NodeProto, x, scale, bias, y string) (e *tapeEntry, mean, variance string) {
 	xs := b.shape(x)
 	r := len(xs)
 	ch := xs[1]
-	cs := channelShape(ch, r)
 	axes := nonChannelAxes(r)
 	eps := float32(1e-5)
 	for _, a := range node.GetAttribute() {
@@ -85,18 +97,25 @@ func (b *builder) emitBNTrain(node *onnxpb.NodeProto, x, scale, bias, y string) 
 			eps = a.GetF()
 		}
 	}
-	mu := b.reduceMean(x, axes, true)
-	xc := b.op("Sub", []string{x, mu})
-	v := b.reduceMean(b.op("Mul", []string{xc, xc}), axes, true)
+	mu := b.reshape(b.reduceMean(x, axes, false), []int64{ch})
+	xc := b.channelAffine(x, b.constF32([]int64{ch}, onesF(int(ch))), b.op("Neg", []string{mu}))
+	// ReduceMean of the squares: ORT's ReduceSumSquare accumulated enough
+	// float32 error over 100k values to move the logits by 1.7e-5.
+	v := b.reshape(b.reduceMean(b.op("Mul", []string{xc, xc}), axes, false), []int64{ch})
 	inv := b.op("Reciprocal", []string{b.op("Sqrt", []string{b.op("Add", []string{v, b.scalar(eps)})})})
-	xhat := b.op("Mul", []string{xc, inv})
-	scaled := b.op("Mul", []string{xhat, b.reshape(scale, cs)})
-	b.emitNamed("Add", b.fresh("bn_out"), []string{scaled, b.reshape(bias, cs)}, []string{y})
+	// y = (x − μ)·(γ·inv) + β from the centred values: scaling x first and
+	// subtracting μ·γ·inv after would cancel digits when |μ| ≫ σ.
+	zeros := b.constF32([]int64{ch}, make([]float32, ch))
+	ones := b.constF32([]int64{ch}, onesF(int(ch)))
+	b.emitNamed("BatchNormalization", b.fresh("bn_out"), []string{xc, b.op("Mul", []string{scale, inv}), bias, zeros, ones}, []string{y}, aFloat("epsilon", 0))
 	e = &tapeEntry{op: bnTrainOp, node: node, inputs: []string{x, scale, bias}, outputs: []string{y},
-		saved: map[string]string{"xhat": xhat, "inv": inv}}
-	return e, b.reshape(mu, []int64{ch}), b.reshape(v, []int64{ch})
+		saved: map[string]string{"centred": xc, "inv": inv}}
+	return e, mu, v
 }
 
+// gradBNTrain: with x̂ = (x − μ_B)·inv and S₁ = Σdy, S₂ = Σdy·x̂ per channel,
+// dβ = S₁, dγ = S₂, and dx = γ·inv·(dy − S₁/M − x̂·S₂/M), written as two
+// per-channel affine maps and one Add.
 func gradBNTrain(c *gradCtx, dy []string) []string {
 	b := c.b
 	xs := c.xShape(0)
@@ -104,22 +123,24 @@ func gradBNTrain(c *gradCtx, dy []string) []string {
 	ch := xs[1]
 	m := float32(numel(xs) / ch)
 	axes := nonChannelAxes(r)
-	xhat, inv := c.e.saved["xhat"], c.e.saved["inv"]
+	inv := c.e.saved["inv"]
+	xhat := b.channelAffine(c.e.saved["centred"], inv, b.constF32([]int64{ch}, make([]float32, ch)))
 	g := dy[0]
+	s1 := b.reduceSum(g, axes, false)
+	s2 := b.reduceSum(b.op("Mul", []string{g, xhat}), axes, false)
 	out := make([]string, 3)
-	if c.want(1) {
-		out[1] = b.reduceSum(b.op("Mul", []string{g, xhat}), axes, false)
-	}
-	if c.want(2) {
-		out[2] = b.reduceSum(g, axes, false)
-	}
+	out[1], out[2] = s2, s1
 	if c.want(0) {
-		dxhat := b.op("Mul", []string{g, b.reshape(c.x(1), channelShape(ch, r))})
-		s1 := b.reduceSum(dxhat, axes, true)
-		s2 := b.reduceSum(b.op("Mul", []string{dxhat, xhat}), axes, true)
-		t := b.op("Sub", []string{b.op("Mul", []string{dxhat, b.scalar(m)}), s1})
-		t = b.op("Sub", []string{t, b.op("Mul", []string{xhat, s2})})
-		out[0] = b.op("Mul", []string{t, b.op("Mul", []string{inv, b.scalar(1 / m)})})
+		k := b.op("Mul", []string{c.x(1), inv}) // γ·inv
+		a := b.channelAffine(g, k, b.op("Neg", []string{b.op("Mul", []string{k, b.op("Mul", []string{s1, b.scalar(1 / m)})})}))
+		bb := b.channelAffine(xhat, b.op("Neg", []string{b.op("Mul", []string{k, b.op("Mul", []string{s2, b.scalar(1 / m)})})}), b.constF32([]int64{ch}, make([]float32, ch)))
+		out[0] = b.op("Add", []string{a, bb})
+	}
+	if !c.want(1) {
+		out[1] = ""
+	}
+	if !c.want(2) {
+		out[2] = ""
 	}
 	return out
 }

@@ -23,6 +23,9 @@ func gradMaxPool(c *gradCtx, dy []string) []string {
 		failf("MaxPool %q: differentiating needs opset 16 (ScatterElements with reduction)", c.e.node.GetName())
 	}
 	xs := c.xShape(0)
+	if r := maxPoolTiled(c, dy[0]); r != "" {
+		return []string{r}
+	}
 	total := numel(xs)
 	idx := b.reshape(c.y(1), []int64{-1})
 	idx = b.reshape(idx, []int64{numel(c.yShape(1))})
@@ -31,6 +34,47 @@ func gradMaxPool(c *gradCtx, dy []string) []string {
 	s := b.op("ScatterElements", []string{z, idx, g}, aInt("axis", 0),
 		&onnxpb.AttributeProto{Name: "reduction", S: []byte("add"), Type: onnxpb.AttributeProto_STRING})
 	return []string{b.reshape(s, xs)}
+}
+
+// maxPoolTiled handles the common case of windows that tile the input
+// (kernel = stride, no padding, no dilation, 2-D) without a scatter: each
+// input position belongs to at most one window, so it receives that
+// window's gradient exactly when its flat index is the window's Indices
+// value. Upsampling and comparing are elementwise, which ORT runs in
+// parallel, where ScatterElements with reduction runs on one thread. It
+// returns "" when the windows do not tile.
+func maxPoolTiled(c *gradCtx, dy string) string {
+	b := c.b
+	xs, ys := c.xShape(0), c.yShape(0)
+	k := c.attrInts("kernel_shape")
+	st, pads, dil := c.attrInts("strides"), c.attrInts("pads"), c.attrInts("dilations")
+	if len(xs) != 4 || len(k) != 2 || len(st) != 2 || st[0] != k[0] || st[1] != k[1] || c.attrInt("storage_order", 0) != 0 {
+		return ""
+	}
+	for _, p := range pads {
+		if p != 0 {
+			return ""
+		}
+	}
+	for _, d := range dil {
+		if d != 1 {
+			return ""
+		}
+	}
+	if auto := c.e.node.GetAttribute(); auto != nil {
+		for _, a := range auto {
+			if a.GetName() == "auto_pad" && string(a.GetS()) != "NOTSET" && string(a.GetS()) != "VALID" && string(a.GetS()) != "" {
+				return ""
+			}
+		}
+	}
+	ch, cw := ys[2]*k[0], ys[3]*k[1] // the covered region
+	if ch > xs[2] || cw > xs[3] {
+		return "" // ceil mode windows that run past the input
+	}
+	// Windows that tile have distinct argmax positions, so placing each
+	// window's gradient at its Indices (MaxUnpool) is the exact scatter.
+	return b.op("MaxUnpool", []string{dy, c.y(1), b.constI64(xs, false)}, aInts("kernel_shape", k), aInts("strides", st))
 }
 
 // gradAveragePool divides dY by each window's element count and spreads it

@@ -379,7 +379,7 @@ func gradCases() []gradCase {
 		{name: "InstanceNorm", opset: 17, inputs: []gcInput{x("x", 2, 3, 3, 4), x("s", 3), x("b", 3)},
 			nodes: []*onnxpb.NodeProto{nd("InstanceNormalization", []string{"x", "s", "b"}, []string{"y"}, aFloat("epsilon", 1e-3))}, output: "y", covers: []string{"InstanceNormalization"}},
 	}
-	return cases
+	return append(cases, extraGradCases...)
 }
 
 func TestGradientRulesFiniteDifferences(t *testing.T) {
@@ -407,7 +407,7 @@ func TestEveryAcceptedOpHasARule(t *testing.T) {
 	// computations, never on a differentiable path of a forward pass.
 	allowed := map[string]bool{"Dropout": false, "ConvTranspose": true, "ScatterElements": true, "ScatterND": true,
 		"GatherElements": true, "CumSum": true, "ArgMax": true, "Elu": true, "Selu": true, "Softplus": true,
-		"Cos": true, "Sin": true, "Mean": true, "ReduceL2": true, "ReduceMin": true, "ReduceProd": true}
+		"Cos": true, "Sin": true, "Mean": true, "ReduceL2": true, "ReduceMin": true, "ReduceProd": true, "MaxUnpool": true}
 	var bad []string
 	for _, op := range missing {
 		if !allowed[op] {
@@ -429,3 +429,14 @@ func TestEveryAcceptedOpHasARule(t *testing.T) {
 		}
 	}
 }
+
+func init() {
+	// Tiled max pooling (kernel = stride) takes the scatter-free path; the odd
+	// size leaves a remainder row and column that get no gradient.
+	extraGradCases = append(extraGradCases,
+		gradCase{name: "MaxPoolTiled", opset: 17, inputs: []gcInput{x("x", 2, 3, 7, 9)},
+			nodes:  []*onnxpb.NodeProto{nd("MaxPool", []string{"x"}, []string{"y", "idx"}, aInts("kernel_shape", []int64{2, 3}), aInts("strides", []int64{2, 3}))},
+			output: "y", h: 1e-3, covers: []string{"MaxPool"}})
+}
+
+var extraGradCases []gradCase

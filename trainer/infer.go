@@ -227,6 +227,17 @@ func init() {
 		return []*value{out}, nil
 	}
 	inferRules["CumSum"] = same
+	inferRules["MaxUnpool"] = func(c *inferCtx) ([]*value, error) {
+		x, err := c.input(0)
+		if err != nil {
+			return nil, err
+		}
+		shape, err := c.intsOf(2)
+		if err != nil {
+			return nil, err
+		}
+		return []*value{{shape: append([]int64{}, shape...), dtype: x.dtype}}, nil
+	}
 }
 
 func normAxis(a int64, rank int) int {

@@ -1,9 +1,11 @@
 package trainer
 
 import (
+	"errors"
 	"math"
 	"math/rand/v2"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/bnaudit/bnaudit/onnxio"
@@ -174,4 +176,29 @@ func argmaxAbs(v []float32, k int) int {
 		return best
 	}
 	return second
+}
+
+// TestUnsupportedOpNamedBeforeTraining: a model with an op the trainer
+// cannot differentiate fails at build time with one line naming the op, the
+// node and the model.
+func TestUnsupportedOpNamedBeforeTraining(t *testing.T) {
+	for _, c := range []struct{ op, domain string }{{"Einsum", ""}, {"FusedConv", "com.microsoft"}, {"ConvTranspose", ""}} {
+		m := loadFixture(t, "mlp.preserve.onnx").Clone()
+		n := m.Graph().Node[1] // the first Gemm
+		n.OpType, n.Domain = c.op, c.domain
+		_, err := BuildStep(m, StepConfig{Batch: 4, Optimizer: SGD(0.9, 0, false)})
+		if err == nil || !errors.Is(err, ErrUnsupported) {
+			t.Fatalf("%s: want ErrUnsupported, got %v", c.op, err)
+		}
+		msg := err.Error()
+		if !strings.Contains(msg, c.op) || !strings.Contains(msg, n.GetName()) || !strings.Contains(msg, "mlp.preserve.onnx") || strings.Contains(msg, "\n") {
+			t.Fatalf("%s: the error should name op, node and model on one line: %q", c.op, msg)
+		}
+	}
+	// Unsupported by shape: an input with no fixed sample shape.
+	m := loadFixture(t, "mlp.preserve.onnx").Clone()
+	m.Graph().Input[0].Type.GetTensorType().Shape.Dim[2].Value = nil
+	if _, err := BuildStep(m, StepConfig{Batch: 4, Optimizer: SGD(0, 0, false)}); err == nil || !strings.Contains(err.Error(), "unknown dimension") {
+		t.Fatalf("want an unknown-dimension error, got %v", err)
+	}
 }

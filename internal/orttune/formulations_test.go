@@ -1,0 +1,98 @@
+// Package orttune measures how fast ONNX Runtime runs alternative ONNX
+// formulations of the same computation, so that the trainer's gradient rules
+// can be chosen by measurement (BENCHMARKS.md records the figures), and
+// profiles a whole training step by op. It has no code outside its tests:
+//
+//	go test -run '^$' -bench . ./internal/orttune/
+//	BNAUDIT_PROFILE_MODEL=small_cnn.training.onnx go test -run TestProfile -v ./internal/orttune/
+package orttune
+
+import (
+	"testing"
+
+	onnxruntime "github.com/yalue/onnxruntime_go"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/bnaudit/bnaudit/onnxio"
+	"github.com/bnaudit/bnaudit/onnxio/onnxpb"
+)
+
+func vi(name string, dims ...int64) *onnxpb.ValueInfoProto {
+	sh := &onnxpb.TensorShapeProto{}
+	for _, d := range dims {
+		sh.Dim = append(sh.Dim, &onnxpb.TensorShapeProto_Dimension{Value: &onnxpb.TensorShapeProto_Dimension_DimValue{DimValue: d}})
+	}
+	return &onnxpb.ValueInfoProto{Name: name, Type: &onnxpb.TypeProto{Value: &onnxpb.TypeProto_TensorType{TensorType: &onnxpb.TypeProto_Tensor{ElemType: 1, Shape: sh}}}}
+}
+
+// bench runs a graph on x, d ([128, 32, 28, 28], the SmallCNN's conv2
+// activations at batch 128) and reports milliseconds per run.
+func bench(b *testing.B, name string, nodes []*onnxpb.NodeProto, inits []*onnxpb.TensorProto) {
+	b.Run(name, func(b *testing.B) { benchGraph(b, nodes, inits) })
+}
+
+func benchGraph(t *testing.B, nodes []*onnxpb.NodeProto, inits []*onnxpb.TensorProto) {
+	g := &onnxpb.GraphProto{Name: "g", Node: nodes, Initializer: inits,
+		Input: []*onnxpb.ValueInfoProto{vi("x", 128, 32, 28, 28), vi("d", 128, 32, 28, 28)}, Output: []*onnxpb.ValueInfoProto{vi("y", 128, 32, 28, 28)}}
+	mp := &onnxpb.ModelProto{IrVersion: 8, OpsetImport: []*onnxpb.OperatorSetIdProto{{Version: 17}}, Graph: g}
+	raw, _ := proto.Marshal(mp)
+	so, _ := onnxruntime.NewSessionOptions()
+	so.SetIntraOpNumThreads(2)
+	s, err := onnxruntime.NewDynamicAdvancedSessionWithONNXData(raw, []string{"x", "d"}, []string{"y"}, so)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := make([]float32, 128*32*784)
+	for i := range data {
+		data[i] = float32(i%17) - 8
+	}
+	x, _ := onnxruntime.NewTensor(onnxruntime.NewShape(128, 32, 28, 28), data)
+	d, _ := onnxruntime.NewTensor(onnxruntime.NewShape(128, 32, 28, 28), data)
+	y, _ := onnxruntime.NewEmptyTensor[float32](onnxruntime.NewShape(128, 32, 28, 28))
+	defer s.Destroy()
+	s.Run([]onnxruntime.Value{x, d}, []onnxruntime.Value{y})
+	t.ResetTimer()
+	for i := 0; i < t.N; i++ {
+		if err := s.Run([]onnxruntime.Value{x, d}, []onnxruntime.Value{y}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.ReportMetric(float64(t.Elapsed().Microseconds())/1000/float64(t.N), "ms/run")
+}
+
+func n(op string, ins, outs []string, attrs ...*onnxpb.AttributeProto) *onnxpb.NodeProto {
+	return &onnxpb.NodeProto{OpType: op, Input: ins, Output: outs, Attribute: attrs}
+}
+
+// BenchmarkFormulations compares ways of writing per-channel affine maps
+// (BatchNorm's forward and backward) and ReLU's backward.
+func BenchmarkFormulations(t *testing.B) {
+	requireORT(t)
+	c := make([]float32, 32)
+	for i := range c {
+		c[i] = 1.5
+	}
+	s4 := onnxio.FloatTensor("s4", []int64{1, 32, 1, 1}, c)
+	s1 := onnxio.FloatTensor("s1", []int64{32}, c)
+	z1 := onnxio.FloatTensor("z1", []int64{32}, make([]float32, 32))
+	o1 := onnxio.FloatTensor("o1", []int64{32}, c)
+	w := onnxio.FloatTensor("w", []int64{32, 1, 1, 1}, c)
+	zero := onnxio.FloatTensor("zero", []int64{}, []float32{0})
+	af := func(name string, v float32) *onnxpb.AttributeProto {
+		return &onnxpb.AttributeProto{Name: name, F: v, Type: onnxpb.AttributeProto_FLOAT}
+	}
+	ai := func(name string, v int64) *onnxpb.AttributeProto {
+		return &onnxpb.AttributeProto{Name: name, I: v, Type: onnxpb.AttributeProto_INT}
+	}
+	bench(t, "copy (Identity)", []*onnxpb.NodeProto{n("Identity", []string{"x"}, []string{"y"})}, nil)
+	bench(t, "Mul same shape", []*onnxpb.NodeProto{n("Mul", []string{"x", "d"}, []string{"y"})}, nil)
+	bench(t, "Mul [1,C,1,1]", []*onnxpb.NodeProto{n("Mul", []string{"x", "s4"}, []string{"y"})}, []*onnxpb.TensorProto{s4})
+	bench(t, "Mul+Add [1,C,1,1]", []*onnxpb.NodeProto{n("Mul", []string{"x", "s4"}, []string{"t"}), n("Add", []string{"t", "s4"}, []string{"y"})}, []*onnxpb.TensorProto{s4})
+	bench(t, "BN inference", []*onnxpb.NodeProto{n("BatchNormalization", []string{"x", "s1", "z1", "z1", "o1"}, []string{"y"}, af("epsilon", 0))}, []*onnxpb.TensorProto{s1, z1, o1})
+	bench(t, "Conv 1x1 depthwise", []*onnxpb.NodeProto{n("Conv", []string{"x", "w", "z1"}, []string{"y"}, ai("group", 32))}, []*onnxpb.TensorProto{w, z1})
+	bench(t, "relu bwd Where", []*onnxpb.NodeProto{n("Greater", []string{"x", "zero"}, []string{"m"}), n("Where", []string{"m", "d", "zero"}, []string{"y"})}, []*onnxpb.TensorProto{zero})
+	bench(t, "relu bwd Sign Mul", []*onnxpb.NodeProto{n("Sign", []string{"x"}, []string{"m"}), n("Mul", []string{"m", "d"}, []string{"y"})}, nil)
+	bench(t, "relu bwd Greater Cast Mul", []*onnxpb.NodeProto{n("Greater", []string{"x", "zero"}, []string{"m"}), n("Cast", []string{"m"}, []string{"mf"}, ai("to", 1)), n("Mul", []string{"mf", "d"}, []string{"y"})}, []*onnxpb.TensorProto{zero})
+	bench(t, "relu bwd Relu-trick", []*onnxpb.NodeProto{n("Relu", []string{"x"}, []string{"r"}), n("Div", []string{"r", "x"}, []string{"m"}), n("Mul", []string{"m", "d"}, []string{"y"})}, nil)
+	bench(t, "ReduceSum axes 0,2,3", []*onnxpb.NodeProto{n("ReduceSum", []string{"x", "ax"}, []string{"r"}, ai("keepdims", 1)), n("Mul", []string{"x", "r"}, []string{"y"})}, []*onnxpb.TensorProto{onnxio.Int64Tensor("ax", []int64{3}, []int64{0, 2, 3})})
+}

@@ -1,0 +1,31 @@
+package trainer
+
+import (
+	"testing"
+)
+
+// BenchmarkStep measures one training step (forward, backward, SGD) of the
+// fixture models at batch 128 on 2 threads: see BENCHMARKS.md.
+func BenchmarkStep(b *testing.B) {
+	requireORT(b)
+	for _, f := range []string{"small_cnn.training.onnx", "small_resnet.training.onnx"} {
+		b.Run(f, func(b *testing.B) {
+			m := loadFixture(b, f)
+			g, err := BuildStep(m, StepConfig{Batch: 128, Optimizer: SGD(0.9, 5e-4, false)})
+			if err != nil {
+				b.Fatal(err)
+			}
+			r := newStepRunner(b, g, m)
+			defer r.s.Close()
+			x, y := mnistBatch(b, 64)
+			x = append(x, x...)
+			y = append(y, y...)
+			r.run(b, x, y, 0.01, 0) // warm up
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				r.run(b, x, y, 0.01, float32(i))
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "steps/s")
+		})
+	}
+}
