@@ -2,6 +2,8 @@ package trainer
 
 import (
 	"testing"
+
+	"github.com/bnaudit/bnaudit/onnxio/ort"
 )
 
 // BenchmarkStep measures one training step (forward, backward, SGD) of the
@@ -26,6 +28,38 @@ func BenchmarkStep(b *testing.B) {
 				r.run(b, x, y, 0.01, float32(i))
 			}
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "steps/s")
+		})
+	}
+}
+
+// BenchmarkForward measures ORT's forward-only throughput on the fixture
+// models at batch 128 (the source model as exported, BN in training mode):
+// the ceiling a training step is compared with.
+func BenchmarkForward(b *testing.B) {
+	requireORT(b)
+	for _, f := range []string{"small_cnn.training.onnx", "small_resnet.training.onnx"} {
+		b.Run(f, func(b *testing.B) {
+			m := loadFixture(b, f)
+			raw, err := m.Bytes()
+			if err != nil {
+				b.Fatal(err)
+			}
+			s, err := ort.NewSessionAuto(raw, ort.SessionOptions{Threads: 2})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			x, _ := mnistBatch(b, 64)
+			x = append(x, x...)
+			in := map[string]*ort.Tensor{"input": ort.Float32Tensor([]int64{128, 1, 28, 28}, x)}
+			s.Run(in)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := s.Run(in); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "batches/s")
 		})
 	}
 }

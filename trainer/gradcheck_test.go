@@ -440,3 +440,14 @@ func init() {
 }
 
 var extraGradCases []gradCase
+
+func init() {
+	// ResNeXt's grouped 3×3 convolutions: many groups of several channels.
+	extraGradCases = append(extraGradCases,
+		gradCase{name: "ConvManyGroups", opset: 17, inputs: []gcInput{x("x", 2, 64, 8, 8), x("w", 64, 2, 3, 3)},
+			nodes:  []*onnxpb.NodeProto{nd("Conv", []string{"x", "w"}, []string{"y"}, aInt("group", 32), aInts("pads", []int64{1, 1, 1, 1}))},
+			output: "y", covers: []string{"Conv"}},
+		gradCase{name: "ConvManyGroupsStride2", opset: 17, inputs: []gcInput{x("x", 2, 64, 8, 8), x("w", 64, 2, 3, 3)},
+			nodes:  []*onnxpb.NodeProto{nd("Conv", []string{"x", "w"}, []string{"y"}, aInt("group", 32), aInts("pads", []int64{1, 1, 1, 1}), aInts("strides", []int64{2, 2}))},
+			output: "y", covers: []string{"Conv"}})
+}

@@ -14,12 +14,23 @@ import (
 
 func trainCommand() *cli.Command {
 	return &cli.Command{
-		Name:  "train",
-		Usage: "training graphs (and, in a later version, training runs)",
+		Name:      "train",
+		Usage:     "train a model on a data set with bnaudit's ONNX training graphs (or: train export)",
+		ArgsUsage: "MODEL",
+		Description: "Trains MODEL on --data and writes the trained model (BatchNorm in inference mode with the\n" +
+			"learned statistics, initializer names unchanged) to --output, with a JSON-lines log beside it.\n" +
+			"Every training sample is used every epoch in a seeded order; the last partial batch runs too.\n" +
+			"--data/--test take an IDX folder (MNIST layout; --data uses its train split, --test its t10k\n" +
+			"split), an IDX images file with its labels file beside it, an .npz with x and y, or an image\n" +
+			"folder with one subfolder per class. With --checkpoint DIR the run saves its state there after\n" +
+			"every epoch (and every --checkpoint-every steps); --resume continues from it, ending with the\n" +
+			"same weights as an uninterrupted run. Ctrl-C stops after the current step and saves.\n\n" + exitCodesHelp,
+		Flags:        trainFlags(),
+		OnUsageError: commandUsageError,
+		Action:       runTrainCommand,
 		Subcommands: []*cli.Command{
 			trainExportCommand(),
 		},
-		OnUsageError: commandUsageError,
 	}
 }
 

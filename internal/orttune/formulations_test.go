@@ -96,3 +96,59 @@ func BenchmarkFormulations(t *testing.B) {
 	bench(t, "relu bwd Relu-trick", []*onnxpb.NodeProto{n("Relu", []string{"x"}, []string{"r"}), n("Div", []string{"r", "x"}, []string{"m"}), n("Mul", []string{"m", "d"}, []string{"y"})}, nil)
 	bench(t, "ReduceSum axes 0,2,3", []*onnxpb.NodeProto{n("ReduceSum", []string{"x", "ax"}, []string{"r"}, ai("keepdims", 1)), n("Mul", []string{"x", "r"}, []string{"y"})}, []*onnxpb.TensorProto{onnxio.Int64Tensor("ax", []int64{3}, []int64{0, 2, 3})})
 }
+
+// benchIO is bench with explicit input and output shapes.
+func benchIO(b *testing.B, name string, nodes []*onnxpb.NodeProto, inits []*onnxpb.TensorProto, in, out []int64) {
+	b.Run(name, func(b *testing.B) {
+		g := &onnxpb.GraphProto{Name: "g", Node: nodes, Initializer: inits,
+			Input: []*onnxpb.ValueInfoProto{vi("x", in...)}, Output: []*onnxpb.ValueInfoProto{vi("y", out...)}}
+		mp := &onnxpb.ModelProto{IrVersion: 8, OpsetImport: []*onnxpb.OperatorSetIdProto{{Version: 17}}, Graph: g}
+		raw, _ := proto.Marshal(mp)
+		so, _ := onnxruntime.NewSessionOptions()
+		so.SetIntraOpNumThreads(2)
+		s, err := onnxruntime.NewDynamicAdvancedSessionWithONNXData(raw, []string{"x"}, []string{"y"}, so)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer s.Destroy()
+		n := int64(1)
+		for _, d := range in {
+			n *= d
+		}
+		data := make([]float32, n)
+		for i := range data {
+			data[i] = float32(i%17) - 8
+		}
+		x, _ := onnxruntime.NewTensor(onnxruntime.NewShape(in...), data)
+		y, _ := onnxruntime.NewEmptyTensor[float32](onnxruntime.NewShape(out...))
+		s.Run([]onnxruntime.Value{x}, []onnxruntime.Value{y})
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			s.Run([]onnxruntime.Value{x}, []onnxruntime.Value{y})
+		}
+		b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/run")
+	})
+}
+
+// BenchmarkConvBackward compares ways of computing a 3×3, stride-1, pad-1
+// convolution's input gradient (16 → 16 channels at 28×28, batch 128, the
+// small ResNet's layer1) and of padding its input.
+func BenchmarkConvBackward(t *testing.B) {
+	requireORT(t)
+	w := make([]float32, 16*16*9)
+	for i := range w {
+		w[i] = float32(i%7) * 0.1
+	}
+	wt := onnxio.FloatTensor("w", []int64{16, 16, 3, 3}, w)
+	ai := func(name string, v ...int64) *onnxpb.AttributeProto {
+		return &onnxpb.AttributeProto{Name: name, Ints: v, Type: onnxpb.AttributeProto_INTS}
+	}
+	shape := []int64{128, 16, 28, 28}
+	benchIO(t, "ConvTranspose", []*onnxpb.NodeProto{n("ConvTranspose", []string{"x", "w"}, []string{"y"}, ai("pads", 1, 1, 1, 1))}, []*onnxpb.TensorProto{wt}, shape, shape)
+	benchIO(t, "Conv with flipped weights", []*onnxpb.NodeProto{n("Conv", []string{"x", "w"}, []string{"y"}, ai("pads", 1, 1, 1, 1))}, []*onnxpb.TensorProto{wt}, shape, shape)
+	benchIO(t, "Pad 1", []*onnxpb.NodeProto{n("Pad", []string{"x", "p"}, []string{"y"})},
+		[]*onnxpb.TensorProto{onnxio.Int64Tensor("p", []int64{8}, []int64{0, 0, 1, 1, 0, 0, 1, 1})}, shape, []int64{128, 16, 30, 30})
+	benchIO(t, "Transpose 1023", []*onnxpb.NodeProto{n("Transpose", []string{"x"}, []string{"y"}, ai("perm", 1, 0, 2, 3))}, nil, shape, []int64{16, 128, 28, 28})
+	benchIO(t, "Expand GAP backward", []*onnxpb.NodeProto{n("Expand", []string{"x", "s"}, []string{"y"})},
+		[]*onnxpb.TensorProto{onnxio.Int64Tensor("s", []int64{4}, []int64{128, 32, 14, 14})}, []int64{128, 32, 1, 1}, []int64{128, 32, 14, 14})
+}

@@ -1,0 +1,211 @@
+package trainer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"time"
+
+	onnxruntime "github.com/yalue/onnxruntime_go"
+
+	"github.com/bnaudit/bnaudit/onnxio"
+	"github.com/bnaudit/bnaudit/onnxio/ort"
+	"github.com/bnaudit/bnaudit/trainer/dataset"
+)
+
+// Schedule is a learning-rate schedule, evaluated per step in Go and fed to
+// the step graph's lr input.
+type Schedule string
+
+const (
+	// Constant keeps lr.
+	Constant Schedule = "constant"
+	// Cosine is lr·(1 + cos(π·t/T))/2 at step t of T (no restarts).
+	Cosine Schedule = "cosine"
+)
+
+// ParseSchedule reads "constant" or "cosine".
+func ParseSchedule(s string) (Schedule, error) {
+	switch Schedule(s) {
+	case Constant, Cosine:
+		return Schedule(s), nil
+	}
+	return "", fmt.Errorf("trainer: unknown schedule %q (want constant or cosine)", s)
+}
+
+// rate is the learning rate of step t (0-based) of total.
+func (s Schedule) rate(lr float32, t, total int) float32 {
+	if s == Cosine && total > 0 {
+		return float32(float64(lr) * (1 + math.Cos(math.Pi*float64(t)/float64(total))) / 2)
+	}
+	return lr
+}
+
+// Augment configures data augmentation; the zero value is none.
+type Augment struct {
+	// Crop pads each image by Crop pixels (with the normalized value of a
+	// black pixel) and takes a random crop of the original size.
+	Crop int `json:"crop"`
+	// Flip mirrors each image horizontally with probability 1/2.
+	Flip bool `json:"flip"`
+}
+
+// Config is one training run.
+type Config struct {
+	// Model is the model to train; Init says whether its weights are kept.
+	Model *onnxio.Model
+	Init  Init
+	// Train is the training set; Test, when set, is evaluated after each epoch.
+	Train, Test *dataset.Dataset
+	Epochs      int
+	Batch       int
+	Optimizer   Optimizer
+	LR          float32
+	Schedule    Schedule
+	// LabelSmoothing of the cross-entropy loss.
+	LabelSmoothing float32
+	Augment        Augment
+	// Seed decides initialization, data order, augmentation and dropout.
+	Seed uint64
+	// Session configures ONNX Runtime (threads, device).
+	Session ort.SessionOptions
+	// CheckpointDir, when set, receives a checkpoint after every epoch and
+	// every CheckpointEvery steps (0: epochs only). With Resume, a
+	// checkpoint found there is continued from.
+	CheckpointDir   string
+	CheckpointEvery int
+	Resume          bool
+	// Log receives one JSON object per line: per epoch, and per step every
+	// LogEvery steps (0: epochs only).
+	Log      io.Writer
+	LogEvery int
+	// Progress, when set, is called after every step.
+	Progress func(Progress)
+}
+
+// Progress is a snapshot for progress displays.
+type Progress struct {
+	Epoch, Epochs          int
+	Step, StepsPerEpoch    int
+	Loss, Accuracy         float64 // running, this epoch
+	SamplesPerSec          float64
+	ETA                    time.Duration
+	GlobalStep, TotalSteps int
+}
+
+// EpochStats are one epoch's numbers.
+type EpochStats struct {
+	Epoch       int     `json:"epoch"`
+	TrainLoss   float64 `json:"train_loss"`
+	TrainAcc    float64 `json:"train_acc"`
+	TestLoss    float64 `json:"test_loss,omitempty"`
+	TestAcc     float64 `json:"test_acc,omitempty"`
+	HasTest     bool    `json:"-"`
+	LR          float32 `json:"lr"`
+	StepsPerSec float64 `json:"steps_per_s"`
+	Seconds     float64 `json:"seconds"`
+}
+
+// Result is what Train returns.
+type Result struct {
+	// Model is the trained model for inference: the source model (after
+	// initialization) with the learned parameters and running statistics,
+	// BatchNorm in inference mode, initializer names unchanged.
+	Model  *onnxio.Model
+	Epochs []EpochStats
+	// Steps is the number of training steps taken in total.
+	Steps int
+	// Resumed is true when the run continued from a checkpoint.
+	Resumed bool
+}
+
+// ErrInterrupted is returned (wrapped) when the context is cancelled: the
+// run stopped after a finished step and left a checkpoint when it had a
+// checkpoint folder.
+var ErrInterrupted = errors.New("training interrupted")
+
+// Random streams, split from the one seed.
+const (
+	streamInit = iota + 1
+	streamOrder
+	streamAugment
+	streamDropout
+)
+
+func rng(seed uint64, stream, a, b uint64) *rand.Rand {
+	return rand.New(rand.NewPCG(seed^(stream*0x9e3779b97f4a7c15), (a+1)*0xbf58476d1ce4e5b9^(b+1)*0x94d049bb133111eb))
+}
+
+// Train runs a training run: every training sample once per epoch in a
+// seeded order (the last, partial batch runs through a step graph of its
+// own size), with checkpoints, resume and cancellation.
+func Train(ctx context.Context, cfg Config) (*Result, error) {
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	src := cfg.Model
+	if cfg.Init == InitScratch {
+		m, _, err := Initialize(cfg.Model, cfg.Seed*1000003+streamInit)
+		if err != nil {
+			return nil, err
+		}
+		src = m
+	}
+	t, err := newTrainer(src, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer t.close()
+	return t.run(ctx)
+}
+
+func (cfg *Config) check() error {
+	switch {
+	case cfg.Model == nil:
+		return errors.New("trainer: no model")
+	case cfg.Train == nil || cfg.Train.Len() == 0:
+		return errors.New("trainer: no training data")
+	case cfg.Epochs <= 0:
+		return fmt.Errorf("trainer: epochs must be positive, not %d", cfg.Epochs)
+	case cfg.Batch <= 0:
+		return fmt.Errorf("trainer: batch size must be positive, not %d", cfg.Batch)
+	case cfg.LR < 0 || math.IsNaN(float64(cfg.LR)):
+		return fmt.Errorf("trainer: learning rate %v", cfg.LR)
+	case cfg.Augment.Crop < 0:
+		return fmt.Errorf("trainer: crop padding %d", cfg.Augment.Crop)
+	}
+	if cfg.Schedule == "" {
+		cfg.Schedule = Constant
+	}
+	if cfg.Init == "" {
+		cfg.Init = InitPretrained
+	}
+	if cfg.Resume && cfg.CheckpointDir == "" {
+		return errors.New("trainer: resume needs a checkpoint folder")
+	}
+	return nil
+}
+
+// logLine writes one JSON line to the log.
+func (cfg *Config) logLine(v any) {
+	if cfg.Log == nil {
+		return
+	}
+	b, err := json.Marshal(v)
+	if err == nil {
+		cfg.Log.Write(append(b, '\n'))
+	}
+}
+
+// tensorF32 creates an ORT tensor over a Go slice (ORT reads and writes the
+// slice in place).
+func tensorF32(shape []int64, data []float32) (*onnxruntime.Tensor[float32], error) {
+	if shape == nil {
+		shape = []int64{}
+	}
+	return onnxruntime.NewTensor(onnxruntime.NewShape(shape...), data)
+}
