@@ -439,7 +439,9 @@ func (t *trainer) trainStep(ctx context.Context) error {
 			in[m] = mt
 		}
 	}
-	if err := s.run(ctx, in, out); err != nil {
+	// A started step always finishes (cancellation is honoured between
+	// steps), so that the state stays consistent and can be checkpointed.
+	if err := s.run(context.WithoutCancel(ctx), in, out); err != nil {
 		return fmt.Errorf("trainer: step %d: %w", t.globalStep+1, err)
 	}
 	// swap buffers: the outputs are the new state
@@ -576,7 +578,7 @@ func (t *trainer) evaluate(ctx context.Context, d *dataset.Dataset) (loss, acc f
 		for _, name := range append(append([]string{}, s.g.Params...), s.g.Stats...) {
 			in[name] = t.cur[name]
 		}
-		if err := s.run(ctx, in, nil); err != nil {
+		if err := s.run(context.WithoutCancel(ctx), in, nil); err != nil {
 			return 0, 0, fmt.Errorf("trainer: evaluation: %w", err)
 		}
 		per := s.data(NamePerSampleLoss)
