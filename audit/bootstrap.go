@@ -58,7 +58,9 @@ func (o BootstrapOptions) withDefaults() (BootstrapOptions, error) {
 // the estimate when the statistic's bootstrap distribution is skewed (TPR
 // at a low FPR often is).
 type Interval struct {
-	Estimate, Lo, Hi float64
+	Estimate float64 `json:"estimate"`
+	Lo       float64 `json:"lo"`
+	Hi       float64 `json:"hi"`
 }
 
 // String formats the interval as "estimate [lo, hi]".

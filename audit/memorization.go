@@ -87,13 +87,18 @@ func ratio(a, b int) float64 {
 // training set, held-out ones come from the same source with the same
 // labelling rule and were not.
 type CanaryGap struct {
-	NInserted, NHeldOut int
+	NInserted int `json:"inserted"`
+	NHeldOut  int `json:"held_out"`
 	// Accuracy on each set, and AccuracyGap = inserted − held-out: the
 	// share of canaries memorized beyond what the rule lets a model guess.
-	InsertedAccuracy, HeldOutAccuracy, AccuracyGap Interval
+	InsertedAccuracy Interval `json:"inserted_accuracy"`
+	HeldOutAccuracy  Interval `json:"held_out_accuracy"`
+	AccuracyGap      Interval `json:"accuracy_gap"`
 	// Mean loss on each set, and LossGap = inserted − held-out (negative
 	// when the model memorized the inserted canaries).
-	InsertedLoss, HeldOutLoss, LossGap Interval
+	InsertedLoss Interval `json:"inserted_loss"`
+	HeldOutLoss  Interval `json:"held_out_loss"`
+	LossGap      Interval `json:"loss_gap"`
 }
 
 // CanaryMemorization computes the canary memorization gap from the signals

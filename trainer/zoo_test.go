@@ -23,10 +23,14 @@ import (
 //
 // Tolerances: FACTS.md measured that deep BN + ReLU networks at random
 // initialization sit on ReLU kinks within float32 rounding, so two correct
-// float32 implementations differ by up to 1e-2 on some tensors; a model
-// passes when its loss agrees to 1e-4 and every gradient tensor to 2e-2
-// (norm-wise, ‖g − g_torch‖/‖g_torch‖); the table reports the actual worst.
-// Running statistics must agree to 1e-4.
+// float32 implementations differ by up to 1e-2 on some tensors. Each model's
+// gradient tolerance is therefore set from PyTorch's own float32 spread
+// (testdata/zoo/float32_spread.py writes <name>.spread.json: the norm-wise
+// distance of PyTorch's float32 gradients from its float64 ones): three
+// times the worst spread, and at least 1e-3; 2e-2 when the spread file is
+// missing. A model passes when its loss agrees to 1e-4, every gradient
+// tensor within that tolerance (norm-wise, ‖g − g_torch‖/‖g_torch‖), and its
+// running statistics to 1e-4.
 func TestZoo(t *testing.T) {
 	dir := os.Getenv("BNAUDIT_ZOO_DIR")
 	if dir == "" {
@@ -131,11 +135,24 @@ func zooCheck(t *testing.T, dir, name string) string {
 			statErr = math.Max(statErr, relErr(out[s+SuffixNext].Float32, ref.get(t, "running/"+s), 1e-3))
 		}
 	}
+	tol, spreadWorst := 2e-2, math.NaN()
+	if sb, err := os.ReadFile(filepath.Join(dir, name+".spread.json")); err == nil {
+		var sp struct {
+			GradSpread map[string]float64 `json:"grad_spread"`
+		}
+		if json.Unmarshal(sb, &sp) == nil && len(sp.GradSpread) > 0 {
+			spreadWorst = 0
+			for _, v := range sp.GradSpread {
+				spreadWorst = math.Max(spreadWorst, v)
+			}
+			tol = math.Max(1e-3, 3*spreadWorst)
+		}
+	}
 	status := "pass"
-	if lossErr > 1e-4 || worst > 2e-2 || statErr > 1e-4 {
+	if lossErr > 1e-4 || worst > tol || statErr > 1e-4 {
 		status = "FAIL"
 		t.Errorf("loss %.2g, worst gradient %.2g (%s), running statistics %.2g", lossErr, worst, worstName, statErr)
 	}
 	t.Logf("loss %.2g, worst gradient %.2g (%s), running statistics %.2g; %d nodes, built in %v", lossErr, worst, worstName, statErr, len(g.Model.Graph().GetNode()), build)
-	return row(status, fmt.Sprintf("loss %.1e | %.1e (%s) | %.1e | %d params, %d step nodes", lossErr, worst, worstName, statErr, len(g.Params), len(g.Model.Graph().GetNode())))
+	return row(status, fmt.Sprintf("%.1e | %.1e (%s) | %.1e | %.1e | %.1e | %d | %d", lossErr, worst, worstName, spreadWorst, tol, statErr, len(g.Params), len(g.Model.Graph().GetNode())))
 }

@@ -8,6 +8,7 @@
 package orttune
 
 import (
+	"fmt"
 	"testing"
 
 	onnxruntime "github.com/yalue/onnxruntime_go"
@@ -151,4 +152,76 @@ func BenchmarkConvBackward(t *testing.B) {
 	benchIO(t, "Transpose 1023", []*onnxpb.NodeProto{n("Transpose", []string{"x"}, []string{"y"}, ai("perm", 1, 0, 2, 3))}, nil, shape, []int64{16, 128, 28, 28})
 	benchIO(t, "Expand GAP backward", []*onnxpb.NodeProto{n("Expand", []string{"x", "s"}, []string{"y"})},
 		[]*onnxpb.TensorProto{onnxio.Int64Tensor("s", []int64{4}, []int64{128, 32, 14, 14})}, []int64{128, 32, 1, 1}, []int64{128, 32, 14, 14})
+}
+
+// BenchmarkConvWeightGrad compares weight-gradient forms for the small
+// CNN's conv2 (x [128,16,28,28], dY [128,32,28,28], 3×3, pad 1): the
+// per-offset products bnaudit uses, and the "Conv form" (a convolution of the
+// channel-major input with the channel-major dY as kernel).
+func BenchmarkConvWeightGrad(t *testing.B) {
+	requireORT(t)
+	ai := func(name string, v ...int64) *onnxpb.AttributeProto {
+		return &onnxpb.AttributeProto{Name: name, Ints: v, Type: onnxpb.AttributeProto_INTS}
+	}
+	// dY is a constant here; x is the input.
+	dy := make([]float32, 128*32*784)
+	for i := range dy {
+		dy[i] = float32(i%11) * 0.01
+	}
+	dyT := onnxio.FloatTensor("dy", []int64{128, 32, 28, 28}, dy)
+	in, out := []int64{128, 16, 28, 28}, []int64{32, 16, 3, 3}
+	// Conv form: Conv(xᵀ [16,128,28,28], dyᵀ [32,128,28,28], pads 1) → [16, 32, 3, 3] → transpose.
+	benchIO(t, "Conv form", []*onnxpb.NodeProto{
+		n("Transpose", []string{"x"}, []string{"xt"}, ai("perm", 1, 0, 2, 3)),
+		n("Transpose", []string{"dy"}, []string{"dyt"}, ai("perm", 1, 0, 2, 3)),
+		n("Conv", []string{"xt", "dyt"}, []string{"c"}, ai("pads", 1, 1, 1, 1)),
+		n("Transpose", []string{"c"}, []string{"y"}, ai("perm", 1, 0, 2, 3)),
+	}, []*onnxpb.TensorProto{dyT}, in, out)
+	// Per-offset products, as trainer/grad_conv.go writes them.
+	nodes := []*onnxpb.NodeProto{
+		n("Transpose", []string{"x"}, []string{"xt"}, ai("perm", 1, 0, 2, 3)),
+		n("Pad", []string{"xt", "pads"}, []string{"xp"}),
+		n("Transpose", []string{"dy"}, []string{"dyt"}, ai("perm", 1, 0, 2, 3)),
+		n("Reshape", []string{"dyt", "s32"}, []string{"d"}),
+	}
+	inits := []*onnxpb.TensorProto{dyT, onnxio.Int64Tensor("pads", []int64{8}, []int64{0, 0, 1, 1, 0, 0, 1, 1}),
+		onnxio.Int64Tensor("s32", []int64{2}, []int64{32, -1}), onnxio.Int64Tensor("s16", []int64{2}, []int64{16, -1}),
+		onnxio.Int64Tensor("ax", []int64{2}, []int64{2, 3}), onnxio.Int64Tensor("one", []int64{1}, []int64{2}),
+		onnxio.Int64Tensor("os", []int64{4}, []int64{32, 16, 3, 3})}
+	var parts []string
+	for i := 0; i < 3; i++ {
+		for j := 0; j < 3; j++ {
+			st := fmt.Sprintf("st%d%d", i, j)
+			en := fmt.Sprintf("en%d%d", i, j)
+			inits = append(inits, onnxio.Int64Tensor(st, []int64{2}, []int64{int64(i), int64(j)}), onnxio.Int64Tensor(en, []int64{2}, []int64{int64(i + 28), int64(j + 28)}))
+			w := fmt.Sprintf("w%d%d", i, j)
+			nodes = append(nodes,
+				n("Slice", []string{"xp", st, en, "ax"}, []string{w}),
+				n("Reshape", []string{w, "s16"}, []string{w + "r"}),
+				n("Gemm", []string{"d", w + "r"}, []string{w + "g"}, &onnxpb.AttributeProto{Name: "transB", I: 1, Type: onnxpb.AttributeProto_INT}),
+				n("Unsqueeze", []string{w + "g", "one"}, []string{w + "u"}))
+			parts = append(parts, w+"u")
+		}
+	}
+	nodes = append(nodes, n("Concat", parts, []string{"cat"}, &onnxpb.AttributeProto{Name: "axis", I: 2, Type: onnxpb.AttributeProto_INT}),
+		n("Reshape", []string{"cat", "os"}, []string{"y"}))
+	benchIO(t, "per-offset products", nodes, inits, in, out)
+
+	// One product over the columns of all offsets, concatenated on axis 0.
+	nodes2 := nodes[:4:4]
+	var cols []string
+	for i := 0; i < 3; i++ {
+		for j := 0; j < 3; j++ {
+			w := fmt.Sprintf("w%d%d", i, j)
+			nodes2 = append(nodes2, n("Slice", []string{"xp", fmt.Sprintf("st%d%d", i, j), fmt.Sprintf("en%d%d", i, j), "ax"}, []string{w}))
+			cols = append(cols, w)
+		}
+	}
+	inits2 := append(inits, onnxio.Int64Tensor("s144", []int64{2}, []int64{144, -1}), onnxio.Int64Tensor("s5", []int64{4}, []int64{32, 3, 3, 16}))
+	nodes2 = append(nodes2, n("Concat", cols, []string{"cat"}, &onnxpb.AttributeProto{Name: "axis", I: 0, Type: onnxpb.AttributeProto_INT}),
+		n("Reshape", []string{"cat", "s144"}, []string{"cols"}),
+		n("Gemm", []string{"d", "cols"}, []string{"g"}, &onnxpb.AttributeProto{Name: "transB", I: 1, Type: onnxpb.AttributeProto_INT}),
+		n("Reshape", []string{"g", "s5"}, []string{"g4"}),
+		n("Transpose", []string{"g4"}, []string{"y"}, ai("perm", 0, 3, 1, 2)))
+	benchIO(t, "one product over concatenated columns", nodes2, inits2, in, out)
 }

@@ -44,12 +44,16 @@ def main(argv):
         loss = torch.nn.functional.cross_entropy(model(x), y)
         model.zero_grad()
         loss.backward()
+        # Norm-wise relative difference per tensor, with the same floor as
+        # trainer/zoo_test.go: at least 1e-3 of the largest tensor norm (a
+        # tensor whose gradient is zero in exact arithmetic has no scale).
+        norms = {pname: np.linalg.norm(get("grad/" + pname).astype(np.float64)) for pname, _ in model.named_parameters()}
+        floor = 1e-3 * max(norms.values())
         spread = {}
         for pname, p in model.named_parameters():
             g64 = get("grad/" + pname).astype(np.float64)
             g32 = p.grad.detach().numpy().astype(np.float64)
-            den = np.linalg.norm(g64)
-            spread[pname] = float(np.linalg.norm(g32 - g64) / den) if den > 0 else 0.0
+            spread[pname] = float(np.linalg.norm(g32 - g64) / max(norms[pname], floor))
         worst = max(spread, key=spread.get)
         print("%-20s float32 loss %.9g (float64 %.9g); worst gradient spread %.3g (%s)" % (name, loss.item(), ref["loss"], spread[worst], worst))
         with open(os.path.join(out_dir, name + ".spread.json"), "w") as f:

@@ -1,0 +1,150 @@
+package audit
+
+// The report data model: what an audit (or a BN comparison) found, in the
+// form every report writer (report.json, report.md, report.html, scores.csv,
+// signals.npz) renders. Numbers carry their interval and definition.
+
+// ReportSchema names the version of report.json's layout.
+const ReportSchema = "bnaudit.report/v1"
+
+// Report is one audit or comparison.
+type Report struct {
+	Schema  string `json:"schema"`
+	Tool    string `json:"tool"`    // "bnaudit 0.1.0-dev"
+	Created string `json:"created"` // RFC 3339, UTC
+	Command string `json:"command"` // the command line that produced it
+	Seed    uint64 `json:"seed"`
+	// Kind is "audit" (one model) or "compare" (BN variants of one model).
+	Kind string `json:"kind"`
+	// Variants holds one entry per audited model (one for an audit).
+	Variants []VariantReport `json:"variants"`
+	// Comparisons are BN-vs-no-BN differences (compare only).
+	Comparisons []Comparison `json:"comparisons,omitempty"`
+	// Verdict is the conclusion in words; VerdictCode a machine-readable
+	// form: "amplifies", "reduces", "not_distinguishable", "not_applicable".
+	Verdict     string `json:"verdict"`
+	VerdictCode string `json:"verdict_code"`
+	// Notes are caveats the reader must see (fit differences, sparse
+	// TPR@FPR, departures from METHODS.md).
+	Notes []string `json:"notes"`
+	// Definitions maps each metric and attack name to its definition.
+	Definitions map[string]string `json:"definitions"`
+	// Samples is the per-sample table (scores.csv, signals.npz).
+	Samples *SampleTable `json:"-"`
+}
+
+// VariantReport is what was measured on one model.
+type VariantReport struct {
+	Name       string `json:"name"` // "original", "remove", "freeze", …
+	Model      string `json:"model"`
+	ModelHash  string `json:"model_sha256"`
+	BatchNorms int    `json:"batchnorms"`
+	// Fit: training and test loss/accuracy (intervals over seeds when
+	// several were trained; Lo = Hi = Estimate for one).
+	TrainAccuracy Interval `json:"train_accuracy"`
+	TestAccuracy  Interval `json:"test_accuracy"`
+	TrainLoss     Interval `json:"train_loss"`
+	TestLoss      Interval `json:"test_loss"`
+	Seeds         int      `json:"seeds"`
+	// Attacks on members vs non-members (and on canaries alone).
+	Attacks       []AttackReport `json:"attacks"`
+	CanaryAttacks []AttackReport `json:"canary_attacks,omitempty"`
+	Memorization  *CanaryGap     `json:"memorization,omitempty"`
+	// FeldmanZhang summarizes the Feldman–Zhang scores (mean, quantiles),
+	// when reference models were trained.
+	FeldmanZhang *Distribution `json:"feldman_zhang,omitempty"`
+	// GradNorms is the gradient-norm study along training.
+	GradNorms []GradNormPoint `json:"grad_norms,omitempty"`
+	// Slices are attack metrics on subsets (per class, canaries, correct/incorrect).
+	Slices []SliceReport `json:"slices,omitempty"`
+}
+
+// AttackReport is one attack's metrics with intervals.
+type AttackReport struct {
+	Attack      string          `json:"attack"` // "loss", "confidence", "entropy", "modified_entropy", "lira_online", …
+	Members     int             `json:"members"`
+	NonMembers  int             `json:"non_members"`
+	AUC         Interval        `json:"auc"`
+	Advantage   Interval        `json:"advantage"`
+	BalancedAcc float64         `json:"balanced_accuracy"`
+	TPRAt       []TPRAtInterval `json:"tpr_at_fpr"`
+	// ROC is the curve, thinned for plotting (at most a few hundred points,
+	// always keeping the low-FPR end).
+	ROC []ROCPoint `json:"roc"`
+}
+
+// TPRAtInterval is TPR at a target FPR with its interval and how many
+// non-members it rests on.
+type TPRAtInterval struct {
+	TargetFPR float64  `json:"target_fpr"`
+	TPR       Interval `json:"tpr"`
+	AllowedFP int      `json:"allowed_false_positives"`
+	Note      string   `json:"note,omitempty"`
+}
+
+// ROCPoint is one point of a ROC curve.
+type ROCPoint struct {
+	FPR float64 `json:"fpr"`
+	TPR float64 `json:"tpr"`
+}
+
+// Distribution summarizes a sample of values.
+type Distribution struct {
+	N      int     `json:"n"`
+	Mean   float64 `json:"mean"`
+	Median float64 `json:"median"`
+	P90    float64 `json:"p90"`
+	Max    float64 `json:"max"`
+	// Histogram for plots: Edges has len(Counts)+1 entries.
+	Edges  []float64 `json:"edges,omitempty"`
+	Counts []int     `json:"counts,omitempty"`
+}
+
+// GradNormPoint is the gradient-norm study at one checkpoint of training.
+type GradNormPoint struct {
+	Epoch int    `json:"epoch"`
+	Mode  string `json:"mode"` // "eval" or "inbatch"
+	// Outlier (canary) and typical (member) per-sample gradient norms.
+	Outlier Distribution `json:"outlier"`
+	Typical Distribution `json:"typical"`
+	// Ratio is median(outlier)/median(typical), with a bootstrap interval.
+	Ratio Interval `json:"ratio"`
+}
+
+// SliceReport is an attack's metrics on a subset of the samples.
+type SliceReport struct {
+	Slice  string       `json:"slice"` // "class=3", "canaries", "correct", "incorrect"
+	Attack AttackReport `json:"attack"`
+}
+
+// Comparison is a difference between a BN variant and a no-BN variant.
+type Comparison struct {
+	Metric string   `json:"metric"` // "loss_auc", "canary_gap_accuracy", "grad_norm_ratio", …
+	With   string   `json:"with_bn"`
+	Without string  `json:"without_bn"`
+	Diff   Interval `json:"difference"` // with − without
+	// Distinguishable is true when the interval excludes zero.
+	Distinguishable bool `json:"distinguishable"`
+}
+
+// SampleTable is the per-sample data behind a report.
+type SampleTable struct {
+	// Variant names the model each column block belongs to.
+	Variant string
+	Index   []int
+	Label   []int64
+	Member  []bool
+	Canary  []bool
+	// Scores maps an attack name to one score per sample.
+	Scores map[string][]float64
+	// Memorization is the Feldman–Zhang score (NaN where undefined).
+	Memorization []float64
+	// GradNormEval and GradNormInBatch are per-sample gradient norms (NaN
+	// where not computed).
+	GradNormEval, GradNormInBatch []float64
+	// Phi, Loss: the signals; PhiRef [models][samples] and InRef the
+	// reference models' φ and IN masks (nil without reference models).
+	Phi, Loss []float64
+	PhiRef    [][]float64
+	InRef     [][]bool
+}
