@@ -119,10 +119,10 @@ type SliceReport struct {
 
 // Comparison is a difference between a BN variant and a no-BN variant.
 type Comparison struct {
-	Metric string   `json:"metric"` // "loss_auc", "canary_gap_accuracy", "grad_norm_ratio", …
-	With   string   `json:"with_bn"`
-	Without string  `json:"without_bn"`
-	Diff   Interval `json:"difference"` // with − without
+	Metric  string   `json:"metric"` // "loss_auc", "canary_gap_accuracy", "grad_norm_ratio", …
+	With    string   `json:"with_bn"`
+	Without string   `json:"without_bn"`
+	Diff    Interval `json:"difference"` // with − without
 	// Distinguishable is true when the interval excludes zero.
 	Distinguishable bool `json:"distinguishable"`
 }
