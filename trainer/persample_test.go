@@ -1,11 +1,13 @@
 package trainer
 
 import (
+	"context"
 	"math"
 	"testing"
 
 	"github.com/bnaudit/bnaudit/onnxio"
 	"github.com/bnaudit/bnaudit/onnxio/ort"
+	"github.com/bnaudit/bnaudit/trainer/dataset"
 )
 
 // gradNormRun computes per-sample squared norms (total and per parameter)
@@ -140,5 +142,31 @@ func TestGradNormsCoincideWithoutBN(t *testing.T) {
 	ib, _ = gradNormRun(t, mb, GradNormInBatch, x, y)
 	if math.Abs(ev[0]-ib[0])/ev[0] < 1e-3 {
 		t.Fatalf("with BN, eval %v and in-batch %v should differ", ev[0], ib[0])
+	}
+}
+
+// TestGradNormsRunnerMatchesPyTorch: the GradNorms runner (batches of 5 and
+// a remainder of 3 in eval mode; one batch of 8 in-batch) gives PyTorch's
+// per-sample norms of the reference step.
+func TestGradNormsRunnerMatchesPyTorch(t *testing.T) {
+	requireORT(t)
+	ref := loadTorchRef(t, "small_cnn")
+	m := loadFixture(t, ref.Model)
+	x := ref.get(t, "input")
+	d, err := dataset.FromFloat32("ref", []int64{1, 28, 28}, x, ref.Labels)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for mode, batch := range map[GradNormMode]int{GradNormEval: 5, GradNormInBatch: 8} {
+		got, err := GradNorms(context.Background(), m, d, mode, batch, ort.SessionOptions{Threads: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := ref.get(t, "psgn_"+string(mode)+"/total")
+		for i := range want {
+			if d := math.Abs(got[i]-float64(want[i])) / float64(want[i]); d > 1e-4 {
+				t.Fatalf("%s sample %d: %v vs PyTorch %v", mode, i, got[i], want[i])
+			}
+		}
 	}
 }

@@ -2,8 +2,10 @@ package trainer
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"math"
+	"os"
 	"testing"
 
 	"github.com/bnaudit/bnaudit/onnxio"
@@ -173,5 +175,41 @@ func TestResumeBitIdentical(t *testing.T) {
 	cfg.LR = 0.01
 	if _, err := Train(context.Background(), cfg); err == nil {
 		t.Fatal("a checkpoint of another configuration was resumed")
+	}
+}
+
+// TestEvaluateMatchesPyTorchLogits: Evaluate's logits on the committed MNIST
+// images equal PyTorch's eval() logits of the fixture (reference.json),
+// through a full batch of 5 and a remainder of 3.
+func TestEvaluateMatchesPyTorchLogits(t *testing.T) {
+	requireORT(t)
+	m := loadFixture(t, "small_resnet.preserve.onnx")
+	d, err := dataset.Load("../testdata/mnist/t10k-64-images-idx3-ubyte.gz", dataset.LoadOptions{MaxSamples: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _ = d.WithNorm(dataset.Normalization{Mean: []float32{0.2860}, Std: []float32{0.3530}})
+	out, err := Evaluate(context.Background(), m, d, 5, ort.SessionOptions{Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fx struct {
+		Models map[string]struct {
+			EvalLogits [][]float64 `json:"eval_logits"`
+		} `json:"models"`
+	}
+	b, _ := os.ReadFile("../testdata/models/reference.json")
+	if err := json.Unmarshal(b, &fx); err != nil {
+		t.Fatal(err)
+	}
+	want := fx.Models["small_resnet.preserve.onnx"].EvalLogits
+	worst := 0.0
+	for i, row := range want {
+		for j, v := range row {
+			worst = math.Max(worst, math.Abs(float64(out.Logits[i*10+j])-v))
+		}
+	}
+	if worst > 1e-4 {
+		t.Fatalf("logits differ from PyTorch by %.3g", worst)
 	}
 }
