@@ -1,0 +1,345 @@
+package audit
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"sort"
+
+	"github.com/bnaudit/bnaudit/onnxio"
+	"github.com/bnaudit/bnaudit/onnxio/ort"
+	"github.com/bnaudit/bnaudit/trainer"
+	"github.com/bnaudit/bnaudit/trainer/dataset"
+)
+
+// ExperimentConfig is one membership and memorization experiment on one
+// model variant: train it on Members plus the inserted canaries, then
+// attack it with members against NonMembers, and inserted against held-out
+// canaries.
+type ExperimentConfig struct {
+	// Name labels the variant ("original", "remove", …).
+	Name string
+	// Train is the training recipe; its Train field is set by the
+	// experiment (members + inserted canaries), and Test to NonMembers.
+	Train      trainer.Config
+	Members    *dataset.Dataset
+	NonMembers *dataset.Dataset
+	Canaries   *Canaries
+	// GradNormSample is how many members the gradient-norm study compares
+	// the canaries with (0: 256).
+	GradNormSample int
+	// Bootstrap options of every interval.
+	Bootstrap BootstrapOptions
+	// Session runs evaluation and gradient graphs.
+	Session ort.SessionOptions
+}
+
+// ExperimentResult is a trained variant with its measurements.
+type ExperimentResult struct {
+	Variant VariantReport
+	Samples *SampleTable
+	Model   *onnxio.Model
+}
+
+// threshold attacks run on every model, with their names in reports.
+var thresholdAttacks = []struct {
+	name  string
+	score func(Signals) []float64
+}{
+	{"loss", LossScores},
+	{"confidence", ConfidenceScores},
+	{"entropy", EntropyScores},
+	{"modified_entropy", ModEntropyScores},
+}
+
+// RunExperiment trains and measures one variant.
+func RunExperiment(ctx context.Context, cfg ExperimentConfig) (*ExperimentResult, error) {
+	if cfg.Members == nil || cfg.NonMembers == nil {
+		return nil, fmt.Errorf("audit: an experiment needs members and non-members: %w", ErrInvalidInput)
+	}
+	train := cfg.Members
+	var err error
+	if cfg.Canaries != nil {
+		if train, err = dataset.Concat(cfg.Members.Name()+" + canaries", cfg.Members, cfg.Canaries.Inserted); err != nil {
+			return nil, err
+		}
+	}
+	tc := cfg.Train
+	tc.Train, tc.Test = train, cfg.NonMembers
+	res, err := trainer.Train(ctx, tc)
+	if err != nil {
+		return nil, err
+	}
+	out, err := Measure(ctx, res.Model, cfg)
+	if err != nil {
+		return nil, err
+	}
+	last := res.Epochs[len(res.Epochs)-1]
+	out.Variant.TrainLoss = point(last.TrainLoss)
+	out.Variant.TrainAccuracy = point(last.TrainAcc)
+	out.Variant.Seeds = 1
+	out.Model = res.Model
+	return out, nil
+}
+
+func point(v float64) Interval { return Interval{Estimate: v, Lo: v, Hi: v} }
+
+// Measure attacks a trained model: signals on members, non-members and
+// canaries, the threshold attacks with bootstrap intervals, the canary
+// memorization gap and the eval-mode gradient-norm study.
+func Measure(ctx context.Context, m *onnxio.Model, cfg ExperimentConfig) (*ExperimentResult, error) {
+	bs := cfg.Bootstrap
+	evalBatch := 256
+	sig := func(d *dataset.Dataset) (Signals, error) {
+		o, err := trainer.Evaluate(ctx, m, d, evalBatch, cfg.Session)
+		if err != nil {
+			return Signals{}, err
+		}
+		return ComputeSignalsFlat(o.Logits, o.Classes, d.Labels())
+	}
+	mem, err := sig(cfg.Members)
+	if err != nil {
+		return nil, err
+	}
+	non, err := sig(cfg.NonMembers)
+	if err != nil {
+		return nil, err
+	}
+	bns, _ := onnxio.FindBatchNorms(m)
+	raw, _ := m.Marshal()
+	h := sha256.Sum256(raw)
+	v := VariantReport{Name: cfg.Name, Model: m.Name, ModelHash: hex.EncodeToString(h[:]), BatchNorms: len(bns)}
+	v.TestAccuracy = point(mean(boolsToFloats(non.Correct)))
+	v.TestLoss = point(mean(non.Loss))
+	// Members against non-members.
+	all := concatSignals(mem, non)
+	member := make([]bool, all.Len())
+	for i := 0; i < mem.Len(); i++ {
+		member[i] = true
+	}
+	table := &SampleTable{Variant: cfg.Name, Scores: map[string][]float64{}}
+	for i := range member {
+		table.Index = append(table.Index, i)
+		table.Member = append(table.Member, member[i])
+	}
+	table.Label = append(append([]int64{}, cfg.Members.Labels()...), cfg.NonMembers.Labels()...)
+	for _, a := range thresholdAttacks {
+		rep, err := attackReport(a.name, a.score(all), member, bs)
+		if err != nil {
+			return nil, err
+		}
+		v.Attacks = append(v.Attacks, rep)
+		table.Scores[a.name] = a.score(all)
+	}
+	table.Phi, table.Loss = all.Phi, all.Loss
+	table.Canary = make([]bool, all.Len())
+	// Canaries: inserted against held out.
+	if c := cfg.Canaries; c != nil {
+		ins, err := sig(c.Inserted)
+		if err != nil {
+			return nil, err
+		}
+		held, err := sig(c.HeldOut)
+		if err != nil {
+			return nil, err
+		}
+		gap, err := CanaryMemorization(ins, held, bs)
+		if err != nil {
+			return nil, err
+		}
+		v.Memorization = &gap
+		both := concatSignals(ins, held)
+		cm := make([]bool, both.Len())
+		for i := 0; i < ins.Len(); i++ {
+			cm[i] = true
+		}
+		for _, a := range thresholdAttacks {
+			rep, err := attackReport(a.name, a.score(both), cm, bs)
+			if err != nil {
+				return nil, err
+			}
+			v.CanaryAttacks = append(v.CanaryAttacks, rep)
+			table.Scores[a.name] = append(table.Scores[a.name], a.score(both)...)
+		}
+		base := len(table.Index)
+		for i := 0; i < both.Len(); i++ {
+			table.Index = append(table.Index, base+i)
+			table.Member = append(table.Member, cm[i])
+			table.Canary = append(table.Canary, true)
+		}
+		table.Label = append(append(table.Label, c.Inserted.Labels()...), c.HeldOut.Labels()...)
+		table.Phi = append(append([]float64{}, table.Phi...), both.Phi...)
+		table.Loss = append(append([]float64{}, table.Loss...), both.Loss...)
+		// Gradient norms of the inserted canaries against typical members.
+		pt, norms, err := gradNormStudy(ctx, m, cfg, c.Inserted)
+		if err != nil {
+			return nil, err
+		}
+		v.GradNorms = append(v.GradNorms, pt)
+		table.GradNormEval = norms
+	}
+	return &ExperimentResult{Variant: v, Samples: table}, nil
+}
+
+// gradNormStudy compares eval-mode per-sample gradient norms of the
+// outliers with those of a seeded sample of members.
+func gradNormStudy(ctx context.Context, m *onnxio.Model, cfg ExperimentConfig, outliers *dataset.Dataset) (GradNormPoint, []float64, error) {
+	k := cfg.GradNormSample
+	if k <= 0 {
+		k = 256
+	}
+	k = min(k, cfg.Members.Len())
+	r := rand.New(rand.NewPCG(cfg.Bootstrap.Seed^0x67726164, 0x6e6f726d))
+	idx := r.Perm(cfg.Members.Len())[:k]
+	typ, err := cfg.Members.Subset(idx)
+	if err != nil {
+		return GradNormPoint{}, nil, err
+	}
+	on, err := trainer.GradNorms(ctx, m, outliers, trainer.GradNormEval, 128, cfg.Session)
+	if err != nil {
+		return GradNormPoint{}, nil, err
+	}
+	tn, err := trainer.GradNorms(ctx, m, typ, trainer.GradNormEval, 128, cfg.Session)
+	if err != nil {
+		return GradNormPoint{}, nil, err
+	}
+	ratio, err := medianRatio(on, tn, cfg.Bootstrap)
+	if err != nil {
+		return GradNormPoint{}, nil, err
+	}
+	pt := GradNormPoint{Mode: string(trainer.GradNormEval), Outlier: distribution(on), Typical: distribution(tn), Ratio: ratio}
+	// Per-sample column for the table: members get NaN except the sampled
+	// ones, which are not in the table's order; keep the canaries' norms.
+	return pt, on, nil
+}
+
+// medianRatio is median(a)/median(b) with a bootstrap interval that
+// resamples each group at its own size.
+func medianRatio(a, b []float64, opt BootstrapOptions) (Interval, error) {
+	ivs, err := BootstrapGroups([]int{len(a), len(b)}, func(idx [][]int) []float64 {
+		return []float64{median(pick(a, idx[0])) / median(pick(b, idx[1]))}
+	}, opt)
+	if err != nil {
+		return Interval{}, err
+	}
+	return ivs[0], nil
+}
+
+func pick(v []float64, idx []int) []float64 {
+	out := make([]float64, len(idx))
+	for i, k := range idx {
+		out[i] = v[k]
+	}
+	return out
+}
+
+func median(v []float64) float64 {
+	s := append([]float64{}, v...)
+	sort.Float64s(s)
+	n := len(s)
+	if n == 0 {
+		return math.NaN()
+	}
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
+
+func mean(v []float64) float64 {
+	s := 0.0
+	for _, x := range v {
+		s += x
+	}
+	return s / float64(len(v))
+}
+
+func boolsToFloats(b []bool) []float64 {
+	out := make([]float64, len(b))
+	for i, x := range b {
+		if x {
+			out[i] = 1
+		}
+	}
+	return out
+}
+
+// distribution summarizes values with a 20-bin histogram.
+func distribution(v []float64) Distribution {
+	s := append([]float64{}, v...)
+	sort.Float64s(s)
+	n := len(s)
+	d := Distribution{N: n, Mean: mean(s), Median: median(s), P90: s[min(n-1, int(math.Ceil(0.9*float64(n)))-1)], Max: s[n-1]}
+	lo, hi := s[0], s[n-1]
+	if hi <= lo {
+		hi = lo + 1
+	}
+	const bins = 20
+	d.Edges = make([]float64, bins+1)
+	for i := range d.Edges {
+		d.Edges[i] = lo + (hi-lo)*float64(i)/bins
+	}
+	d.Counts = make([]int, bins)
+	for _, x := range s {
+		k := int((x - lo) / (hi - lo) * bins)
+		d.Counts[min(max(k, 0), bins-1)]++
+	}
+	return d
+}
+
+// concatSignals joins two signal sets.
+func concatSignals(a, b Signals) Signals {
+	return Signals{
+		Loss:       append(append([]float64{}, a.Loss...), b.Loss...),
+		Prob:       append(append([]float64{}, a.Prob...), b.Prob...),
+		Phi:        append(append([]float64{}, a.Phi...), b.Phi...),
+		Entropy:    append(append([]float64{}, a.Entropy...), b.Entropy...),
+		ModEntropy: append(append([]float64{}, a.ModEntropy...), b.ModEntropy...),
+		Correct:    append(append([]bool{}, a.Correct...), b.Correct...),
+	}
+}
+
+// attackReport computes an attack's metrics with bootstrap intervals and a
+// thinned ROC curve.
+func attackReport(name string, scores []float64, member []bool, opt BootstrapOptions) (AttackReport, error) {
+	targets := opt.TargetFPRs
+	if len(targets) == 0 {
+		targets = DefaultTargetFPRs()
+	}
+	m, err := Evaluate(scores, member, targets...)
+	if err != nil {
+		return AttackReport{}, err
+	}
+	bopt := opt
+	bopt.TargetFPRs = targets
+	iv, err := BootstrapMetrics(scores, member, bopt)
+	if err != nil {
+		return AttackReport{}, err
+	}
+	rep := AttackReport{Attack: name, Members: m.NMembers, NonMembers: m.NNonMembers, AUC: iv.AUC, Advantage: iv.Advantage, BalancedAcc: m.BalancedAccuracy}
+	for k, t := range m.TPRAt {
+		rep.TPRAt = append(rep.TPRAt, TPRAtInterval{TargetFPR: t.TargetFPR, TPR: iv.TPRAt[k], AllowedFP: t.AllowedFP, Note: t.Note()})
+	}
+	roc, err := NewROC(scores, member)
+	if err != nil {
+		return AttackReport{}, err
+	}
+	rep.ROC = thinROC(roc, 300)
+	return rep, nil
+}
+
+// thinROC keeps at most about n points, always keeping the low-FPR end
+// (every point with FPR ≤ 1%) where log-scale plots look.
+func thinROC(r *ROC, n int) []ROCPoint {
+	var out []ROCPoint
+	step := max(1, len(r.FPR)/n)
+	for i := range r.FPR {
+		if r.FPR[i] <= 0.01 || i%step == 0 || i == len(r.FPR)-1 {
+			out = append(out, ROCPoint{FPR: r.FPR[i], TPR: r.TPR[i]})
+		}
+	}
+	return out
+}

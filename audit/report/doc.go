@@ -1,0 +1,29 @@
+// Package report writes an audit.Report to disk in the forms people and
+// programs read:
+//
+//   - report.json: the Report as indented JSON (schema bnaudit.report/v1).
+//     NaN and ±Inf, which JSON cannot hold, are written as null; ReadJSON
+//     reads such a file back and turns a null number into NaN.
+//   - report.md: the summary for a terminal or a pull request (also
+//     available as WriteMarkdown): the verdict first, one row per variant,
+//     the BN-versus-no-BN differences, every attack, notes and definitions.
+//   - report.html: one self-contained page (inline CSS and inline SVG plots,
+//     no script, no external asset) with the same content plus plots:
+//     log-log ROC curves, gradient-norm histograms and ratios along
+//     training, canary memorization, and the variants side by side.
+//   - scores.csv: one row per sample of Report.Samples with every attack's
+//     score, for spreadsheets.
+//   - signals.npz: NumPy arrays (index, label, member, canary, phi, loss,
+//     reference models' φ and IN masks, one score_<attack> per attack) so
+//     that anyone can recompute the attacks with their own code.
+//
+// Write renders everything in memory first and then writes each file
+// atomically (a temporary file renamed into place), so a reader never sees
+// a half-written file and a failed render leaves the folder as it was.
+//
+// Numbers are formatted as "estimate [lo, hi]" with three decimals below
+// 10 (fewer above: "39.12 [35.40, 44.01]"); a number that could not be
+// measured (NaN) reads "n/a". Every string that comes from the data (model
+// names and paths, variant names, notes) is escaped: backslash escapes in
+// Markdown, HTML escaping in report.html and in its SVG text.
+package report
