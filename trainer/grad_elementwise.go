@@ -240,13 +240,17 @@ func gradClip(c *gradCtx, dy []string) []string {
 			hi = b.scalar(a.GetF())
 		}
 	}
-	// Pass the gradient where min ≤ x ≤ max.
+	// Pass the gradient where min < x < max: PyTorch's hardtanh/ReLU6
+	// backward, which torch exports as Clip. The bounds matter: at random
+	// initialization a BN channel whose input is constant outputs exactly
+	// its bias, 0, and ReLU6 passes no gradient there (MobileNetV2 showed
+	// it). torch.clamp's backward would pass it; ReLU6 is the common case.
 	var mask string
 	if lo != "" {
-		mask = b.op("Not", []string{b.op("Less", []string{x, lo})})
+		mask = b.op("Greater", []string{x, lo})
 	}
 	if hi != "" {
-		m := b.op("Not", []string{b.op("Greater", []string{x, hi})})
+		m := b.op("Less", []string{x, hi})
 		if mask == "" {
 			mask = m
 		} else {

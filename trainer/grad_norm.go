@@ -97,8 +97,9 @@ func (b *builder) emitBNTrain(node *onnxpb.NodeProto, x, scale, bias, y string) 
 			eps = a.GetF()
 		}
 	}
+	ones := b.constF32([]int64{ch}, onesF(int(ch)))
 	mu := b.reshape(b.reduceMean(x, axes, false), []int64{ch})
-	xc := b.channelAffine(x, b.constF32([]int64{ch}, onesF(int(ch))), b.op("Neg", []string{mu}))
+	xc := b.channelAffine(x, ones, b.op("Neg", []string{mu}))
 	// ReduceMean of the squares: ORT's ReduceSumSquare accumulated enough
 	// float32 error over 100k values to move the logits by 1.7e-5.
 	v := b.reshape(b.reduceMean(b.op("Mul", []string{xc, xc}), axes, false), []int64{ch})
@@ -106,7 +107,6 @@ func (b *builder) emitBNTrain(node *onnxpb.NodeProto, x, scale, bias, y string) 
 	// y = (x − μ)·(γ·inv) + β from the centred values: scaling x first and
 	// subtracting μ·γ·inv after would cancel digits when |μ| ≫ σ.
 	zeros := b.constF32([]int64{ch}, make([]float32, ch))
-	ones := b.constF32([]int64{ch}, onesF(int(ch)))
 	b.emitNamed("BatchNormalization", b.fresh("bn_out"), []string{xc, b.op("Mul", []string{scale, inv}), bias, zeros, ones}, []string{y}, aFloat("epsilon", 0))
 	e = &tapeEntry{op: bnTrainOp, node: node, inputs: []string{x, scale, bias}, outputs: []string{y},
 		saved: map[string]string{"centred": xc, "inv": inv}}

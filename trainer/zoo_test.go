@@ -24,11 +24,13 @@ import (
 // Tolerances: FACTS.md measured that deep BN + ReLU networks at random
 // initialization sit on ReLU kinks within float32 rounding, so two correct
 // float32 implementations differ by up to 1e-2 on some tensors. Each model's
-// gradient tolerance is therefore set from PyTorch's own float32 spread
-// (testdata/zoo/float32_spread.py writes <name>.spread.json: the norm-wise
-// distance of PyTorch's float32 gradients from its float64 ones): three
-// times the worst spread, and at least 1e-3; 2e-2 when the spread file is
-// missing. A model passes when its loss agrees to 1e-4, every gradient
+// gradient tolerance is 2e-2, or three times PyTorch's own float32 spread
+// where that is larger (testdata/zoo/float32_spread.py writes
+// <name>.spread.json: the norm-wise distance of PyTorch's float32 gradients
+// from its float64 ones). A kink flip is a coin toss that one float32
+// implementation may win where another loses, so PyTorch's spread on one
+// batch can be far below 1e-2 while ours is not (MobileNetV2: one ReLU6
+// input at 5e-6 in ours sits at ≤ 0 in float64), hence the 2e-2 floor. A model passes when its loss agrees to 1e-4, every gradient
 // tensor within that tolerance (norm-wise, ‖g − g_torch‖/‖g_torch‖), and its
 // running statistics to 1e-4.
 func TestZoo(t *testing.T) {
@@ -145,7 +147,7 @@ func zooCheck(t *testing.T, dir, name string) string {
 			for _, v := range sp.GradSpread {
 				spreadWorst = math.Max(spreadWorst, v)
 			}
-			tol = math.Max(1e-3, 3*spreadWorst)
+			tol = math.Max(2e-2, 3*spreadWorst)
 		}
 	}
 	status := "pass"

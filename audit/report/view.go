@@ -1,0 +1,253 @@
+package report
+
+import (
+	"fmt"
+	"maps"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/bnaudit/bnaudit/audit"
+)
+
+// The view is the report laid out for reading: titles, sentences and
+// tables of formatted (not yet escaped) strings. report.md and report.html
+// render the same view, so they cannot disagree.
+
+// table is a table of formatted cells; Rows may be empty.
+type table struct {
+	Header []string
+	Rows   [][]string
+}
+
+// Empty reports whether the table has no rows.
+func (t table) Empty() bool { return len(t.Rows) == 0 }
+
+// term is a name with its text (a definition, a fact).
+type term struct {
+	Name, Text string
+}
+
+// view is everything a reader sees, in order.
+type view struct {
+	Title       string
+	Tool        string
+	Verdict     string
+	VerdictCode string
+	Meta        []term
+	Summary     table
+	Comparisons table
+	Variants    []variantView
+	Notes       []string
+	Definitions []term
+}
+
+// variantView is the per-variant part of the report.
+type variantView struct {
+	Name          string
+	Facts         []term
+	Attacks       table
+	CanaryAttacks table
+	Memorization  table
+	FeldmanZhang  string
+	GradNorms     table
+	Slices        table
+}
+
+// buildView lays out the report.
+func buildView(r *audit.Report) view {
+	v := view{
+		Title:       title(r),
+		Tool:        r.Tool,
+		Verdict:     verdictWords(r),
+		VerdictCode: r.VerdictCode,
+		Notes:       slices.Clone(r.Notes),
+	}
+	for _, m := range []term{
+		{"tool", r.Tool},
+		{"kind", r.Kind},
+		{"created", r.Created},
+		{"seed", strconv.FormatUint(r.Seed, 10)},
+		{"command", r.Command},
+	} {
+		if m.Text != "" {
+			v.Meta = append(v.Meta, m)
+		}
+	}
+	v.Summary = summaryTable(r)
+	v.Comparisons = comparisonTable(r.Comparisons)
+	for i := range r.Variants {
+		v.Variants = append(v.Variants, buildVariant(&r.Variants[i]))
+	}
+	for _, k := range slices.Sorted(maps.Keys(r.Definitions)) {
+		v.Definitions = append(v.Definitions, term{k, r.Definitions[k]})
+	}
+	return v
+}
+
+// title names the report after its kind and the audited model.
+func title(r *audit.Report) string {
+	what := "audit"
+	if r.Kind == "compare" {
+		what = "BN comparison"
+	}
+	for _, vr := range r.Variants {
+		if vr.Model != "" {
+			return "bnaudit " + what + " of " + filepath.Base(vr.Model)
+		}
+	}
+	return "bnaudit " + what
+}
+
+// summaryTable has one row per variant with its headline numbers.
+func summaryTable(r *audit.Report) table {
+	t := table{Header: []string{
+		"variant",
+		"BN layers",
+		"test accuracy",
+		"train accuracy",
+		"canary memorization gap (accuracy)",
+		"gradient-norm ratio outlier/typical (last checkpoint, eval mode)",
+		"MIA AUC (best attack)",
+		"TPR@" + fmtPercent(summaryFPR) + " FPR",
+		"TPR@" + fmtPercent(summaryFPR) + " FPR on canaries",
+	}}
+	for i := range r.Variants {
+		vr := &r.Variants[i]
+		row := []string{
+			vr.Name,
+			strconv.Itoa(vr.BatchNorms),
+			fmtFit(vr.TestAccuracy),
+			fmtFit(vr.TrainAccuracy),
+			notAvailable,
+			notAvailable,
+			notAvailable,
+			notAvailable,
+			notAvailable,
+		}
+		if vr.Memorization != nil {
+			row[4] = fmtInterval(vr.Memorization.AccuracyGap)
+		}
+		if p, ok := lastGradNorm(vr.GradNorms, "eval"); ok {
+			row[5] = fmtInterval(p.Ratio) + " (epoch " + strconv.Itoa(p.Epoch) + ")"
+		} else if p, ok := lastGradNorm(vr.GradNorms, "inbatch"); ok {
+			row[5] = fmtInterval(p.Ratio) + " (epoch " + strconv.Itoa(p.Epoch) + ", in-batch: no eval-mode norms)"
+		}
+		if b := bestByAUC(vr.Attacks); b >= 0 {
+			row[6] = fmtInterval(vr.Attacks[b].AUC) + " (" + vr.Attacks[b].Attack + ")"
+		}
+		row[7] = bestTPRCell(vr.Attacks)
+		row[8] = bestTPRCell(vr.CanaryAttacks)
+		t.Rows = append(t.Rows, row)
+	}
+	return t
+}
+
+// bestTPRCell formats the highest TPR at the summary FPR among the attacks,
+// naming the attack.
+func bestTPRCell(atts []audit.AttackReport) string {
+	b := bestByTPR(atts, summaryFPR)
+	if b < 0 {
+		return notAvailable
+	}
+	tp, _ := tprAt(atts[b], summaryFPR)
+	s := fmtInterval(tp.TPR) + " (" + atts[b].Attack
+	if n := restsOn(tp, atts[b].NonMembers); n != "" {
+		s += "; " + strings.Trim(n, "()")
+	}
+	return s + ")"
+}
+
+// comparisonTable lists the BN-versus-no-BN differences.
+func comparisonTable(cs []audit.Comparison) table {
+	t := table{Header: []string{"metric", "with BN", "without BN", "difference (with − without)", "distinguishable"}}
+	for _, c := range cs {
+		d := "no"
+		if c.Distinguishable {
+			d = "yes"
+		}
+		t.Rows = append(t.Rows, []string{c.Metric, c.With, c.Without, fmtInterval(c.Diff), d})
+	}
+	return t
+}
+
+// attackTable lists every attack with its AUC, advantage and TPR at each
+// target FPR measured.
+func attackTable(atts []audit.AttackReport) table {
+	targets := targetFPRs(atts)
+	t := table{Header: []string{"attack", "members", "non-members", "AUC", "advantage"}}
+	for _, f := range targets {
+		t.Header = append(t.Header, "TPR@"+fmtPercent(f)+" FPR")
+	}
+	for _, a := range atts {
+		row := []string{a.Attack, strconv.Itoa(a.Members), strconv.Itoa(a.NonMembers), fmtInterval(a.AUC), fmtInterval(a.Advantage)}
+		for _, f := range targets {
+			if tp, ok := tprAt(a, f); ok {
+				row = append(row, fmtTPR(tp, a.NonMembers))
+			} else {
+				row = append(row, notAvailable)
+			}
+		}
+		t.Rows = append(t.Rows, row)
+	}
+	return t
+}
+
+// buildVariant lays out one variant's details.
+func buildVariant(vr *audit.VariantReport) variantView {
+	vv := variantView{Name: vr.Name}
+	add := func(name, text string) {
+		if text != "" {
+			vv.Facts = append(vv.Facts, term{name, text})
+		}
+	}
+	add("model", vr.Model)
+	add("sha256", shortHash(vr.ModelHash))
+	add("BatchNorm layers", strconv.Itoa(vr.BatchNorms))
+	if vr.Seeds > 0 {
+		add("seeds", strconv.Itoa(vr.Seeds))
+	}
+	add("train accuracy", fmtFit(vr.TrainAccuracy))
+	add("test accuracy", fmtFit(vr.TestAccuracy))
+	add("train loss", fmtFit(vr.TrainLoss))
+	add("test loss", fmtFit(vr.TestLoss))
+
+	vv.Attacks = attackTable(vr.Attacks)
+	vv.CanaryAttacks = attackTable(vr.CanaryAttacks)
+	if g := vr.Memorization; g != nil {
+		vv.Memorization = table{
+			Header: []string{"", fmt.Sprintf("inserted (%d)", g.NInserted), fmt.Sprintf("held out (%d)", g.NHeldOut), "gap (inserted − held out)"},
+			Rows: [][]string{
+				{"accuracy", fmtInterval(g.InsertedAccuracy), fmtInterval(g.HeldOutAccuracy), fmtInterval(g.AccuracyGap)},
+				{"mean loss", fmtInterval(g.InsertedLoss), fmtInterval(g.HeldOutLoss), fmtInterval(g.LossGap)},
+			},
+		}
+	}
+	if fz := vr.FeldmanZhang; fz != nil {
+		vv.FeldmanZhang = fmt.Sprintf("mean %s, median %s, p90 %s, max %s over %d samples",
+			fmtValue(fz.Mean), fmtValue(fz.Median), fmtValue(fz.P90), fmtValue(fz.Max), fz.N)
+	}
+	vv.GradNorms = table{Header: []string{"epoch", "mode", "outlier median", "outlier p90", "typical median", "typical p90", "ratio (median outlier / median typical)"}}
+	for _, p := range vr.GradNorms {
+		vv.GradNorms.Rows = append(vv.GradNorms.Rows, []string{
+			strconv.Itoa(p.Epoch), modeName(p.Mode),
+			fmt.Sprintf("%s (n=%d)", fmtValue(p.Outlier.Median), p.Outlier.N), fmtValue(p.Outlier.P90),
+			fmt.Sprintf("%s (n=%d)", fmtValue(p.Typical.Median), p.Typical.N), fmtValue(p.Typical.P90),
+			fmtInterval(p.Ratio),
+		})
+	}
+	var sliceAtts []audit.AttackReport
+	for _, s := range vr.Slices {
+		sliceAtts = append(sliceAtts, s.Attack)
+	}
+	st := attackTable(sliceAtts)
+	if !st.Empty() {
+		st.Header = append([]string{"slice"}, st.Header...)
+		for i, s := range vr.Slices {
+			st.Rows[i] = append([]string{s.Slice}, st.Rows[i]...)
+		}
+	}
+	vv.Slices = st
+	return vv
+}
