@@ -1,8 +1,11 @@
-// Package audit is bnaudit's statistics core: per-sample signals from
-// logits, membership-inference attacks, ROC metrics with bootstrap
-// intervals, and memorization scores. It is pure Go (standard library
-// only) and never runs a model: callers hand it logits, labels and
-// membership, and it follows the definitions of METHODS.md.
+// Package audit is bnaudit's auditor: per-sample signals from logits,
+// membership-inference attacks, ROC metrics with bootstrap intervals,
+// memorization scores, and the experiments that produce them. Its
+// statistics (signals, attacks, metrics, memorization) are pure Go over
+// arrays and follow the definitions of METHODS.md; the experiments
+// (MakeCanaries, RunExperiment, Measure) train and evaluate models through
+// package trainer on ONNX Runtime. The report data model (Report) is
+// rendered by subpackage report.
 //
 // # Signals
 //

@@ -42,6 +42,10 @@ type ExperimentResult struct {
 	Variant VariantReport
 	Samples *SampleTable
 	Model   *onnxio.Model
+	// TypicalGradNorms are the eval-mode gradient norms of the sampled
+	// members the canaries were compared with (same samples for every
+	// model of a comparison).
+	TypicalGradNorms []float64
 }
 
 // threshold attacks run on every model, with their names in reports.
@@ -174,19 +178,20 @@ func Measure(ctx context.Context, m *onnxio.Model, cfg ExperimentConfig) (*Exper
 		table.Phi = append(append([]float64{}, table.Phi...), both.Phi...)
 		table.Loss = append(append([]float64{}, table.Loss...), both.Loss...)
 		// Gradient norms of the inserted canaries against typical members.
-		pt, norms, err := gradNormStudy(ctx, m, cfg, c.Inserted)
+		pt, norms, typical, err := gradNormStudy(ctx, m, cfg, c.Inserted)
 		if err != nil {
 			return nil, err
 		}
 		v.GradNorms = append(v.GradNorms, pt)
 		table.GradNormEval = norms
+		return &ExperimentResult{Variant: v, Samples: table, TypicalGradNorms: typical}, nil
 	}
 	return &ExperimentResult{Variant: v, Samples: table}, nil
 }
 
 // gradNormStudy compares eval-mode per-sample gradient norms of the
 // outliers with those of a seeded sample of members.
-func gradNormStudy(ctx context.Context, m *onnxio.Model, cfg ExperimentConfig, outliers *dataset.Dataset) (GradNormPoint, []float64, error) {
+func gradNormStudy(ctx context.Context, m *onnxio.Model, cfg ExperimentConfig, outliers *dataset.Dataset) (GradNormPoint, []float64, []float64, error) {
 	k := cfg.GradNormSample
 	if k <= 0 {
 		k = 256
@@ -196,24 +201,22 @@ func gradNormStudy(ctx context.Context, m *onnxio.Model, cfg ExperimentConfig, o
 	idx := r.Perm(cfg.Members.Len())[:k]
 	typ, err := cfg.Members.Subset(idx)
 	if err != nil {
-		return GradNormPoint{}, nil, err
+		return GradNormPoint{}, nil, nil, err
 	}
 	on, err := trainer.GradNorms(ctx, m, outliers, trainer.GradNormEval, 128, cfg.Session)
 	if err != nil {
-		return GradNormPoint{}, nil, err
+		return GradNormPoint{}, nil, nil, err
 	}
 	tn, err := trainer.GradNorms(ctx, m, typ, trainer.GradNormEval, 128, cfg.Session)
 	if err != nil {
-		return GradNormPoint{}, nil, err
+		return GradNormPoint{}, nil, nil, err
 	}
 	ratio, err := medianRatio(on, tn, cfg.Bootstrap)
 	if err != nil {
-		return GradNormPoint{}, nil, err
+		return GradNormPoint{}, nil, nil, err
 	}
 	pt := GradNormPoint{Mode: string(trainer.GradNormEval), Outlier: distribution(on), Typical: distribution(tn), Ratio: ratio}
-	// Per-sample column for the table: members get NaN except the sampled
-	// ones, which are not in the table's order; keep the canaries' norms.
-	return pt, on, nil
+	return pt, on, tn, nil
 }
 
 // medianRatio is median(a)/median(b) with a bootstrap interval that

@@ -1,5 +1,25 @@
-// Package trainer will hold bnaudit's training graphs (reverse-mode
-// autodiff over ONNX, losses, optimizers, initialization) and the training
-// loop (issues 3 and 4). Today only its subpackage dataset exists, which
-// reads IDX data files.
+// Package trainer trains ONNX models with ONNX graphs: it writes a model's
+// whole training step — forward pass, softmax cross-entropy, backward pass
+// and optimizer update — as one standard ONNX graph, and runs it on ONNX
+// Runtime (package onnxio/ort), on CPU or GPU.
+//
+// # Graphs
+//
+// BuildStep writes the step under the naming contract of the README (P,
+// P.next, P.m, S.next, loss, labels, lr, step); BuildEval the evaluation
+// graph (BatchNorm on running statistics); BuildGradNorms per-sample
+// gradient norms, eval-mode and in-batch. They are pure graph building:
+// static shape inference (infer.go) for a fixed batch size, then
+// reverse-mode autodiff (autodiff.go) with one gradient rule per op,
+// registered in the grad_*.go files by op family. BatchNorm with batch
+// statistics and the loss are composites with closed-form backward.
+// Initialize re-draws weights with PyTorch's default rules.
+//
+// # Runs
+//
+// Train runs a training run (seeded data order, partial last batch,
+// schedules, augmentation, checkpoints with bit-identical resume,
+// cancellation between steps); Evaluate and GradNorms run the evaluation
+// and gradient-norm graphs over a data set. Subpackage dataset reads the
+// data.
 package trainer

@@ -21,9 +21,10 @@
 // atomically (a temporary file renamed into place), so a reader never sees
 // a half-written file and a failed render leaves the folder as it was.
 //
-// Numbers are formatted as "estimate [lo, hi]" with three decimals below
-// 10 (fewer above: "39.12 [35.40, 44.01]"); a number that could not be
-// measured (NaN) reads "n/a". Every string that comes from the data (model
+// Numbers are formatted as "estimate [lo, hi]" with three decimals
+// ("0.544 [0.536, 0.551]"), four when all three are below 0.01 ("0.0042
+// [0.0018, 0.0071]") and fewer from 10 up ("39.20 [35.40, 44.01]"); a
+// number that could not be measured (NaN) reads "n/a". Every string that comes from the data (model
 // names and paths, variant names, notes) is escaped: backslash escapes in
 // Markdown, HTML escaping in report.html and in its SVG text.
 package report

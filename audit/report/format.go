@@ -33,9 +33,10 @@ func fmtNum(x float64, dec int) string {
 	return s
 }
 
-// decimals returns the number of decimals that shows the finite values in
-// vals with three to four significant digits: 3 below 10, 2 below 100, 1
-// below 1000, 0 above.
+// decimals returns the number of decimals that shows the largest finite
+// value in vals with two to four significant digits: 4 below 0.01 (a TPR
+// at a low FPR, a small difference), 3 below 10, 2 below 100, 1 below
+// 1000, 0 above.
 func decimals(vals ...float64) int {
 	m := 0.0
 	for _, v := range vals {
@@ -44,6 +45,8 @@ func decimals(vals ...float64) int {
 		}
 	}
 	switch {
+	case m < 0.01:
+		return 4
 	case m < 10:
 		return 3
 	case m < 100:

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"html/template"
+	"regexp"
 	"strconv"
 
 	"github.com/bnaudit/bnaudit/audit"
@@ -112,7 +113,17 @@ func encodeHTML(r *audit.Report) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-var pageTemplate = template.Must(template.New("page").Parse(pageHTML))
+var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{"cell": keepIntervals}).Parse(pageHTML))
+
+// intervalText matches a formatted interval, "0.544 [0.536, 0.551]".
+var intervalText = regexp.MustCompile(`(\S+) \[(\S+), (\S+)\]`)
+
+// keepIntervals joins the parts of each interval in a table cell with
+// no-break spaces, so that a narrow column breaks between an interval and
+// its note, not inside the interval.
+func keepIntervals(s string) string {
+	return intervalText.ReplaceAllString(s, "$1\u00a0[$2,\u00a0$3]")
+}
 
 // pageHTML is the page. It is also well-formed XML (every element closed),
 // which the tests check with encoding/xml.
@@ -125,7 +136,7 @@ const pageHTML = `<!DOCTYPE html>
 <style>
 :root { --fg: #1b1f24; --muted: #57606a; --line: #d0d7de; --bg2: #f6f8fa; }
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "Liberation Sans", Arial, sans-serif;
-  color: var(--fg); max-width: 1180px; margin: 2em auto; padding: 0 1.2em; line-height: 1.45; }
+  color: var(--fg); max-width: 1360px; margin: 2em auto; padding: 0 1.2em; line-height: 1.45; }
 h1 { font-size: 1.6em; margin-bottom: 0.3em; }
 h2 { font-size: 1.3em; border-bottom: 1px solid var(--line); padding-bottom: 0.2em; margin-top: 1.8em; }
 h3 { font-size: 1.05em; margin-top: 1.4em; }
@@ -139,13 +150,14 @@ dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: 0.15em 1e
 dl.facts dt { color: var(--muted); }
 dl.facts dd { margin: 0; overflow-wrap: anywhere; }
 .scroll { overflow-x: auto; margin: 0.5em 0 1em; }
-table { border-collapse: collapse; font-size: 0.88em; font-variant-numeric: tabular-nums; }
+table { border-collapse: collapse; font-size: 0.85em; font-variant-numeric: tabular-nums; }
 th, td { border: 1px solid var(--line); padding: 0.3em 0.6em; vertical-align: top; }
 th { background: var(--bg2); text-align: left; font-weight: 600; }
 td:first-child { font-weight: 600; }
 tbody tr:nth-child(even) td { background: #fbfcfd; }
 .figures { display: flex; flex-wrap: wrap; gap: 1em; margin: 0.8em 0; }
 figure { margin: 0; flex: 0 1 480px; min-width: 260px; }
+figure.small { flex-basis: 330px; }
 figure svg { width: 100%; height: auto; display: block; }
 svg.plot text { font-family: "Liberation Sans", Arial, Helvetica, sans-serif !important; }
 figcaption { font-size: 0.8em; color: var(--muted); margin-top: 0.3em; }
@@ -214,6 +226,6 @@ footer { margin-top: 3em; font-size: 0.8em; color: var(--muted); }
 <footer>Written by {{if .Tool}}{{.Tool}}{{else}}bnaudit{{end}}. Plots drawn with gonum.org/v1/plot.</footer>
 </body>
 </html>
-{{define "table"}}<div class="scroll"><table><thead><tr>{{range .Header}}<th>{{.}}</th>{{end}}</tr></thead><tbody>{{range .Rows}}<tr>{{range .}}<td>{{.}}</td>{{end}}</tr>{{end}}</tbody></table></div>{{end}}
-{{define "figures"}}{{with .}}<div class="figures">{{range .}}<figure>{{if .SVG}}{{.SVG}}{{else}}<div class="noplot"><strong>{{.Title}}</strong>: {{.Err}}</div>{{end}}{{with .Caption}}<figcaption>{{.}}</figcaption>{{end}}</figure>{{end}}</div>{{end}}{{end}}
+{{define "table"}}<div class="scroll"><table><thead><tr>{{range .Header}}<th>{{.}}</th>{{end}}</tr></thead><tbody>{{range .Rows}}<tr>{{range .}}<td>{{cell .}}</td>{{end}}</tr>{{end}}</tbody></table></div>{{end}}
+{{define "figures"}}{{with .}}<div class="figures">{{range .}}<figure{{if .Small}} class="small"{{end}}>{{if .SVG}}{{.SVG}}{{else}}<div class="noplot"><strong>{{.Title}}</strong>: {{.Err}}</div>{{end}}{{with .Caption}}<figcaption>{{.}}</figcaption>{{end}}</figure>{{end}}</div>{{end}}{{end}}
 `

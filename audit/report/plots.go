@@ -6,6 +6,7 @@ import (
 	"html/template"
 	"image/color"
 	"math"
+	"strconv"
 	"strings"
 
 	"github.com/bnaudit/bnaudit/audit"
@@ -26,6 +27,8 @@ type figure struct {
 	Caption string
 	SVG     template.HTML
 	Err     string
+	// Small asks for a narrower place on the page.
+	Small bool
 }
 
 // Plot sizes in points.
@@ -73,6 +76,39 @@ func dashesFor(i int) []vg.Length {
 }
 
 func colorFor(i int) color.RGBA { return palette[i%len(palette)] }
+
+// translucent returns c with alpha a (color.RGBA is premultiplied, so the
+// alpha goes on a non-premultiplied copy).
+func translucent(c color.RGBA, a uint8) color.NRGBA {
+	return color.NRGBA{R: c.R, G: c.G, B: c.B, A: a}
+}
+
+// logTicks labels every power of ten within the axis range, and also 2
+// and 5 times it when the range spans fewer than three decades, with minor
+// ticks at the other multiples. (plot.LogTicks truncates log10 of the
+// minimum toward zero and can drop the lowest decade's label.)
+type logTicks struct{}
+
+func (logTicks) Ticks(lo, hi float64) []plot.Tick {
+	var out []plot.Tick
+	const tol = 1e-9
+	dense := math.Log10(hi/lo) < 3
+	for e := math.Floor(math.Log10(lo) + tol); e <= math.Ceil(math.Log10(hi)-tol); e++ {
+		p := math.Pow(10, e)
+		for k := 1; k <= 9; k++ {
+			v := float64(k) * p
+			if v < lo*(1-tol) || v > hi*(1+tol) {
+				continue
+			}
+			t := plot.Tick{Value: v}
+			if k == 1 || dense && (k == 2 || k == 5) {
+				t.Label = strconv.FormatFloat(v, 'g', 6, 64)
+			}
+			out = append(out, t)
+		}
+	}
+	return out
+}
 
 // variantColor is blue for a variant with BatchNorm, vermillion without.
 func variantColor(vr *audit.VariantReport) color.RGBA {
@@ -161,7 +197,7 @@ func rocFigure(title string, atts []audit.AttackReport) figure {
 	xFloor, yFloor := logFloor(nonMembers), logFloor(members)
 	p := newPlot(title, "false-positive rate", "true-positive rate")
 	p.X.Scale, p.Y.Scale = plot.LogScale{}, plot.LogScale{}
-	p.X.Tick.Marker, p.Y.Tick.Marker = plot.LogTicks{Prec: -1}, plot.LogTicks{Prec: -1}
+	p.X.Tick.Marker, p.Y.Tick.Marker = logTicks{}, logTicks{}
 	p.Legend.Top, p.Legend.Left = false, false
 
 	lo := math.Max(xFloor, yFloor)
@@ -225,7 +261,7 @@ func histogramFigure(title string, pt audit.GradNormPoint) figure {
 		return failed(title, "no histogram was recorded")
 	}
 	if logX {
-		p.X.Scale, p.X.Tick.Marker = plot.LogScale{}, plot.LogTicks{Prec: -1}
+		p.X.Scale, p.X.Tick.Marker = plot.LogScale{}, logTicks{}
 	}
 	for _, g := range []struct {
 		name string
@@ -256,8 +292,7 @@ func histogramFigure(title string, pt audit.GradNormPoint) figure {
 		if err != nil {
 			return failed(title, err.Error())
 		}
-		fill := g.c
-		fill.A = 0x40
+		fill := translucent(g.c, 0x40)
 		l.Color, l.FillColor, l.Width = g.c, fill, vg.Points(1.2)
 		p.Add(l)
 		p.Legend.Add(fmt.Sprintf("%s, median %s (n=%d)", g.name, fmtValue(d.Median), d.N), l)
@@ -331,7 +366,7 @@ func ratioFigure(title string, pts []audit.GradNormPoint) figure {
 	lo, hi = math.Min(lo, 1), math.Max(hi, 1)
 	logY := lo > 0 && hi/lo > 10
 	if logY {
-		p.Y.Scale, p.Y.Tick.Marker = plot.LogScale{}, plot.LogTicks{Prec: -1}
+		p.Y.Scale, p.Y.Tick.Marker = plot.LogScale{}, logTicks{}
 	}
 	one, err := plotter.NewLine(plotter.XYs{{X: minEpoch, Y: 1}, {X: maxEpoch, Y: 1}})
 	if err != nil {
@@ -374,11 +409,12 @@ func ratioFigure(title string, pts []audit.GradNormPoint) figure {
 	}
 	p.X.Min, p.X.Max = minEpoch-pad, maxEpoch+pad
 	p.X.Tick.Marker = integerTicks{}
+	// A little headroom above the data.
 	if logY {
-		p.Y.Min, p.Y.Max = lo/1.2, hi*1.2
+		p.Y.Min, p.Y.Max = lo/1.2, hi*math.Pow(hi/lo, 0.1)
 	} else {
 		p.Y.Min = math.Min(0, lo)
-		p.Y.Max = hi + 0.08*(hi-p.Y.Min)
+		p.Y.Max = hi + 0.1*(hi-p.Y.Min)
 	}
 	caption := "Median gradient norm of outliers over that of typical members at each checkpoint, with 95% intervals; above the dashed line outliers pull harder."
 	return render(title, caption, p, plotW, plotH)
@@ -420,9 +456,7 @@ func barsFigure(title, caption, ylabel string, variants []audit.VariantReport, v
 		}
 		bar.XMin = float64(i)
 		c := variantColor(vr)
-		fill := c
-		fill.A = 0xa0
-		bar.Color, bar.LineStyle.Color = fill, c
+		bar.Color, bar.LineStyle.Color = translucent(c, 0x90), c
 		p.Add(bar)
 		bn := vr.BatchNorms > 0
 		if !legend[bn] {
@@ -452,5 +486,7 @@ func barsFigure(title, caption, ylabel string, variants []audit.VariantReport, v
 		p.Y.Max = p.Y.Min + 1
 	}
 	w := math.Max(smallPlotW, 70*float64(len(variants))+90)
-	return render(title, caption, p, w, smallPlotH)
+	fig := render(title, caption, p, w, smallPlotH)
+	fig.Small = true
+	return fig
 }

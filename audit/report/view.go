@@ -208,10 +208,16 @@ func buildVariant(vr *audit.VariantReport) variantView {
 	if vr.Seeds > 0 {
 		add("seeds", strconv.Itoa(vr.Seeds))
 	}
-	add("train accuracy", fmtFit(vr.TrainAccuracy))
-	add("test accuracy", fmtFit(vr.TestAccuracy))
-	add("train loss", fmtFit(vr.TrainLoss))
-	add("test loss", fmtFit(vr.TestLoss))
+	// A fit number left at its zero value was not measured.
+	fit := func(name string, x audit.Interval) {
+		if x != (audit.Interval{}) {
+			add(name, fmtFit(x))
+		}
+	}
+	fit("train accuracy", vr.TrainAccuracy)
+	fit("test accuracy", vr.TestAccuracy)
+	fit("train loss", vr.TrainLoss)
+	fit("test loss", vr.TestLoss)
 
 	vv.Attacks = attackTable(vr.Attacks)
 	vv.CanaryAttacks = attackTable(vr.CanaryAttacks)

@@ -77,8 +77,9 @@ func Write(dir string, r *audit.Report) error {
 		return fmt.Errorf("report: cannot create the report folder: %w", err)
 	}
 	for _, f := range files {
-		if err := onnxio.WriteFileAtomic(filepath.Join(dir, f.name), f.data); err != nil {
-			return fmt.Errorf("report: %w", err)
+		path := filepath.Join(dir, f.name)
+		if err := onnxio.WriteFileAtomic(path, f.data); err != nil {
+			return fmt.Errorf("report: writing %s: %w", path, err)
 		}
 	}
 	return nil

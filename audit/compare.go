@@ -1,0 +1,452 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"encoding/gob"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/bnaudit/bnaudit/onnxio"
+	"github.com/bnaudit/bnaudit/onnxio/ort"
+	"github.com/bnaudit/bnaudit/trainer"
+	"github.com/bnaudit/bnaudit/trainer/dataset"
+)
+
+// CompareConfig is the paper's study on one model: BN variants trained on
+// the same data, data order, canaries and starting weights, each audited.
+type CompareConfig struct {
+	Model *onnxio.Model
+	// Variants are "original" and ablation modes ("fold", "remove",
+	// "freeze", "groupnorm"); empty means original, remove, freeze, groupnorm.
+	Variants []string
+	// GroupNorm settings of the groupnorm variant.
+	Groups     int
+	CopyAffine bool
+	Members    *dataset.Dataset
+	NonMembers *dataset.Dataset
+	// Canaries are shared by every run.
+	Canaries *Canaries
+	// Train is the recipe; Model, Train, Test and Seed are set per run.
+	Train trainer.Config
+	// Seeds is the number of seeds per variant (K); run k uses Seed + k.
+	Seeds     int
+	Seed      uint64
+	Bootstrap BootstrapOptions
+	Session   ort.SessionOptions
+	// Dir receives the trained models and per-run results; with Resume,
+	// finished runs found there are not retrained.
+	Dir    string
+	Resume bool
+	// Progress, when set, hears about each run.
+	Progress func(CompareProgress)
+	// Command is recorded in the report.
+	Command string
+}
+
+// CompareProgress reports the run in progress.
+type CompareProgress struct {
+	Variant      string
+	Seed         int
+	Run, Runs    int
+	Reused       bool
+	Training     *trainer.Progress
+	Finished     bool
+	Elapsed      time.Duration
+	VariantStats *VariantReport
+}
+
+// DefaultVariants are compared when none are named.
+var DefaultVariants = []string{"original", "remove", "freeze", "groupnorm"}
+
+// runRecord is what a finished run leaves in Dir/runs for --resume.
+type runRecord struct {
+	Key     string        `json:"key"`
+	Variant VariantReport `json:"variant"`
+	// Per-sample values the comparisons pair across variants.
+	MemberLoss   []float64 `json:"member_loss"`
+	CanaryLoss   []float64 `json:"canary_loss"`
+	CanaryMember []bool    `json:"canary_member"`
+	InsCorrect   []bool    `json:"inserted_correct"`
+	HeldCorrect  []bool    `json:"held_out_correct"`
+	NonLoss      []float64 `json:"non_member_loss"`
+	GradOutlier  []float64 `json:"grad_outlier"`
+	GradTypical  []float64 `json:"grad_typical"`
+}
+
+// variantModel builds a variant of the source model.
+func variantModel(m *onnxio.Model, v string, cfg CompareConfig) (*onnxio.Model, error) {
+	if v == "original" {
+		return m, nil
+	}
+	mode, err := onnxio.ParseMode(v)
+	if err != nil {
+		return nil, fmt.Errorf("audit: unknown variant %q (want original, fold, remove, freeze or groupnorm): %w", v, ErrInvalidInput)
+	}
+	res, err := onnxio.Ablate(m, onnxio.AblateOptions{Mode: mode, Groups: cfg.Groups, CopyAffine: cfg.CopyAffine})
+	if err != nil {
+		return nil, err
+	}
+	out := res.Model
+	out.Name = strings.TrimSuffix(m.Name, ".onnx") + "." + v + ".onnx"
+	return out, nil
+}
+
+// Compare trains and audits every variant × seed and returns the report.
+func Compare(ctx context.Context, cfg CompareConfig) (*Report, error) {
+	if cfg.Model == nil || cfg.Members == nil || cfg.NonMembers == nil {
+		return nil, fmt.Errorf("audit: compare needs a model, members and non-members: %w", ErrInvalidInput)
+	}
+	if len(cfg.Variants) == 0 {
+		cfg.Variants = DefaultVariants
+	}
+	if cfg.Seeds <= 0 {
+		cfg.Seeds = 1
+	}
+	if cfg.Dir == "" {
+		return nil, fmt.Errorf("audit: compare needs an output folder: %w", ErrInvalidInput)
+	}
+	for _, sub := range []string{"runs", "models", "checkpoints"} {
+		if err := os.MkdirAll(filepath.Join(cfg.Dir, sub), 0o755); err != nil {
+			return nil, fmt.Errorf("audit: %w", err)
+		}
+	}
+	records := map[string][]*runRecord{}
+	runs := len(cfg.Variants) * cfg.Seeds
+	n := 0
+	start := time.Now()
+	for _, v := range cfg.Variants {
+		vm, err := variantModel(cfg.Model, v, cfg)
+		if err != nil {
+			return nil, err
+		}
+		for k := 0; k < cfg.Seeds; k++ {
+			n++
+			key := fmt.Sprintf("%s-seed%d", v, k)
+			recPath := filepath.Join(cfg.Dir, "runs", key+".gob")
+			if cfg.Resume {
+				if rec, err := loadRecord(recPath); err == nil {
+					records[v] = append(records[v], rec)
+					if cfg.Progress != nil {
+						cfg.Progress(CompareProgress{Variant: v, Seed: k, Run: n, Runs: runs, Reused: true, Finished: true, Elapsed: time.Since(start), VariantStats: &rec.Variant})
+					}
+					continue
+				}
+			}
+			tc := cfg.Train
+			tc.Model = vm
+			tc.Seed = cfg.Seed + uint64(k)
+			tc.CheckpointDir = filepath.Join(cfg.Dir, "checkpoints", key)
+			tc.Resume = cfg.Resume
+			if cfg.Progress != nil {
+				v, k, n := v, k, n
+				tc.Progress = func(p trainer.Progress) {
+					cfg.Progress(CompareProgress{Variant: v, Seed: k, Run: n, Runs: runs, Training: &p, Elapsed: time.Since(start)})
+				}
+			}
+			res, err := RunExperiment(ctx, ExperimentConfig{Name: v, Train: tc, Members: cfg.Members, NonMembers: cfg.NonMembers,
+				Canaries: cfg.Canaries, Bootstrap: cfg.Bootstrap, Session: cfg.Session})
+			if err != nil {
+				return nil, fmt.Errorf("audit: variant %s, seed %d: %w", v, k, err)
+			}
+			if err := res.Model.Save(filepath.Join(cfg.Dir, "models", key+".onnx")); err != nil {
+				return nil, err
+			}
+			rec := recordOf(key, res)
+			if err := saveRecord(recPath, rec); err != nil {
+				return nil, err
+			}
+			os.RemoveAll(tc.CheckpointDir)
+			records[v] = append(records[v], rec)
+			if cfg.Progress != nil {
+				cfg.Progress(CompareProgress{Variant: v, Seed: k, Run: n, Runs: runs, Finished: true, Elapsed: time.Since(start), VariantStats: &rec.Variant})
+			}
+		}
+	}
+	return buildCompareReport(cfg, records)
+}
+
+func recordOf(key string, res *ExperimentResult) *runRecord {
+	rec := &runRecord{Key: key, Variant: res.Variant}
+	t := res.Samples
+	for i := range t.Member {
+		switch {
+		case !t.Canary[i] && t.Member[i]:
+			rec.MemberLoss = append(rec.MemberLoss, t.Loss[i])
+		case !t.Canary[i]:
+			rec.NonLoss = append(rec.NonLoss, t.Loss[i])
+		default:
+			rec.CanaryLoss = append(rec.CanaryLoss, t.Loss[i])
+			rec.CanaryMember = append(rec.CanaryMember, t.Member[i])
+		}
+	}
+	rec.GradOutlier = t.GradNormEval
+	rec.GradTypical = res.TypicalGradNorms
+	return rec
+}
+
+// Run records are gob files (gob keeps NaN, which JSON cannot hold); they
+// only serve --resume.
+func saveRecord(path string, rec *runRecord) error {
+	var buf bytes.Buffer
+	if err := gob.NewEncoder(&buf).Encode(rec); err != nil {
+		return err
+	}
+	return onnxio.WriteFileAtomic(path, buf.Bytes())
+}
+
+func loadRecord(path string) (*runRecord, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var rec runRecord
+	if err := gob.NewDecoder(bytes.NewReader(b)).Decode(&rec); err != nil {
+		return nil, err
+	}
+	return &rec, nil
+}
+
+// seedInterval summarizes one number over K seeds: the mean, with the
+// range of a percentile bootstrap over seeds (K = 1: the run's own interval).
+func seedInterval(vals []float64, own []Interval, opt BootstrapOptions) Interval {
+	if len(vals) == 1 {
+		return own[0]
+	}
+	ivs, err := BootstrapGroups([]int{len(vals)}, func(idx [][]int) []float64 {
+		return []float64{mean(pick(vals, idx[0]))}
+	}, opt)
+	if err != nil {
+		return Interval{Estimate: mean(vals), Lo: math.NaN(), Hi: math.NaN()}
+	}
+	return ivs[0]
+}
+
+func findAttack(as []AttackReport, name string) *AttackReport {
+	for i := range as {
+		if as[i].Attack == name {
+			return &as[i]
+		}
+	}
+	return nil
+}
+
+// buildCompareReport aggregates runs per variant and compares each variant
+// without (coupled) BN to the original.
+func buildCompareReport(cfg CompareConfig, records map[string][]*runRecord) (*Report, error) {
+	r := &Report{Schema: ReportSchema, Tool: "bnaudit", Created: time.Now().UTC().Format(time.RFC3339), Command: cfg.Command,
+		Seed: cfg.Seed, Kind: "compare", Definitions: Definitions()}
+	agg := map[string]VariantReport{}
+	for _, v := range cfg.Variants {
+		recs := records[v]
+		if len(recs) == 0 {
+			continue
+		}
+		base := recs[0].Variant
+		if len(recs) > 1 {
+			get := func(f func(VariantReport) Interval) Interval {
+				vals, own := []float64{}, []Interval{}
+				for _, rc := range recs {
+					iv := f(rc.Variant)
+					vals = append(vals, iv.Estimate)
+					own = append(own, iv)
+				}
+				return seedInterval(vals, own, cfg.Bootstrap)
+			}
+			base.TestAccuracy = get(func(x VariantReport) Interval { return x.TestAccuracy })
+			base.TrainAccuracy = get(func(x VariantReport) Interval { return x.TrainAccuracy })
+			base.TrainLoss = get(func(x VariantReport) Interval { return x.TrainLoss })
+			base.TestLoss = get(func(x VariantReport) Interval { return x.TestLoss })
+			for ai := range base.Attacks {
+				name := base.Attacks[ai].Attack
+				base.Attacks[ai].AUC = get(func(x VariantReport) Interval { return findAttack(x.Attacks, name).AUC })
+			}
+			for ai := range base.CanaryAttacks {
+				name := base.CanaryAttacks[ai].Attack
+				base.CanaryAttacks[ai].AUC = get(func(x VariantReport) Interval { return findAttack(x.CanaryAttacks, name).AUC })
+			}
+			if base.Memorization != nil {
+				gap := *base.Memorization
+				gap.AccuracyGap = get(func(x VariantReport) Interval { return x.Memorization.AccuracyGap })
+				base.Memorization = &gap
+			}
+			if len(base.GradNorms) > 0 {
+				gn := append([]GradNormPoint{}, base.GradNorms...)
+				gn[0].Ratio = get(func(x VariantReport) Interval { return x.GradNorms[0].Ratio })
+				base.GradNorms = gn
+			}
+		}
+		base.Seeds = len(recs)
+		agg[v] = base
+		r.Variants = append(r.Variants, base)
+	}
+	orig, ok := agg["original"]
+	if !ok {
+		r.Verdict = "No original variant was trained, so there is no BN-versus-no-BN comparison."
+		r.VerdictCode = "not_applicable"
+		return r, nil
+	}
+	if orig.BatchNorms == 0 {
+		r.Notes = append(r.Notes, "The original model has no BatchNorm layer; the variants equal it.")
+	}
+	var amplify, reduce []string
+	for _, v := range cfg.Variants {
+		if v == "original" {
+			continue
+		}
+		other, ok := agg[v]
+		if !ok {
+			continue
+		}
+		cmp := compareVariants(cfg, records["original"], records[v], v)
+		r.Comparisons = append(r.Comparisons, cmp...)
+		for _, c := range cmp {
+			if !c.Distinguishable {
+				continue
+			}
+			if c.Diff.Estimate > 0 {
+				amplify = append(amplify, fmt.Sprintf("%s (vs %s: %+.3g [%.3g, %.3g])", c.Metric, v, c.Diff.Estimate, c.Diff.Lo, c.Diff.Hi))
+			} else {
+				reduce = append(reduce, fmt.Sprintf("%s (vs %s: %+.3g [%.3g, %.3g])", c.Metric, v, c.Diff.Estimate, c.Diff.Lo, c.Diff.Hi))
+			}
+		}
+		if d := orig.TrainAccuracy.Estimate - other.TrainAccuracy.Estimate; math.Abs(d) > 0.05 {
+			r.Notes = append(r.Notes, fmt.Sprintf("Fit differs: the original reaches %.1f%% training accuracy and %s %.1f%%; memorization follows fit, so differences against %s may reflect under-fitting rather than batch statistics (METHODS.md). Consider a matched-fit recipe (e.g. a tuned learning rate for %s).",
+				100*orig.TrainAccuracy.Estimate, v, 100*other.TrainAccuracy.Estimate, v, v))
+		}
+	}
+	sort.Strings(amplify)
+	sort.Strings(reduce)
+	switch {
+	case len(amplify) > 0 && len(reduce) == 0:
+		r.VerdictCode = "amplifies"
+		r.Verdict = "BatchNorm amplifies memorization or leakage on this model and data: with BN, " + strings.Join(amplify, "; ") + " (differences with BN minus without, 95% intervals excluding 0)."
+	case len(reduce) > 0 && len(amplify) == 0:
+		r.VerdictCode = "reduces"
+		r.Verdict = "BatchNorm does not amplify memorization here; the variants without it measure higher: " + strings.Join(reduce, "; ") + "."
+	case len(reduce) > 0:
+		r.VerdictCode = "mixed"
+		r.Verdict = "Mixed: with BN higher on " + strings.Join(amplify, "; ") + "; lower on " + strings.Join(reduce, "; ") + "."
+	default:
+		r.VerdictCode = "not_distinguishable"
+		r.Verdict = "Not distinguishable: no difference between the original (with BN) and its variants has a 95% interval that excludes zero at this scale."
+	}
+	if cfg.Seeds == 1 {
+		r.Notes = append(r.Notes, "One seed per variant: intervals resample samples, not training runs; run-to-run variation is not in them (use --seeds K).")
+	}
+	return r, nil
+}
+
+// compareVariants computes with-BN minus without-BN differences, paired
+// per seed (bootstrap over seeds) or, with one seed, over samples.
+func compareVariants(cfg CompareConfig, orig, other []*runRecord, name string) []Comparison {
+	var out []Comparison
+	add := func(metric string, a, b func(*runRecord) []float64, stat func([]float64) float64) {
+		k := min(len(orig), len(other))
+		var diff Interval
+		if k > 1 {
+			d := make([]float64, k)
+			for i := 0; i < k; i++ {
+				d[i] = stat(a(orig[i])) - stat(b(other[i]))
+			}
+			diff = seedInterval(d, []Interval{{Estimate: mean(d)}}, cfg.Bootstrap)
+			diff.Estimate = mean(d)
+		} else {
+			va, vb := a(orig[0]), b(other[0])
+			if len(va) == 0 || len(va) != len(vb) {
+				return
+			}
+			ivs, err := BootstrapGroups([]int{len(va)}, func(idx [][]int) []float64 {
+				return []float64{stat(pick(va, idx[0])) - stat(pick(vb, idx[0]))}
+			}, cfg.Bootstrap)
+			if err != nil {
+				return
+			}
+			diff = ivs[0]
+		}
+		out = append(out, Comparison{Metric: metric, With: "original", Without: name, Diff: diff,
+			Distinguishable: !math.IsNaN(diff.Lo) && (diff.Lo > 0 || diff.Hi < 0)})
+	}
+	// Mean loss on inserted canaries (lower = more memorized): report
+	// held-out minus inserted so that larger means more memorization.
+	gapLoss := func(rc *runRecord) []float64 {
+		var ins, held []float64
+		for i, m := range rc.CanaryMember {
+			if m {
+				ins = append(ins, rc.CanaryLoss[i])
+			} else {
+				held = append(held, rc.CanaryLoss[i])
+			}
+		}
+		k := min(len(ins), len(held))
+		d := make([]float64, k)
+		for i := 0; i < k; i++ {
+			d[i] = held[i] - ins[i]
+		}
+		return d
+	}
+	add("canary_loss_gap", gapLoss, gapLoss, mean)
+	// Member/non-member loss gap (the LOSS attack's signal).
+	memberGap := func(rc *runRecord) []float64 {
+		k := min(len(rc.MemberLoss), len(rc.NonLoss))
+		d := make([]float64, k)
+		for i := 0; i < k; i++ {
+			d[i] = rc.NonLoss[i] - rc.MemberLoss[i]
+		}
+		return d
+	}
+	add("member_loss_gap", memberGap, memberGap, mean)
+	// Outlier/typical gradient-norm ratio (eval mode), paired over the same
+	// canaries and the same sampled members in both models.
+	ratio := func(rc *runRecord, io, it []int) float64 {
+		return median(pick(rc.GradOutlier, io)) / median(pick(rc.GradTypical, it))
+	}
+	if k := min(len(orig), len(other)); k > 1 {
+		d := make([]float64, k)
+		for i := 0; i < k; i++ {
+			d[i] = ratio(orig[i], seq(len(orig[i].GradOutlier)), seq(len(orig[i].GradTypical))) -
+				ratio(other[i], seq(len(other[i].GradOutlier)), seq(len(other[i].GradTypical)))
+		}
+		diff := seedInterval(d, []Interval{{Estimate: mean(d)}}, cfg.Bootstrap)
+		diff.Estimate = mean(d)
+		out = append(out, Comparison{Metric: "grad_norm_ratio", With: "original", Without: name, Diff: diff, Distinguishable: diff.Lo > 0 || diff.Hi < 0})
+	} else if a, b := orig[0], other[0]; len(a.GradOutlier) > 0 && len(a.GradOutlier) == len(b.GradOutlier) && len(a.GradTypical) == len(b.GradTypical) && len(a.GradTypical) > 0 {
+		ivs, err := BootstrapGroups([]int{len(a.GradOutlier), len(a.GradTypical)}, func(idx [][]int) []float64 {
+			return []float64{ratio(a, idx[0], idx[1]) - ratio(b, idx[0], idx[1])}
+		}, cfg.Bootstrap)
+		if err == nil {
+			out = append(out, Comparison{Metric: "grad_norm_ratio", With: "original", Without: name, Diff: ivs[0], Distinguishable: ivs[0].Lo > 0 || ivs[0].Hi < 0})
+		}
+	}
+	return out
+}
+
+func seq(n int) []int {
+	s := make([]int, n)
+	for i := range s {
+		s[i] = i
+	}
+	return s
+}
+
+// Definitions explains every metric a report shows.
+func Definitions() map[string]string {
+	return map[string]string{
+		"loss":                         "LOSS attack (Yeom et al. 2018): score = −cross-entropy, from float64 log-sum-exp of the logits.",
+		"confidence":                   "Confidence attack: score = true-class probability p_y.",
+		"entropy":                      "Entropy attack: score = −H(p).",
+		"modified_entropy":             "Modified-entropy attack (Song & Mittal 2021, eq. 8): score = −Mentr.",
+		"auc":                          "Area under the ROC curve, members positive, ties as one step (as scikit-learn); interval: 95% stratified bootstrap over samples.",
+		"tpr_at_fpr":                   "Largest TPR among ROC points with FPR ≤ target (no interpolation), with the number of false positives the target allows among the non-members.",
+		"accuracy_gap":                 "Canary memorization: accuracy on inserted canaries minus held-out canaries (same source, same random-label rule).",
+		"grad_norm_ratio":              "Median eval-mode per-sample gradient norm of inserted canaries over that of a sample of typical members.",
+		"canary_loss_gap":              "Comparison metric: mean over canary pairs of (held-out loss − inserted loss); larger = more memorized.",
+		"member_loss_gap":              "Comparison metric: mean over pairs of (non-member loss − member loss); larger = more leakage to the LOSS attack.",
+		"grad_norm_ratio (comparison)": "Difference of the outlier/typical gradient-norm ratios, paired over the same canaries and sampled members.",
+	}
+}

@@ -1,0 +1,141 @@
+package report
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/bnaudit/bnaudit/audit"
+)
+
+// TestJSONNaNIsNull: report.json is valid JSON in which the fixture's NaN
+// balanced accuracy and infinite AUC bound are null and their neighbours
+// are numbers.
+func TestJSONNaNIsNull(t *testing.T) {
+	dir := writeFixture(t)
+	data, err := os.ReadFile(filepath.Join(dir, JSONFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !json.Valid(data) {
+		t.Fatal("report.json is not valid JSON")
+	}
+	if !bytes.HasPrefix(data, []byte("{\n  \"schema\": \"bnaudit.report/v1\",\n")) {
+		t.Errorf("report.json does not start with its schema:\n%.200s", data)
+	}
+	var tree map[string]any
+	if err := json.Unmarshal(data, &tree); err != nil {
+		t.Fatal(err)
+	}
+	conf := tree["variants"].([]any)[0].(map[string]any)["attacks"].([]any)[2].(map[string]any)
+	if conf["attack"] != "confidence" {
+		t.Fatalf("attack %v, want confidence", conf["attack"])
+	}
+	if v, ok := conf["balanced_accuracy"]; !ok || v != nil {
+		t.Errorf("NaN balanced_accuracy = %v (present %v), want null", v, ok)
+	}
+	auc := conf["auc"].(map[string]any)
+	if auc["hi"] != nil {
+		t.Errorf("infinite AUC bound = %v, want null", auc["hi"])
+	}
+	if auc["estimate"] != 0.5401 || auc["lo"] != 0.5322 {
+		t.Errorf("AUC = %v, want estimate 0.5401, lo 0.5322", auc)
+	}
+	if _, ok := tree["variants"].([]any)[1].(map[string]any)["feldman_zhang"]; ok {
+		t.Error("omitempty feldman_zhang of the remove variant was written")
+	}
+	if _, ok := tree["Samples"]; ok {
+		t.Error("the sample table was written into report.json")
+	}
+
+	// A plain encoding/json consumer reads it (nulls leave zeros).
+	var plain audit.Report
+	if err := json.Unmarshal(data, &plain); err != nil {
+		t.Fatalf("encoding/json cannot read report.json: %v", err)
+	}
+	if plain.Variants[0].Attacks[0].AUC.Estimate != 0.5443 {
+		t.Errorf("encoding/json read AUC %v", plain.Variants[0].Attacks[0].AUC)
+	}
+}
+
+// TestReadJSONRoundTrip: ReadJSON gives back the report that was written,
+// with NaN where it had NaN or ±Inf, and no sample table.
+func TestReadJSONRoundTrip(t *testing.T) {
+	dir := writeFixture(t)
+	f, err := os.Open(filepath.Join(dir, JSONFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	got, err := ReadJSON(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fixtureReport()
+	want.Samples = nil
+	want.Variants[0].Attacks[2].AUC.Hi = math.NaN() // +Inf was written as null
+	if !deepEqualNaN(reflect.ValueOf(got), reflect.ValueOf(want)) {
+		g, _ := marshalJSON(got)
+		w, _ := marshalJSON(want)
+		t.Errorf("round trip differs:\ngot  %.2000s\nwant %.2000s", g, w)
+	}
+	if !math.IsNaN(got.Variants[0].Attacks[2].BalancedAcc) {
+		t.Errorf("null balanced accuracy read as %v, want NaN", got.Variants[0].Attacks[2].BalancedAcc)
+	}
+}
+
+// TestJSONMatchesEncodingJSON: on a report without NaN, the encoder writes
+// exactly what encoding/json writes (field names, omitempty, order, number
+// and string forms).
+func TestJSONMatchesEncodingJSON(t *testing.T) {
+	r := fixtureReport()
+	r.Variants[0].Attacks[2].AUC.Hi = 0.5480
+	r.Variants[0].Attacks[2].BalancedAcc = 0.53
+	r.Notes = nil // null, as encoding/json writes it
+	r.Verdict = `quotes " and <html> & unicode −ℓ σ`
+	got, err := marshalJSON(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = append(want, '\n')
+	if !bytes.Equal(got, want) {
+		t.Errorf("encoder and encoding/json differ:\ngot  %.1500s\nwant %.1500s", got, want)
+	}
+}
+
+func TestJSONEncodesEmptyListsAsEmpty(t *testing.T) {
+	data, err := encodeJSON(&audit.Report{Kind: "audit"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"variants": []`, `"notes": []`, `"definitions": {}`, `"schema": "bnaudit.report/v1"`} {
+		if !strings.Contains(string(data), want) {
+			t.Errorf("report.json of an empty report lacks %s:\n%s", want, data)
+		}
+	}
+}
+
+func TestReadJSONErrors(t *testing.T) {
+	for _, c := range []struct{ name, in, want string }{
+		{"other schema", `{"schema": "bnaudit.report/v9"}`, `schema "bnaudit.report/v9"`},
+		{"trailing data", `{"schema": "bnaudit.report/v1"} {}`, "data after"},
+		{"not JSON", `{"schema": `, "reading JSON"},
+		{"wrong type", `{"schema": "bnaudit.report/v1", "seed": "seven"}`, "seed"},
+		{"negative seed", `{"schema": "bnaudit.report/v1", "seed": -1}`, "seed"},
+		{"string for a number", `{"schema": "bnaudit.report/v1", "variants": [{"auc": 1, "test_accuracy": {"estimate": "x"}}]}`, "variants[0].test_accuracy.estimate"},
+	} {
+		_, err := ReadJSON(strings.NewReader(c.in))
+		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.HasPrefix(err.Error(), "report: ") {
+			t.Errorf("%s: error %v, want one mentioning %q", c.name, err, c.want)
+		}
+	}
+}
