@@ -15,6 +15,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/bnaudit/bnaudit/audit"
 	"github.com/bnaudit/bnaudit/onnxio"
 	"github.com/bnaudit/bnaudit/onnxio/ort"
 	"github.com/bnaudit/bnaudit/trainer"
@@ -61,7 +62,7 @@ func exitCode(err error) int {
 		errors.Is(err, onnxio.ErrTooLarge), errors.Is(err, onnxio.ErrUnsafePath),
 		errors.Is(err, dataset.ErrBadData), errors.Is(err, fs.ErrNotExist),
 		errors.Is(err, fs.ErrPermission), errors.Is(err, ort.ErrNoLibrary),
-		errors.Is(err, ort.ErrNoCUDA), errors.Is(err, trainer.ErrUnsupported):
+		errors.Is(err, ort.ErrNoCUDA), errors.Is(err, trainer.ErrUnsupported), errors.Is(err, audit.ErrInvalidInput):
 		return exitBadInput
 	}
 	return exitRuntime
@@ -80,6 +81,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			inspectCommand(),
 			ablateCommand(),
 			trainCommand(),
+			compareCommand(),
+			demoCommand(),
 			versionCommand(),
 		},
 		HideHelpCommand: true,

@@ -1,0 +1,180 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/bnaudit/bnaudit/audit"
+	"github.com/bnaudit/bnaudit/audit/report"
+	"github.com/bnaudit/bnaudit/onnxio"
+	"github.com/bnaudit/bnaudit/trainer"
+	"github.com/bnaudit/bnaudit/trainer/dataset"
+)
+
+func compareFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "data", Usage: "in-distribution data: members are drawn from its train split (required)"},
+		&cli.StringFlag{Name: "test", Usage: "non-members (default: the test split of --data)"},
+		&cli.StringFlag{Name: "ood", Value: "noise", Usage: "canary source: a data set (e.g. MNIST digits for a Fashion-MNIST model) or noise"},
+		&cli.IntFlag{Name: "canaries", Value: 50, Usage: "canaries inserted (as many more are held out)"},
+		&cli.IntFlag{Name: "members", Usage: "members: the first N training samples (0: all)"},
+		&cli.IntFlag{Name: "non-members", Usage: "non-members: the first N test samples (0: all)"},
+		&cli.StringSliceFlag{Name: "variants", Usage: "original and ablation modes (fold, remove, freeze, groupnorm); default original,remove,freeze,groupnorm"},
+		&cli.IntFlag{Name: "seeds", Value: 1, Usage: "training seeds per variant"},
+		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "report folder (required)"},
+		&cli.BoolFlag{Name: "resume", Usage: "reuse the finished runs found in the report folder"},
+		&cli.IntFlag{Name: "epochs", Value: 20, Usage: "training epochs"},
+		&cli.IntFlag{Name: "batch", Value: 64, Usage: "batch size"},
+		&cli.Float64Flag{Name: "lr", Value: 0.02, Usage: "learning rate (SGD, momentum 0.9, cosine)"},
+		&cli.Float64Flag{Name: "weight-decay", Value: 5e-4, Usage: "weight decay"},
+		&cli.StringFlag{Name: "init", Value: "scratch", Usage: "scratch or pretrained (fine-tune the model's weights)"},
+		&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed of canaries, data order, initialization and bootstrap"},
+		&cli.StringFlag{Name: "norm", Value: "auto", Usage: "normalization MEAN/STD or auto"},
+		&cli.IntFlag{Name: "bootstrap", Value: 1000, Usage: "bootstrap replicates of each interval"},
+		&cli.IntFlag{Name: "groups", Usage: "groupnorm variant: groups (default gcd(32, C))"},
+		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress output"},
+	}
+}
+
+func compareCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "compare",
+		Usage:     "the paper's study on your model: BN variants trained alike, audited, compared, with a verdict",
+		ArgsUsage: "MODEL",
+		Description: "Trains the original model and its BN ablations (default: remove, freeze, groupnorm) on the same\n" +
+			"members plus the same inserted canaries, with the same data order and starting weights, and audits each:\n" +
+			"canary memorization gap, outlier/typical gradient-norm ratio, membership-inference attacks with\n" +
+			"bootstrap intervals. Writes report.json, report.md, report.html, scores.csv and signals.npz into\n" +
+			"--output, and prints the summary. --resume reuses finished runs after an interruption.\n\n" + exitCodesHelp,
+		Flags:        compareFlags(),
+		OnUsageError: commandUsageError,
+		Action: func(c *cli.Context) error {
+			if c.String("data") == "" || c.String("output") == "" {
+				return usageErrorf("compare needs --data and --output; see bnaudit compare --help")
+			}
+			m, err := loadModel(c)
+			if err != nil {
+				return err
+			}
+			return runCompare(c, m, c.String("data"), c.String("test"), c.String("ood"), c.String("output"))
+		},
+	}
+}
+
+// runCompare is shared by compare and demo.
+func runCompare(c *cli.Context, m *onnxio.Model, data, test, ood, out string) error {
+	opts, err := sessionOptions(c)
+	if err != nil {
+		return err
+	}
+	members, err := dataset.Load(data, dataset.LoadOptions{Split: "train", MaxSamples: c.Int("members")})
+	if err != nil {
+		return err
+	}
+	if test == "" {
+		test = data
+	}
+	non, err := dataset.Load(test, dataset.LoadOptions{Split: "test", MaxSamples: c.Int("non-members")})
+	if err != nil {
+		return err
+	}
+	norm := dataset.ComputeNorm(members)
+	if c.String("norm") != "auto" {
+		if norm, err = parseNorm(c.String("norm")); err != nil {
+			return err
+		}
+	}
+	if members, err = members.WithNorm(norm); err != nil {
+		return err
+	}
+	if non, err = non.WithNorm(norm); err != nil {
+		return err
+	}
+	classes := max(members.Classes(), non.Classes())
+	var canaries *audit.Canaries
+	k := c.Int("canaries")
+	switch {
+	case k <= 0:
+	case ood == "noise":
+		if canaries, err = audit.NoiseCanaries(members.SampleShape(), k, classes, norm, c.Uint64("seed")); err != nil {
+			return err
+		}
+	default:
+		src, err := dataset.Load(ood, dataset.LoadOptions{Split: "train"})
+		if err != nil {
+			return err
+		}
+		if canaries, err = audit.MakeCanaries(src, k, classes, norm, c.Uint64("seed")); err != nil {
+			return &exitError{exitBadInput, err}
+		}
+	}
+	init, err := trainer.ParseInit(c.String("init"))
+	if err != nil {
+		return usageErrorf("%v", err)
+	}
+	variants := splitList(c.StringSlice("variants"))
+	cfg := audit.CompareConfig{
+		Model: m, Variants: variants, Groups: c.Int("groups"),
+		Members: members, NonMembers: non, Canaries: canaries,
+		Train: trainer.Config{Init: init, Epochs: c.Int("epochs"), Batch: c.Int("batch"),
+			Optimizer: trainer.SGD(0.9, float32(c.Float64("weight-decay")), false), LR: float32(c.Float64("lr")),
+			Schedule: trainer.Cosine, Session: opts},
+		Seeds: c.Int("seeds"), Seed: c.Uint64("seed"),
+		Bootstrap: audit.BootstrapOptions{Replicates: c.Int("bootstrap"), Seed: c.Uint64("seed")},
+		Session:   opts, Dir: out, Resume: c.Bool("resume"),
+		Command: strings.Join(os.Args, " "),
+	}
+	if !c.Bool("quiet") {
+		cfg.Progress = compareProgress(c.App.ErrWriter)
+	}
+	start := time.Now()
+	rep, err := audit.Compare(c.Context, cfg)
+	if err != nil {
+		if errors.Is(err, trainer.ErrInterrupted) {
+			return &exitError{exitRuntime, fmt.Errorf("%w; rerun the same command with --resume to continue", err)}
+		}
+		if errors.Is(err, audit.ErrInvalidInput) || errors.Is(err, dataset.ErrBadData) || errors.Is(err, trainer.ErrUnsupported) {
+			return &exitError{exitBadInput, err}
+		}
+		return err
+	}
+	if err := report.Write(out, rep); err != nil {
+		return err
+	}
+	w := c.App.Writer
+	if err := report.WriteMarkdown(w, rep); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\nreport: %s (%s)\n", filepath.Join(out, "report.html"), time.Since(start).Round(time.Second))
+	return nil
+}
+
+func compareProgress(w io.Writer) func(audit.CompareProgress) {
+	last := time.Time{}
+	return func(p audit.CompareProgress) {
+		switch {
+		case p.Reused:
+			fmt.Fprintf(w, "[%d/%d] %s seed %d: reused the finished run\n", p.Run, p.Runs, p.Variant, p.Seed)
+		case p.Finished && p.VariantStats != nil:
+			v := p.VariantStats
+			gap := math.NaN()
+			if v.Memorization != nil {
+				gap = v.Memorization.AccuracyGap.Estimate
+			}
+			fmt.Fprintf(w, "[%d/%d] %s seed %d: train acc %.3f, test acc %.3f, canary gap %.2f (%s)\n", p.Run, p.Runs, p.Variant, p.Seed,
+				v.TrainAccuracy.Estimate, v.TestAccuracy.Estimate, gap, p.Elapsed.Round(time.Second))
+		case p.Training != nil && time.Since(last) > 5*time.Second:
+			last = time.Now()
+			t := p.Training
+			fmt.Fprintf(w, "[%d/%d] %s seed %d: epoch %d/%d loss %.3f acc %.3f\n", p.Run, p.Runs, p.Variant, p.Seed, t.Epoch, t.Epochs, t.Loss, t.Accuracy)
+		}
+	}
+}
