@@ -77,6 +77,8 @@ type runRecord struct {
 	NonLoss      []float64 `json:"non_member_loss"`
 	GradOutlier  []float64 `json:"grad_outlier"`
 	GradTypical  []float64 `json:"grad_typical"`
+	// Samples is the run's per-sample table (scores.csv, signals.npz).
+	Samples *SampleTable
 }
 
 // variantModel builds a variant of the source model.
@@ -185,8 +187,13 @@ func recordOf(key string, res *ExperimentResult) *runRecord {
 			rec.CanaryMember = append(rec.CanaryMember, t.Member[i])
 		}
 	}
-	rec.GradOutlier = t.GradNormEval
+	for i, c := range t.Canary {
+		if c && t.Member[i] && i < len(t.GradNormEval) {
+			rec.GradOutlier = append(rec.GradOutlier, t.GradNormEval[i])
+		}
+	}
 	rec.GradTypical = res.TypicalGradNorms
+	rec.Samples = res.Samples
 	return rec
 }
 
@@ -285,6 +292,11 @@ func buildCompareReport(cfg CompareConfig, records map[string][]*runRecord) (*Re
 		agg[v] = base
 		r.Variants = append(r.Variants, base)
 	}
+	if recs := records["original"]; len(recs) > 0 {
+		r.Samples = recs[0].Samples
+	} else if recs := records[cfg.Variants[0]]; len(recs) > 0 {
+		r.Samples = recs[0].Samples
+	}
 	orig, ok := agg["original"]
 	if !ok {
 		r.Verdict = "No original variant was trained, so there is no BN-versus-no-BN comparison."
@@ -294,7 +306,7 @@ func buildCompareReport(cfg CompareConfig, records map[string][]*runRecord) (*Re
 	if orig.BatchNorms == 0 {
 		r.Notes = append(r.Notes, "The original model has no BatchNorm layer; the variants equal it.")
 	}
-	var amplify, reduce []string
+	var amplify, reduce, misfit []string
 	for _, v := range cfg.Variants {
 		if v == "original" {
 			continue
@@ -316,6 +328,7 @@ func buildCompareReport(cfg CompareConfig, records map[string][]*runRecord) (*Re
 			}
 		}
 		if d := orig.TrainAccuracy.Estimate - other.TrainAccuracy.Estimate; math.Abs(d) > 0.05 {
+			misfit = append(misfit, v)
 			r.Notes = append(r.Notes, fmt.Sprintf("Fit differs: the original reaches %.1f%% training accuracy and %s %.1f%%; memorization follows fit, so differences against %s may reflect under-fitting rather than batch statistics (METHODS.md). Consider a matched-fit recipe (e.g. a tuned learning rate for %s).",
 				100*orig.TrainAccuracy.Estimate, v, 100*other.TrainAccuracy.Estimate, v, v))
 		}
@@ -335,6 +348,9 @@ func buildCompareReport(cfg CompareConfig, records map[string][]*runRecord) (*Re
 	default:
 		r.VerdictCode = "not_distinguishable"
 		r.Verdict = "Not distinguishable: no difference between the original (with BN) and its variants has a 95% interval that excludes zero at this scale."
+	}
+	if len(misfit) > 0 && r.VerdictCode != "not_distinguishable" {
+		r.Verdict += fmt.Sprintf(" Caution: the original and %s do not fit their training data alike (training accuracy differs by more than 5 points), so part of these differences may be fit rather than batch statistics; see the notes.", strings.Join(misfit, ", "))
 	}
 	if cfg.Seeds == 1 {
 		r.Notes = append(r.Notes, "One seed per variant: intervals resample samples, not training runs; run-to-run variation is not in them (use --seeds K).")

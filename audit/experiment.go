@@ -85,6 +85,9 @@ func RunExperiment(ctx context.Context, cfg ExperimentConfig) (*ExperimentResult
 	out.Variant.TrainLoss = point(last.TrainLoss)
 	out.Variant.TrainAccuracy = point(last.TrainAcc)
 	out.Variant.Seeds = 1
+	for i := range out.Variant.GradNorms {
+		out.Variant.GradNorms[i].Epoch = len(res.Epochs)
+	}
 	out.Model = res.Model
 	return out, nil
 }
@@ -183,7 +186,14 @@ func Measure(ctx context.Context, m *onnxio.Model, cfg ExperimentConfig) (*Exper
 			return nil, err
 		}
 		v.GradNorms = append(v.GradNorms, pt)
-		table.GradNormEval = norms
+		// One value per sample: the inserted canaries' norms, NaN elsewhere.
+		col := make([]float64, len(table.Index))
+		for i := range col {
+			col[i] = math.NaN()
+		}
+		copy(col[base:], norms)
+		table.GradNormEval = col
+		table.GradNormInBatch = nil
 		return &ExperimentResult{Variant: v, Samples: table, TypicalGradNorms: typical}, nil
 	}
 	return &ExperimentResult{Variant: v, Samples: table}, nil
