@@ -352,6 +352,9 @@ func buildCompareReport(cfg CompareConfig, records map[string][]*runRecord) (*Re
 	if len(misfit) > 0 && r.VerdictCode != "not_distinguishable" {
 		r.Verdict += fmt.Sprintf(" Caution: the original and %s do not fit their training data alike (training accuracy differs by more than 5 points), so part of these differences may be fit rather than batch statistics; see the notes.", strings.Join(misfit, ", "))
 	}
+	if cfg.Seeds == 1 && r.VerdictCode != "not_distinguishable" {
+		r.Verdict = "On one training seed per variant (intervals over samples only, not over training runs): " + r.Verdict
+	}
 	if cfg.Seeds == 1 {
 		r.Notes = append(r.Notes, "One seed per variant: intervals resample samples, not training runs; run-to-run variation is not in them (use --seeds K).")
 	}
@@ -362,61 +365,52 @@ func buildCompareReport(cfg CompareConfig, records map[string][]*runRecord) (*Re
 // per seed (bootstrap over seeds) or, with one seed, over samples.
 func compareVariants(cfg CompareConfig, orig, other []*runRecord, name string) []Comparison {
 	var out []Comparison
-	add := func(metric string, a, b func(*runRecord) []float64, stat func([]float64) float64) {
+	// LOSS-attack AUC on members vs non-members, and on inserted vs
+	// held-out canaries: the same samples in both models, so the difference
+	// is bootstrapped paired over samples (one seed) or over seeds.
+	aucDiff := func(metric string, scores func(*runRecord) ([]float64, []bool)) {
 		k := min(len(orig), len(other))
 		var diff Interval
 		if k > 1 {
 			d := make([]float64, k)
 			for i := 0; i < k; i++ {
-				d[i] = stat(a(orig[i])) - stat(b(other[i]))
+				sa, ma := scores(orig[i])
+				sb, mb := scores(other[i])
+				a, errA := Evaluate(sa, ma)
+				b, errB := Evaluate(sb, mb)
+				if errA != nil || errB != nil {
+					return
+				}
+				d[i] = a.AUC - b.AUC
 			}
 			diff = seedInterval(d, []Interval{{Estimate: mean(d)}}, cfg.Bootstrap)
 			diff.Estimate = mean(d)
 		} else {
-			va, vb := a(orig[0]), b(other[0])
-			if len(va) == 0 || len(va) != len(vb) {
+			sa, ma := scores(orig[0])
+			sb, mb := scores(other[0])
+			if len(sa) == 0 || len(sa) != len(sb) || !equalBools(ma, mb) {
 				return
 			}
-			ivs, err := BootstrapGroups([]int{len(va)}, func(idx [][]int) []float64 {
-				return []float64{stat(pick(va, idx[0])) - stat(pick(vb, idx[0]))}
-			}, cfg.Bootstrap)
+			di, err := BootstrapDifference(sa, sb, ma, cfg.Bootstrap)
 			if err != nil {
 				return
 			}
-			diff = ivs[0]
+			diff = di.Diff.AUC
 		}
 		out = append(out, Comparison{Metric: metric, With: "original", Without: name, Diff: diff,
 			Distinguishable: !math.IsNaN(diff.Lo) && (diff.Lo > 0 || diff.Hi < 0)})
 	}
-	// Mean loss on inserted canaries (lower = more memorized): report
-	// held-out minus inserted so that larger means more memorization.
-	gapLoss := func(rc *runRecord) []float64 {
-		var ins, held []float64
-		for i, m := range rc.CanaryMember {
-			if m {
-				ins = append(ins, rc.CanaryLoss[i])
-			} else {
-				held = append(held, rc.CanaryLoss[i])
-			}
+	aucDiff("member_loss_auc", func(rc *runRecord) ([]float64, []bool) {
+		s := append(negated(rc.MemberLoss), negated(rc.NonLoss)...)
+		m := make([]bool, len(s))
+		for i := range rc.MemberLoss {
+			m[i] = true
 		}
-		k := min(len(ins), len(held))
-		d := make([]float64, k)
-		for i := 0; i < k; i++ {
-			d[i] = held[i] - ins[i]
-		}
-		return d
-	}
-	add("canary_loss_gap", gapLoss, gapLoss, mean)
-	// Member/non-member loss gap (the LOSS attack's signal).
-	memberGap := func(rc *runRecord) []float64 {
-		k := min(len(rc.MemberLoss), len(rc.NonLoss))
-		d := make([]float64, k)
-		for i := 0; i < k; i++ {
-			d[i] = rc.NonLoss[i] - rc.MemberLoss[i]
-		}
-		return d
-	}
-	add("member_loss_gap", memberGap, memberGap, mean)
+		return s, m
+	})
+	aucDiff("canary_loss_auc", func(rc *runRecord) ([]float64, []bool) {
+		return negated(rc.CanaryLoss), rc.CanaryMember
+	})
 	// Outlier/typical gradient-norm ratio (eval mode), paired over the same
 	// canaries and the same sampled members in both models.
 	ratio := func(rc *runRecord, io, it []int) float64 {
@@ -442,6 +436,18 @@ func compareVariants(cfg CompareConfig, orig, other []*runRecord, name string) [
 	return out
 }
 
+func equalBools(a, b []bool) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
 func seq(n int) []int {
 	s := make([]int, n)
 	for i := range s {
@@ -461,8 +467,8 @@ func Definitions() map[string]string {
 		"tpr_at_fpr":                   "Largest TPR among ROC points with FPR ≤ target (no interpolation), with the number of false positives the target allows among the non-members.",
 		"accuracy_gap":                 "Canary memorization: accuracy on inserted canaries minus held-out canaries (same source, same random-label rule).",
 		"grad_norm_ratio":              "Median eval-mode per-sample gradient norm of inserted canaries over that of a sample of typical members.",
-		"canary_loss_gap":              "Comparison metric: mean over canary pairs of (held-out loss − inserted loss); larger = more memorized.",
-		"member_loss_gap":              "Comparison metric: mean over pairs of (non-member loss − member loss); larger = more leakage to the LOSS attack.",
+		"member_loss_auc":              "Comparison metric: LOSS-attack AUC on members vs non-members, with BN minus without, bootstrapped paired over the same samples (or over seeds).",
+		"canary_loss_auc":              "Comparison metric: LOSS-attack AUC on inserted vs held-out canaries, with BN minus without (paired as above).",
 		"grad_norm_ratio (comparison)": "Difference of the outlier/typical gradient-norm ratios, paired over the same canaries and sampled members.",
 	}
 }
