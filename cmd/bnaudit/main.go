@@ -82,6 +82,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			ablateCommand(),
 			trainCommand(),
 			compareCommand(),
+			auditCommand(),
+			checkCommand(),
 			demoCommand(),
 			versionCommand(),
 		},
