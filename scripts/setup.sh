@@ -5,6 +5,7 @@
 #   - gcc (cgo builds the ONNX Runtime binding)
 #   - the ONNX Runtime 1.30.0 CPU library (scripts/install-ort.sh)
 #   - with --test-data: Debian's libonnx-testdata (ONNX's own test models)
+#     and dataset-fashion-mnist (the full Fashion-MNIST, for the data tests)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +16,9 @@ missing=()
 command -v gcc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
 if (( want_testdata )) && [[ ! -d /usr/share/libonnx-testdata/data ]]; then
 	missing+=(libonnx-testdata)
+fi
+if (( want_testdata )) && [[ ! -d /usr/share/datasets/fashion-mnist ]]; then
+	missing+=(dataset-fashion-mnist)
 fi
 if (( ${#missing[@]} )); then
 	if ! command -v apt-get >/dev/null 2>&1; then

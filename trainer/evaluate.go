@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	onnxruntime "github.com/yalue/onnxruntime_go"
-
 	"github.com/bnaudit/bnaudit/onnxio"
 	"github.com/bnaudit/bnaudit/onnxio/ort"
 	"github.com/bnaudit/bnaudit/trainer/dataset"
@@ -36,10 +34,13 @@ func Evaluate(ctx context.Context, m *onnxio.Model, d *dataset.Dataset, batch in
 	}
 	n := d.Len()
 	full := min(batch, n)
-	g, err := BuildEval(m, full)
+	gs := newGraphSet(func(b int) (*Graph, error) { return BuildEval(m, b) }, opts)
+	defer gs.close()
+	first, err := gs.get(full)
 	if err != nil {
 		return nil, err
 	}
+	g := first.g
 	sample := g.Shapes[g.Input][1:]
 	if err := d.CheckShape(sample); err != nil {
 		return nil, err
@@ -48,86 +49,24 @@ func Evaluate(ctx context.Context, m *onnxio.Model, d *dataset.Dataset, batch in
 	if err := d.CheckLabels(classes); err != nil {
 		return nil, err
 	}
-	sessions := map[int]*session{}
-	defer func() {
-		for _, s := range sessions {
-			s.close()
-		}
-	}()
-	open := func(b int) (*session, error) {
-		if s, ok := sessions[b]; ok {
-			return s, nil
-		}
-		gg := g
-		if b != full {
-			var err error
-			if gg, err = BuildEval(m, b); err != nil {
-				return nil, err
-			}
-		}
-		s, err := openSession(gg, opts, b)
-		if err != nil {
-			return nil, err
-		}
-		sessions[b] = s
-		return s, nil
-	}
-	ix, err := onnxio.NewIndex(m)
+	w, err := newWeightTensors(m, g)
 	if err != nil {
 		return nil, err
 	}
-	params := map[string]onnxruntime.Value{}
-	defer func() {
-		for _, v := range params {
-			v.Destroy()
-		}
-	}()
-	for _, p := range append(append([]string{}, g.Params...), g.Stats...) {
-		v, err := m.Floats(ix.Initializers[p])
-		if err != nil {
-			return nil, err
-		}
-		t, err := tensorF32(g.Shapes[p], v)
-		if err != nil {
-			return nil, err
-		}
-		params[p] = t
-	}
+	defer w.destroy()
 	out := &Outputs{Logits: make([]float32, n*classes), Classes: classes, Loss: make([]float32, n)}
-	per := numel(sample)
-	labels := d.Labels()
 	for lo := 0; lo < n; lo += full {
 		b := min(full, n-lo)
-		s, err := open(b)
+		s, err := gs.get(b)
 		if err != nil {
 			return nil, err
 		}
-		xb := make([]float32, int64(b)*per)
-		idx := make([]int, b)
-		yb := make([]int64, b)
-		for i := range idx {
-			idx[i] = lo + i
-			yb[i] = labels[lo+i]
-		}
-		if err := d.Batch(idx, xb); err != nil {
-			return nil, err
-		}
-		x, err := tensorF32(append([]int64{int64(b)}, sample...), xb)
+		x, y, free, err := dataBatch(d, lo, b, sample)
 		if err != nil {
 			return nil, err
 		}
-		y, err := onnxruntime.NewTensor(onnxruntime.NewShape(int64(b)), yb)
-		if err != nil {
-			x.Destroy()
-			return nil, err
-		}
-		in := map[string]onnxruntime.Value{s.g.Input: x, NameLabels: y}
-		for k, v := range params {
-			in[k] = v
-		}
-		err = s.run(ctx, in, nil)
-		x.Destroy()
-		y.Destroy()
+		err = s.run(ctx, w.inputs(s.g, x, y), nil)
+		free()
 		if err != nil {
 			return nil, fmt.Errorf("trainer: evaluation: %w", err)
 		}

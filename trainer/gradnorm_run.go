@@ -31,28 +31,9 @@ func GradNorms(ctx context.Context, m *onnxio.Model, d *dataset.Dataset, mode Gr
 	}
 	n := d.Len()
 	full := min(batch, n)
-	graphs := map[int]*session{}
-	defer func() {
-		for _, s := range graphs {
-			s.close()
-		}
-	}()
-	open := func(b int) (*session, error) {
-		if s, ok := graphs[b]; ok {
-			return s, nil
-		}
-		g, err := BuildGradNorms(m, b, mode)
-		if err != nil {
-			return nil, err
-		}
-		s, err := openSession(g, opts, b)
-		if err != nil {
-			return nil, err
-		}
-		graphs[b] = s
-		return s, nil
-	}
-	first, err := open(full)
+	gs := newGraphSet(func(b int) (*Graph, error) { return BuildGradNorms(m, b, mode) }, opts)
+	defer gs.close()
+	first, err := gs.get(full)
 	if err != nil {
 		return nil, err
 	}
@@ -64,62 +45,26 @@ func GradNorms(ctx context.Context, m *onnxio.Model, d *dataset.Dataset, mode Gr
 	if err := d.CheckLabels(int(g.Shapes[g.Logits][1])); err != nil {
 		return nil, err
 	}
-	ix, err := onnxio.NewIndex(m)
+	w, err := newWeightTensors(m, g)
 	if err != nil {
 		return nil, err
 	}
-	params := map[string]onnxruntime.Value{}
-	defer func() {
-		for _, v := range params {
-			v.Destroy()
-		}
-	}()
-	for _, p := range append(append([]string{}, g.Params...), g.Stats...) {
-		v, err := m.Floats(ix.Initializers[p])
-		if err != nil {
-			return nil, err
-		}
-		t, err := tensorF32(g.Shapes[p], v)
-		if err != nil {
-			return nil, err
-		}
-		params[p] = t
-	}
+	defer w.destroy()
 	out := make([]float64, n)
-	per := numel(sample)
-	labels := d.Labels()
 	for lo := 0; lo < n; lo += full {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
 		b := min(full, n-lo)
-		s, err := open(b)
+		s, err := gs.get(b)
 		if err != nil {
 			return nil, err
 		}
-		xb := make([]float32, int64(b)*per)
-		idx := make([]int, b)
-		yb := make([]int64, b)
-		for i := range idx {
-			idx[i] = lo + i
-			yb[i] = labels[lo+i]
-		}
-		if err := d.Batch(idx, xb); err != nil {
-			return nil, err
-		}
-		x, err := tensorF32(append([]int64{int64(b)}, sample...), xb)
+		x, y, free, err := dataBatch(d, lo, b, sample)
 		if err != nil {
 			return nil, err
 		}
-		y, err := onnxruntime.NewTensor(onnxruntime.NewShape(int64(b)), yb)
-		if err != nil {
-			x.Destroy()
-			return nil, err
-		}
-		in := map[string]onnxruntime.Value{s.g.Input: x, NameLabels: y}
-		for k, v := range params {
-			in[k] = v
-		}
+		in := w.inputs(s.g, x, y)
 		runErr := func() error {
 			if mode == GradNormEval {
 				if err := s.run(ctx, in, nil); err != nil {
@@ -150,8 +95,7 @@ func GradNorms(ctx context.Context, m *onnxio.Model, d *dataset.Dataset, mode Gr
 			}
 			return nil
 		}()
-		x.Destroy()
-		y.Destroy()
+		free()
 		if runErr != nil {
 			return nil, fmt.Errorf("trainer: gradient norms: %w", runErr)
 		}

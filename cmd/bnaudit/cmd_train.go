@@ -71,13 +71,9 @@ func trainExportCommand() *cli.Command {
 			if err != nil {
 				return usageErrorf("%v", err)
 			}
-			opt := trainer.SGD(float32(c.Float64("momentum")), float32(c.Float64("weight-decay")), c.Bool("nesterov"))
-			switch c.String("optimizer") {
-			case "sgd":
-			case "adamw":
-				opt = trainer.AdamW(float32(c.Float64("weight-decay")))
-			default:
-				return usageErrorf("--optimizer must be sgd or adamw, not %q", c.String("optimizer"))
+			opt, err := optimizerFlags(c)
+			if err != nil {
+				return err
 			}
 			if c.Int("batch") <= 0 {
 				return usageErrorf("--batch must be positive")
@@ -164,6 +160,17 @@ func runTrainExport(m *onnxio.Model, opts trainExportOptions, w io.Writer) error
 		fmt.Fprintf(w, "dropout masks  %d inputs (feed Bernoulli(1−p) 0/1 masks of the data's shape)\n", len(r.Masks))
 	}
 	return nil
+}
+
+// optimizerFlags reads --optimizer, --momentum, --nesterov and --weight-decay.
+func optimizerFlags(c *cli.Context) (trainer.Optimizer, error) {
+	switch c.String("optimizer") {
+	case "sgd":
+		return trainer.SGD(float32(c.Float64("momentum")), float32(c.Float64("weight-decay")), c.Bool("nesterov")), nil
+	case "adamw":
+		return trainer.AdamW(float32(c.Float64("weight-decay"))), nil
+	}
+	return trainer.Optimizer{}, usageErrorf("--optimizer must be sgd or adamw, not %q", c.String("optimizer"))
 }
 
 func numel(s []int64) int64 {

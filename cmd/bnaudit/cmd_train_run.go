@@ -131,13 +131,9 @@ func runTrainCommand(c *cli.Context) error {
 	if err != nil {
 		return usageErrorf("%v", err)
 	}
-	opt := trainer.SGD(float32(c.Float64("momentum")), float32(c.Float64("weight-decay")), c.Bool("nesterov"))
-	switch c.String("optimizer") {
-	case "sgd":
-	case "adamw":
-		opt = trainer.AdamW(float32(c.Float64("weight-decay")))
-	default:
-		return usageErrorf("--optimizer must be sgd or adamw, not %q", c.String("optimizer"))
+	opt, err := optimizerFlags(c)
+	if err != nil {
+		return err
 	}
 	if c.Bool("resume") && c.String("checkpoint") == "" {
 		return usageErrorf("--resume needs --checkpoint DIR")

@@ -70,6 +70,22 @@ func equalWeights(a, b map[string][]float32) bool {
 	return true
 }
 
+// waitForCheckpoint returns once the run has written a checkpoint.
+func waitForCheckpoint(t *testing.T, cmd *exec.Cmd, ckpt string) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		if _, err := os.Stat(filepath.Join(ckpt, "checkpoint.bnaudit")); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatal("no checkpoint appeared")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // TestTrainSurvivesSIGKILL: a run killed with SIGKILL mid-epoch and resumed
 // ends with the weights of an uninterrupted run with the same seed.
 func TestTrainSurvivesSIGKILL(t *testing.T) {
@@ -86,17 +102,7 @@ func TestTrainSurvivesSIGKILL(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Kill it as soon as a checkpoint exists (16 steps per epoch, one every 3).
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		if _, err := os.Stat(filepath.Join(ckpt, "checkpoint.bnaudit")); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			t.Fatal("no checkpoint appeared")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitForCheckpoint(t, cmd, ckpt)
 	cmd.Process.Signal(syscall.SIGKILL)
 	cmd.Wait()
 	if _, err := os.Stat(out); err == nil {
@@ -128,17 +134,7 @@ func TestTrainInterruptSavesCheckpoint(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		if _, err := os.Stat(filepath.Join(ckpt, "checkpoint.bnaudit")); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			t.Fatal("no checkpoint appeared")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitForCheckpoint(t, cmd, ckpt)
 	cmd.Process.Signal(os.Interrupt)
 	err := cmd.Wait()
 	code := cmd.ProcessState.ExitCode()

@@ -1,0 +1,113 @@
+package trainer
+
+import (
+	onnxruntime "github.com/yalue/onnxruntime_go"
+
+	"github.com/bnaudit/bnaudit/onnxio"
+	"github.com/bnaudit/bnaudit/onnxio/ort"
+	"github.com/bnaudit/bnaudit/trainer/dataset"
+)
+
+// Helpers shared by the runners that sweep a graph over a data set
+// (Evaluate, GradNorms): one session per batch size, the model's weights as
+// ORT tensors, and one batch of data at a time.
+
+// graphSet opens one session per batch size of a family of graphs.
+type graphSet struct {
+	build    func(batch int) (*Graph, error)
+	opts     ort.SessionOptions
+	sessions map[int]*session
+}
+
+func newGraphSet(build func(int) (*Graph, error), opts ort.SessionOptions) *graphSet {
+	return &graphSet{build: build, opts: opts, sessions: map[int]*session{}}
+}
+
+func (gs *graphSet) get(batch int) (*session, error) {
+	if s, ok := gs.sessions[batch]; ok {
+		return s, nil
+	}
+	g, err := gs.build(batch)
+	if err != nil {
+		return nil, err
+	}
+	s, err := openSession(g, gs.opts, batch)
+	if err != nil {
+		return nil, err
+	}
+	gs.sessions[batch] = s
+	return s, nil
+}
+
+func (gs *graphSet) close() {
+	for _, s := range gs.sessions {
+		s.close()
+	}
+}
+
+// weightTensors holds a model's parameters and statistics as ORT tensors,
+// named as in the graph.
+type weightTensors map[string]onnxruntime.Value
+
+func newWeightTensors(m *onnxio.Model, g *Graph) (weightTensors, error) {
+	ix, err := onnxio.NewIndex(m)
+	if err != nil {
+		return nil, err
+	}
+	w := weightTensors{}
+	for _, p := range append(append([]string{}, g.Params...), g.Stats...) {
+		v, err := m.Floats(ix.Initializers[p])
+		if err != nil {
+			w.destroy()
+			return nil, err
+		}
+		t, err := tensorF32(g.Shapes[p], v)
+		if err != nil {
+			w.destroy()
+			return nil, err
+		}
+		w[p] = t
+	}
+	return w, nil
+}
+
+func (w weightTensors) destroy() {
+	for _, v := range w {
+		v.Destroy()
+	}
+}
+
+// dataBatch makes the data and label tensors of samples [lo, lo+b) of d;
+// free releases them.
+func dataBatch(d *dataset.Dataset, lo, b int, sample []int64) (x, y onnxruntime.Value, free func(), err error) {
+	xb := make([]float32, int64(b)*numel(sample))
+	idx := make([]int, b)
+	yb := make([]int64, b)
+	labels := d.Labels()
+	for i := range idx {
+		idx[i] = lo + i
+		yb[i] = labels[lo+i]
+	}
+	if err := d.Batch(idx, xb); err != nil {
+		return nil, nil, nil, err
+	}
+	xt, err := tensorF32(append([]int64{int64(b)}, sample...), xb)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	yt, err := onnxruntime.NewTensor(onnxruntime.NewShape(int64(b)), yb)
+	if err != nil {
+		xt.Destroy()
+		return nil, nil, nil, err
+	}
+	return xt, yt, func() { xt.Destroy(); yt.Destroy() }, nil
+}
+
+// inputs binds a batch and the weights by name.
+func (w weightTensors) inputs(g *Graph, x, y onnxruntime.Value) map[string]onnxruntime.Value {
+	in := map[string]onnxruntime.Value{g.Input: x, NameLabels: y}
+	for k, v := range w {
+		in[k] = v
+	}
+	return in
+}
