@@ -40,7 +40,6 @@ DEFAULT_DATA = "/usr/share/datasets/fashion-mnist"
 
 WARMUP_STEPS = 20
 SPEED_REPEATS = 5
-EVAL_BATCH = 1000
 
 
 # ---------------------------------------------------------------------------
@@ -85,16 +84,25 @@ def read_idx(path):
     return data.reshape(dims)
 
 
-def load_split(data_dir, prefix, mean, std):
+def load_split(data_dir, prefix, mean, std, order=None):
+    """Images as float32 [N,1,28,28] normalized, labels as int64 [N].
+
+    order, if given, is a permutation applied to the samples (on the uint8
+    data, before the conversion, to keep the peak memory of loading low).
+    """
     images = read_idx(find_idx(data_dir, prefix + "-images-idx3-ubyte"))
     labels = read_idx(find_idx(data_dir, prefix + "-labels-idx1-ubyte"))
     assert images.shape[0] == labels.shape[0] and images.shape[1:] == (28, 28)
-    # All in float32: (pixel / 255 - mean) / std.
+    if order is not None:
+        images, labels = images[order], labels[order]
+    # All in float32: (pixel / 255 - mean) / std, in place (the same float32
+    # values as the out-of-place expression, without its temporaries).
     x = images.astype(np.float32).reshape(-1, 1, 28, 28)
-    x = (x / np.float32(255.0) - np.float32(mean)) / np.float32(std)
-    x = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
-    y = torch.from_numpy(labels.astype(np.int64))
-    return x, y
+    del images
+    x /= np.float32(255.0)
+    x -= np.float32(mean)
+    x /= np.float32(std)
+    return torch.from_numpy(x), torch.from_numpy(labels.astype(np.int64))
 
 
 # ---------------------------------------------------------------------------
@@ -132,6 +140,25 @@ def machine_info():
 def peak_rss_mib():
     # Linux reports ru_maxrss in KiB.
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def reset_peak_rss():
+    """Reset the kernel's peak-RSS mark of this process (Linux >= 4.0); False if not allowed."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def hwm_rss_mib():
+    """Peak RSS since the start or the last reset_peak_rss (VmHWM)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    return float("nan")
 
 
 def current_rss_mib():
@@ -208,13 +235,13 @@ def train_step(model, opt, loss_fn, xb, yb, lr):
     return logits, loss
 
 
-def evaluate(model, x, y, loss_fn):
+def evaluate(model, x, y, loss_fn, batch):
     model.eval()
     total_loss = 0.0
     correct = 0
     with torch.no_grad():
-        for i in range(0, x.shape[0], EVAL_BATCH):
-            xb, yb = x[i : i + EVAL_BATCH], y[i : i + EVAL_BATCH]
+        for i in range(0, x.shape[0], batch):
+            xb, yb = x[i : i + batch], y[i : i + batch]
             logits = model(xb)
             total_loss += float(loss_fn(logits, yb)) * xb.shape[0]
             correct += int((logits.argmax(1) == yb).sum())
@@ -259,7 +286,7 @@ def run_accuracy(args, result):
             correct += int((logits.detach().argmax(1) == yb).sum())
         e1 = time.perf_counter()
         train_time += e1 - e0
-        test_loss, test_acc = evaluate(model, x_test, y_test, loss_fn)
+        test_loss, test_acc = evaluate(model, x_test, y_test, loss_fn, args.batch)
         e2 = time.perf_counter()
         rec = {
             "epoch": epoch,
@@ -314,18 +341,21 @@ def max_other(loads):
 
 
 def run_speed(args, result):
-    x_train, y_train = load_split(args.data, "train", args.norm_mean, args.norm_std)
     # Shuffle once, so every batch is a contiguous view: no gather or copy in
     # the timed loop.
     gen = torch.Generator().manual_seed(args.seed)
-    perm = torch.randperm(x_train.shape[0], generator=gen)
-    x_train, y_train = x_train[perm].contiguous(), y_train[perm].contiguous()
+    n = read_idx(find_idx(args.data, "train-labels-idx1-ubyte")).shape[0]
+    order = torch.randperm(n, generator=gen).numpy()
+    x_train, y_train = load_split(args.data, "train", args.norm_mean, args.norm_std, order)
     nbatches = x_train.shape[0] // args.batch  # full batches only, so every step has the same shape
     batches = [
         (x_train[i * args.batch : (i + 1) * args.batch], y_train[i * args.batch : (i + 1) * args.batch])
         for i in range(nbatches)
     ]
     rss_data = current_rss_mib()
+    peak_load = peak_rss_mib()
+    # Peak RSS of each phase, measured from here on (VmHWM after a reset).
+    can_reset = reset_peak_rss()
 
     model, opt, loss_fn = build(args)
     total = WARMUP_STEPS + SPEED_REPEATS * args.steps
@@ -342,7 +372,7 @@ def run_speed(args, result):
     f0 = minor_faults()
     rates, loads = time_loop(train_steps, args.steps, SPEED_REPEATS)
     faults = minor_faults() - f0
-    peak_train = peak_rss_mib()
+    peak_train = hwm_rss_mib() if can_reset else float("nan")
 
     # Forward only, for comparison with an inference session: eval mode (BN
     # running statistics) and train mode (batch statistics; on a copy, since it
@@ -385,8 +415,13 @@ def run_speed(args, result):
             "forward_trainmode_batches_per_s_all": fwd_train,
             "forward_trainmode_max_other_load": max_other(fwd_train_loads),
             "rss_after_data_load_mib": rss_data,
-            "peak_rss_after_training_mib": peak_train,
-            "peak_rss_mib": peak_rss_mib(),
+            "peak_rss_data_load_mib": peak_load,
+            "peak_rss_training_phase_mib": peak_train,
+            "training_peak_above_data_mib": peak_train - rss_data,
+            "peak_rss_mib": max(peak_load, peak_train, peak_rss_mib()),
+            "peak_rss_note": "peak_rss_mib is the whole-process peak (ru_maxrss, and VmHWM of the training "
+            "phase after resetting it through /proc/self/clear_refs); the training phase peak includes the "
+            "resident training set (rss_after_data_load_mib)",
         }
     )
     if max_other(loads) > 0.05:
@@ -395,11 +430,11 @@ def run_speed(args, result):
     print(
         "speed: %s batch %d threads %d: train %.2f steps/s (%.1f ms/step; repeats %s), "
         "%.0f minor faults/step; forward eval %.1f batches/s, forward train-mode %.1f batches/s; "
-        "RSS after data %.0f MiB, peak RSS %.0f MiB; GLIBC_TUNABLES=%s"
+        "RSS after data %.0f MiB, peak RSS in training %.0f MiB (+%.0f), process peak %.0f MiB; GLIBC_TUNABLES=%s"
         % (args.model, args.batch, args.threads, med, 1000.0 / med,
            " ".join("%.2f" % r for r in rates), result["minor_page_faults_per_train_step"],
            result["forward_eval_batches_per_s_median"], result["forward_trainmode_batches_per_s_median"],
-           rss_data, result["peak_rss_mib"], os.environ.get("GLIBC_TUNABLES") or "(unset)")
+           rss_data, peak_train, peak_train - rss_data, result["peak_rss_mib"], os.environ.get("GLIBC_TUNABLES") or "(unset)")
     )
 
 
@@ -443,6 +478,11 @@ def main(argv=None):
             "init": "PyTorch default init after torch.manual_seed(seed)",
             "normalization": "float32 (pixel/255 - mean)/std",
             "zero_grad": "optimizer.zero_grad() (torch 1.13 default set_to_none=False)",
+            "update": "g = grad + weight_decay*p (every parameter, BN and biases included); "
+            "buf = g on the first step, else momentum*buf + g; p -= lr_t*buf",
+            "order": "each epoch torch.randperm(N, generator=G), G = torch.Generator().manual_seed(seed) "
+            "created once; batches of --batch in that order, the last one partial",
+            "evaluation": "model.eval() (BN running statistics), no_grad, test set in batches of --batch",
         },
     }
     print("%s %s on %s (%d cpus), torch %s, %d threads, GLIBC_TUNABLES=%s"

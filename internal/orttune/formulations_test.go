@@ -158,6 +158,12 @@ func BenchmarkConvBackward(t *testing.B) {
 // CNN's conv2 (x [128,16,28,28], dY [128,32,28,28], 3×3, pad 1): the
 // per-offset products bnaudit uses, and the "Conv form" (a convolution of the
 // channel-major input with the channel-major dY as kernel).
+//
+// Caution: dY is a constant here, so ORT pre-packs it as a convolution
+// weight once, which flatters the Conv form (12 ms here); inside a step
+// graph dY changes every run, and switching the step to the Conv form made
+// the small CNN's step slower (66 → 94 ms, BENCHMARKS.md). Decide by the
+// end-to-end step benchmark.
 func BenchmarkConvWeightGrad(t *testing.B) {
 	requireORT(t)
 	ai := func(name string, v ...int64) *onnxpb.AttributeProto {
