@@ -23,37 +23,15 @@ type Outputs struct {
 // running statistics, Dropout off) with the evaluation graph, in batches of
 // the given size (the last one smaller), and returns logits and losses.
 func Evaluate(ctx context.Context, m *onnxio.Model, d *dataset.Dataset, batch int, opts ort.SessionOptions) (*Outputs, error) {
-	if d == nil || d.Len() == 0 {
-		return nil, fmt.Errorf("trainer: nothing to evaluate")
-	}
-	if batch <= 0 {
-		return nil, fmt.Errorf("trainer: batch size must be positive, not %d", batch)
-	}
-	if err := ort.Init(""); err != nil {
+	gs, g, w, err := openSweep(m, d, batch, opts, func(b int) (*Graph, error) { return BuildEval(m, b) })
+	if err != nil {
 		return nil, err
 	}
-	n := d.Len()
-	full := min(batch, n)
-	gs := newGraphSet(func(b int) (*Graph, error) { return BuildEval(m, b) }, opts)
 	defer gs.close()
-	first, err := gs.get(full)
-	if err != nil {
-		return nil, err
-	}
-	g := first.g
-	sample := g.Shapes[g.Input][1:]
-	if err := d.CheckShape(sample); err != nil {
-		return nil, err
-	}
-	classes := int(g.Shapes[g.Logits][1])
-	if err := d.CheckLabels(classes); err != nil {
-		return nil, err
-	}
-	w, err := newWeightTensors(m, g)
-	if err != nil {
-		return nil, err
-	}
 	defer w.destroy()
+	n, full := d.Len(), min(batch, d.Len())
+	sample := g.Shapes[g.Input][1:]
+	classes := int(g.Shapes[g.Logits][1])
 	out := &Outputs{Logits: make([]float32, n*classes), Classes: classes, Loss: make([]float32, n)}
 	for lo := 0; lo < n; lo += full {
 		b := min(full, n-lo)

@@ -20,36 +20,14 @@ import (
 // statistics, and sample i's norm is that of the gradient of its own loss
 // term inside its batch: one backward pass per sample.
 func GradNorms(ctx context.Context, m *onnxio.Model, d *dataset.Dataset, mode GradNormMode, batch int, opts ort.SessionOptions) ([]float64, error) {
-	if d == nil || d.Len() == 0 {
-		return nil, fmt.Errorf("trainer: no samples")
-	}
-	if batch <= 0 {
-		return nil, fmt.Errorf("trainer: batch size must be positive, not %d", batch)
-	}
-	if err := ort.Init(""); err != nil {
+	gs, g, w, err := openSweep(m, d, batch, opts, func(b int) (*Graph, error) { return BuildGradNorms(m, b, mode) })
+	if err != nil {
 		return nil, err
 	}
-	n := d.Len()
-	full := min(batch, n)
-	gs := newGraphSet(func(b int) (*Graph, error) { return BuildGradNorms(m, b, mode) }, opts)
 	defer gs.close()
-	first, err := gs.get(full)
-	if err != nil {
-		return nil, err
-	}
-	g := first.g
-	sample := g.Shapes[g.Input][1:]
-	if err := d.CheckShape(sample); err != nil {
-		return nil, err
-	}
-	if err := d.CheckLabels(int(g.Shapes[g.Logits][1])); err != nil {
-		return nil, err
-	}
-	w, err := newWeightTensors(m, g)
-	if err != nil {
-		return nil, err
-	}
 	defer w.destroy()
+	n, full := d.Len(), min(batch, d.Len())
+	sample := g.Shapes[g.Input][1:]
 	out := make([]float64, n)
 	for lo := 0; lo < n; lo += full {
 		if err := ctx.Err(); err != nil {

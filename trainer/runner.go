@@ -1,6 +1,8 @@
 package trainer
 
 import (
+	"fmt"
+
 	onnxruntime "github.com/yalue/onnxruntime_go"
 
 	"github.com/bnaudit/bnaudit/onnxio"
@@ -43,6 +45,36 @@ func (gs *graphSet) close() {
 	for _, s := range gs.sessions {
 		s.close()
 	}
+}
+
+// openSweep checks a sweep's arguments, opens the full-batch graph, checks
+// the data against it and loads the model's weights. The caller closes gs
+// and destroys w.
+func openSweep(m *onnxio.Model, d *dataset.Dataset, batch int, opts ort.SessionOptions, build func(int) (*Graph, error)) (gs *graphSet, g *Graph, w weightTensors, err error) {
+	if d == nil || d.Len() == 0 {
+		return nil, nil, nil, fmt.Errorf("trainer: no samples")
+	}
+	if batch <= 0 {
+		return nil, nil, nil, fmt.Errorf("trainer: batch size must be positive, not %d", batch)
+	}
+	if err := ort.Init(""); err != nil {
+		return nil, nil, nil, err
+	}
+	gs = newGraphSet(build, opts)
+	first, err := gs.get(min(batch, d.Len()))
+	if err == nil {
+		g = first.g
+		if err = d.CheckShape(g.Shapes[g.Input][1:]); err == nil {
+			if err = d.CheckLabels(int(g.Shapes[g.Logits][1])); err == nil {
+				w, err = newWeightTensors(m, g)
+			}
+		}
+	}
+	if err != nil {
+		gs.close()
+		return nil, nil, nil, err
+	}
+	return gs, g, w, nil
 }
 
 // weightTensors holds a model's parameters and statistics as ORT tensors,
