@@ -11,6 +11,7 @@ import (
 	"github.com/bnaudit/bnaudit/audit"
 	"github.com/bnaudit/bnaudit/audit/report"
 	"github.com/bnaudit/bnaudit/onnxio"
+	"github.com/bnaudit/bnaudit/trainer"
 	"github.com/bnaudit/bnaudit/trainer/dataset"
 )
 
@@ -23,6 +24,10 @@ func auditDataFlags() []cli.Flag {
 		&cli.IntFlag{Name: "max-samples", Usage: "use at most N samples of each (0: all)"},
 		&cli.StringFlag{Name: "norm", Usage: "normalization MEAN/STD the model expects (required for raw image data; e.g. 0.2860/0.3530)"},
 		&cli.IntFlag{Name: "bootstrap", Value: 1000, Usage: "bootstrap replicates"},
+		&cli.IntFlag{Name: "ref-models", Usage: "train this many reference models (random halves of members ∪ non-members) for LiRA, RMIA and Feldman–Zhang (0: threshold attacks only)"},
+		&cli.IntFlag{Name: "ref-epochs", Value: 10, Usage: "reference models: epochs"},
+		&cli.IntFlag{Name: "ref-batch", Value: 64, Usage: "reference models: batch size"},
+		&cli.Float64Flag{Name: "ref-lr", Value: 0.02, Usage: "reference models: learning rate (SGD, momentum 0.9, cosine)"},
 		&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed of the bootstrap"},
 	}
 }
@@ -93,7 +98,21 @@ func runAudit(c *cli.Context, m *onnxio.Model) (*audit.Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	refDir := ""
+	if out := c.String("output"); out != "" {
+		refDir = filepath.Join(out, "reference-models")
+	}
 	return audit.Audit(c.Context, audit.AuditConfig{Model: m, Members: mem, NonMembers: non,
 		Bootstrap: audit.BootstrapOptions{Replicates: c.Int("bootstrap"), Seed: c.Uint64("seed")},
-		Session:   opts, Command: strings.Join(os.Args, " ")})
+		Session:   opts, Command: strings.Join(os.Args, " "),
+		References: c.Int("ref-models"), RefDir: refDir,
+		Train: trainer.Config{Epochs: c.Int("ref-epochs"), Batch: c.Int("ref-batch"), Optimizer: trainer.SGD(0.9, 5e-4, false),
+			LR: float32(c.Float64("ref-lr")), Schedule: trainer.Cosine, Session: opts},
+		Progress: func(done, total int, reused bool) {
+			what := "trained"
+			if reused {
+				what = "reused"
+			}
+			fmt.Fprintf(c.App.ErrWriter, "reference model %d/%d %s\n", done, total, what)
+		}})
 }
