@@ -196,4 +196,3 @@ func finite(v []float64) []float64 {
 	}
 	return out
 }
-
