@@ -72,8 +72,10 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 	return &cli.App{
 		Name:  "bnaudit",
 		Usage: "audit ONNX models for memorization and membership-inference risk, with a focus on BatchNorm",
-		Description: "bnaudit imports an ONNX model, locates and ablates its BatchNormalization layers,\n" +
-			"runs it on ONNX Runtime, and (in later versions) trains and audits the variants.\n\n" + exitCodesHelp,
+		Description: "bnaudit imports an ONNX model, locates and ablates its BatchNormalization layers, trains the\n" +
+			"variants with its own ONNX training graphs on ONNX Runtime, and audits them: memorization of\n" +
+			"out-of-distribution canaries, per-sample gradient norms, membership-inference attacks with\n" +
+			"intervals, and a verdict on what BatchNorm contributes. See README.md.\n\n" + exitCodesHelp,
 		Writer:    stdout,
 		ErrWriter: stderr,
 		Flags:     globalFlags(),
