@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -98,16 +99,12 @@ func runCheck(c *cli.Context) error {
 		return err
 	}
 	if j := c.String("junit"); j != "" {
-		f, err := os.Create(j)
-		if err != nil {
-			return fmt.Errorf("check: %w", err)
+		var buf bytes.Buffer
+		if err := res.WriteJUnit(&buf); err != nil {
+			return err
 		}
-		werr := res.WriteJUnit(f)
-		if cerr := f.Close(); werr == nil {
-			werr = cerr
-		}
-		if werr != nil {
-			return werr
+		if err := onnxio.WriteFileAtomic(j, buf.Bytes()); err != nil {
+			return err
 		}
 	}
 	w := c.App.Writer
