@@ -17,85 +17,103 @@ type AuditConfig struct {
 	Model      *onnxio.Model
 	Members    *dataset.Dataset
 	NonMembers *dataset.Dataset
+	// Population, when set, is data from the same distribution that is
+	// neither member nor audited non-member: the reference models train on
+	// random halves of members ∪ non-members ∪ population, and RMIA
+	// compares against the population samples. Without it the pool is
+	// members ∪ non-members and RMIA's population is the non-members.
+	Population *dataset.Dataset
 	Bootstrap  BootstrapOptions
 	Session    ort.SessionOptions
 	Command    string
 	// References > 0 trains that many reference models of the audited
-	// architecture (recipe Train, from scratch) on random halves of
-	// members ∪ non-members, for LiRA, RMIA and Feldman–Zhang scores;
-	// RefDir caches them.
+	// architecture (recipe Train, from scratch), Jobs at a time, for LiRA,
+	// RMIA and Feldman–Zhang scores; RefDir caches them.
 	References int
+	Jobs       int
 	Train      trainer.Config
 	RefDir     string
-	Progress   func(done, total int, reused bool)
+	// Cache keeps logits on disk by model and data hashes.
+	Cache    SignalCache
+	Progress func(done, total int, reused bool)
 }
 
-// Audit runs the threshold attacks on a trained model and reports them with
-// intervals, with the BN layers it found. Reference-model attacks (LiRA,
-// RMIA) need a population to train reference models on; they are not run
-// here yet, and the report says so.
+// Audit runs the threshold attacks on a trained model, and with reference
+// models LiRA, RMIA and Feldman–Zhang scores, and reports them with
+// intervals, slices and the most exposed members, with the BN layers it
+// found.
 func Audit(ctx context.Context, cfg AuditConfig) (*Report, error) {
 	if cfg.Model == nil || cfg.Members == nil || cfg.NonMembers == nil {
 		return nil, fmt.Errorf("audit: an audit needs a model, members and non-members: %w", ErrInvalidInput)
 	}
-	res, err := Measure(ctx, cfg.Model, ExperimentConfig{Name: "audited", Members: cfg.Members, NonMembers: cfg.NonMembers,
-		Bootstrap: cfg.Bootstrap, Session: cfg.Session})
-	if err != nil {
-		return nil, err
+	if cfg.Population != nil && cfg.References == 0 {
+		return nil, fmt.Errorf("audit: a population serves reference models; give a number of them (--ref-models) too: %w", ErrInvalidInput)
 	}
-	v := res.Variant
-	v.Seeds = 0
+	ec := ExperimentConfig{Name: "audited", Members: cfg.Members, NonMembers: cfg.NonMembers,
+		Bootstrap: cfg.Bootstrap, Session: cfg.Session, Cache: cfg.Cache}
 	refNote := "Reference-model attacks (LiRA, RMIA) were not run (no --ref-models); the AUCs here are those of the threshold attacks (loss, confidence, entropy, modified entropy), which underestimate the strongest attacks at low FPR."
+	var pop *dataset.Dataset
 	if cfg.References > 0 {
-		pop, err := dataset.Concat("population", cfg.Members, cfg.NonMembers)
-		if err != nil {
+		parts := []*dataset.Dataset{cfg.Members, cfg.NonMembers}
+		if cfg.Population != nil {
+			parts = append(parts, cfg.Population)
+		}
+		var err error
+		if pop, err = dataset.Concat("pool", parts...); err != nil {
 			return nil, err
 		}
 		tc := cfg.Train
 		tc.Model = cfg.Model
 		tc.Init = trainer.InitScratch
 		ref, err := TrainReferences(ctx, ReferenceConfig{Train: tc, Population: pop, Models: cfg.References, Seed: cfg.Bootstrap.Seed,
-			Session: cfg.Session, Dir: cfg.RefDir, Progress: cfg.Progress})
+			Session: cfg.Session, Jobs: cfg.Jobs, Dir: cfg.RefDir, Cache: cfg.Cache, Progress: cfg.Progress})
 		if err != nil {
 			return nil, err
 		}
-		o, err := trainer.Evaluate(ctx, cfg.Model, pop, 256, cfg.Session)
-		if err != nil {
-			return nil, err
+		audited := cfg.Members.Len() + cfg.NonMembers.Len()
+		idx := make([]int, audited)
+		for i := range idx {
+			idx[i] = i
 		}
-		target, err := ComputeSignalsFlat(o.Logits, o.Classes, pop.Labels())
-		if err != nil {
-			return nil, err
+		ec.References = ref.Pick(idx)
+		if cfg.Population != nil {
+			// RMIA's z: the population samples, under the target and the
+			// reference models.
+			target, err := cfg.Cache.Signals(ctx, cfg.Model, cfg.Population, cfg.Session)
+			if err != nil {
+				return nil, err
+			}
+			zIdx := make([]int, cfg.Population.Len())
+			for i := range zIdx {
+				zIdx[i] = audited + i
+			}
+			ec.rmiaZ = &RMIAData{Target: target.Prob, Ref: pickRows(ref.Prob, zIdx)}
 		}
-		member := make([]bool, pop.Len())
-		for i := 0; i < cfg.Members.Len(); i++ {
-			member[i] = true
+		pool := "members ∪ non-members"
+		z := "the non-members as the population z"
+		if cfg.Population != nil {
+			pool = fmt.Sprintf("members ∪ non-members ∪ %d population samples", cfg.Population.Len())
+			z = fmt.Sprintf("the %d population samples as z", cfg.Population.Len())
 		}
-		reps, scores, fz, err := ReferenceAttacks(target, ref, member, cfg.Bootstrap)
-		if err != nil {
-			return nil, err
-		}
-		v.Attacks = append(v.Attacks, reps...)
-		for name, sc := range scores {
-			res.Samples.Scores[name] = sc
-		}
-		res.Samples.Memorization = fz
-		res.Samples.PhiRef, res.Samples.InRef = ref.Phi, ref.In
-		if f := finite(fz); len(f) > 0 {
-			d := distribution(f)
-			v.FeldmanZhang = &d
-		}
-		refNote = fmt.Sprintf("LiRA (fixed variance, means of φ) and RMIA (online, γ = 1, non-members as the population z) use %d reference models trained from scratch with the audit's recipe on random halves of members ∪ non-members; Feldman–Zhang scores come from the same models.", cfg.References)
+		refNote = fmt.Sprintf("LiRA (fixed variance, means of φ) and RMIA (online, γ = 1, %s) use %d reference models trained from scratch with the audit's recipe on random halves of %s; Feldman–Zhang scores come from the same models.", z, cfg.References, pool)
 	}
+	res, err := Measure(ctx, cfg.Model, ec)
+	if err != nil {
+		return nil, err
+	}
+	v := res.Variant
+	v.Seeds = 0
 	r := &Report{Schema: ReportSchema, Tool: "bnaudit", Created: time.Now().UTC().Format(time.RFC3339), Command: cfg.Command,
 		Seed: cfg.Bootstrap.Seed, Kind: "audit", Variants: []VariantReport{v}, Samples: res.Samples, Definitions: Definitions(),
 		VerdictCode: "not_applicable"}
-	best := 0.0
+	best, bestName := 0.0, ""
 	for _, a := range v.Attacks {
-		best = max(best, a.AUC.Estimate)
+		if a.AUC.Estimate > best {
+			best, bestName = a.AUC.Estimate, a.Attack
+		}
 	}
-	r.Verdict = fmt.Sprintf("Audit of %s: the strongest attack reaches AUC %.3f on %d members vs %d non-members; the model has %d BatchNorm layer(s). Use bnaudit compare to measure what BatchNorm contributes.",
-		cfg.Model.Name, best, cfg.Members.Len(), cfg.NonMembers.Len(), v.BatchNorms)
+	r.Verdict = fmt.Sprintf("Audit of %s: the strongest attack (%s) reaches AUC %.3f on %d members vs %d non-members; the model has %d BatchNorm layer(s). Use bnaudit compare to measure what BatchNorm contributes.",
+		cfg.Model.Name, bestName, best, cfg.Members.Len(), cfg.NonMembers.Len(), v.BatchNorms)
 	r.Notes = append(r.Notes, refNote)
 	return r, nil
 }

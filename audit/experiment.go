@@ -35,6 +35,15 @@ type ExperimentConfig struct {
 	Bootstrap BootstrapOptions
 	// Session runs evaluation and gradient graphs.
 	Session ort.SessionOptions
+	// Cache keeps logits on disk by model and data hashes.
+	Cache SignalCache
+	// References, when set, are the variant's reference models evaluated
+	// on the pool members ∪ non-members ∪ inserted ∪ held-out canaries (in
+	// that order): Measure adds LiRA, RMIA and Feldman–Zhang scores.
+	References *ReferenceSignals
+	// rmiaZ, when set, is RMIA's population (else the non-canary
+	// non-members).
+	rmiaZ *RMIAData
 }
 
 // ExperimentResult is a trained variant with its measurements.
@@ -99,13 +108,8 @@ func point(v float64) Interval { return Interval{Estimate: v, Lo: v, Hi: v} }
 // memorization gap and the eval-mode gradient-norm study.
 func Measure(ctx context.Context, m *onnxio.Model, cfg ExperimentConfig) (*ExperimentResult, error) {
 	bs := cfg.Bootstrap
-	evalBatch := 256
 	sig := func(d *dataset.Dataset) (Signals, error) {
-		o, err := trainer.Evaluate(ctx, m, d, evalBatch, cfg.Session)
-		if err != nil {
-			return Signals{}, err
-		}
-		return ComputeSignalsFlat(o.Logits, o.Classes, d.Labels())
+		return cfg.Cache.Signals(ctx, m, d, cfg.Session)
 	}
 	mem, err := sig(cfg.Members)
 	if err != nil {
@@ -141,8 +145,9 @@ func Measure(ctx context.Context, m *onnxio.Model, cfg ExperimentConfig) (*Exper
 		v.Attacks = append(v.Attacks, rep)
 		table.Scores[a.name] = a.score(all)
 	}
-	table.Phi, table.Loss = all.Phi, all.Loss
+	table.Phi, table.Loss, table.Correct = all.Phi, all.Loss, all.Correct
 	table.Canary = make([]bool, all.Len())
+	var typicalNorms []float64
 	// Canaries: inserted against held out.
 	if c := cfg.Canaries; c != nil {
 		ins, err := sig(c.Inserted)
@@ -180,6 +185,7 @@ func Measure(ctx context.Context, m *onnxio.Model, cfg ExperimentConfig) (*Exper
 		table.Label = append(append(table.Label, c.Inserted.Labels()...), c.HeldOut.Labels()...)
 		table.Phi = append(append([]float64{}, table.Phi...), both.Phi...)
 		table.Loss = append(append([]float64{}, table.Loss...), both.Loss...)
+		table.Correct = append(append([]bool{}, table.Correct...), both.Correct...)
 		// Gradient norms of the inserted canaries against typical members.
 		pt, norms, typical, err := gradNormStudy(ctx, m, cfg, c.Inserted)
 		if err != nil {
@@ -194,9 +200,102 @@ func Measure(ctx context.Context, m *onnxio.Model, cfg ExperimentConfig) (*Exper
 		copy(col[base:], norms)
 		table.GradNormEval = col
 		table.GradNormInBatch = nil
-		return &ExperimentResult{Variant: v, Samples: table, TypicalGradNorms: typical}, nil
+		typicalNorms = typical
 	}
-	return &ExperimentResult{Variant: v, Samples: table}, nil
+	if cfg.References != nil {
+		if err := addReferenceAttacks(&v, table, cfg.References, cfg.rmiaZ, bs); err != nil {
+			return nil, err
+		}
+	}
+	if err := finishVariant(&v, table, bs); err != nil {
+		return nil, err
+	}
+	return &ExperimentResult{Variant: v, Samples: table, TypicalGradNorms: typicalNorms}, nil
+}
+
+// addReferenceAttacks runs LiRA, RMIA and Feldman–Zhang with reference
+// models evaluated on the table's samples (same order): on members vs
+// non-members, and on inserted vs held-out canaries, with the non-canary
+// non-members as RMIA's population z.
+func addReferenceAttacks(v *VariantReport, t *SampleTable, ref *ReferenceSignals, z *RMIAData, bs BootstrapOptions) error {
+	n := len(t.Member)
+	if len(ref.Phi) == 0 || len(ref.Phi[0]) != n {
+		return fmt.Errorf("audit: reference signals cover %d samples, the table %d: %w", len(ref.Phi[0]), n, ErrInvalidInput)
+	}
+	// The target's probabilities of the true class, from φ: p = σ(φ).
+	target := Signals{Phi: t.Phi, Prob: make([]float64, n)}
+	for i, f := range t.Phi {
+		target.Prob[i] = 1 / (1 + math.Exp(-f))
+	}
+	var zIdx, typ, can []int
+	for i := 0; i < n; i++ {
+		if t.Canary[i] {
+			can = append(can, i)
+			continue
+		}
+		typ = append(typ, i)
+		if !t.Member[i] {
+			zIdx = append(zIdx, i)
+		}
+	}
+	if z == nil {
+		z = &RMIAData{Target: pick(target.Prob, zIdx), Ref: pickRows(ref.Prob, zIdx)}
+	}
+	scores, fz, err := referenceScores(target, ref, t.Member, z)
+	if err != nil {
+		return err
+	}
+	names := make([]string, 0, len(scores))
+	for name := range scores {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	memberOf := func(idx []int) []bool {
+		out := make([]bool, len(idx))
+		for j, i := range idx {
+			out[j] = t.Member[i]
+		}
+		return out
+	}
+	for _, name := range names {
+		rep, err := attackReport(name, pick(scores[name], typ), memberOf(typ), bs)
+		if err != nil {
+			return err
+		}
+		v.Attacks = append(v.Attacks, rep)
+		if len(can) > 0 {
+			rep, err := attackReport(name, pick(scores[name], can), memberOf(can), bs)
+			if err != nil {
+				return err
+			}
+			v.CanaryAttacks = append(v.CanaryAttacks, rep)
+		}
+		t.Scores[name] = scores[name]
+	}
+	t.Memorization = fz
+	t.PhiRef, t.InRef = ref.Phi, ref.In
+	if f := finite(fz); len(f) > 0 {
+		d := distribution(f)
+		v.FeldmanZhang = &d
+	}
+	return nil
+}
+
+// finishVariant adds the slices and the most vulnerable members of the
+// strongest attack on members vs non-members.
+func finishVariant(v *VariantReport, t *SampleTable, bs BootstrapOptions) error {
+	name := strongestAttack(v.Attacks)
+	if name == "" {
+		return nil
+	}
+	sl, err := ComputeSlices(SliceInput{Attack: name, Scores: t.Scores[name], Member: t.Member, Label: t.Label, Correct: t.Correct, Canary: t.Canary}, bs)
+	if err != nil {
+		return err
+	}
+	v.Slices = sl
+	v.VulnerableBy = name
+	v.Vulnerable = MostVulnerable(t, name, 10)
+	return nil
 }
 
 // gradNormStudy compares eval-mode per-sample gradient norms of the

@@ -2,11 +2,14 @@ package audit
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/bnaudit/bnaudit/onnxio"
 	"github.com/bnaudit/bnaudit/onnxio/ort"
@@ -16,32 +19,56 @@ import (
 
 // ReferenceConfig trains the reference models of LiRA, RMIA and the
 // Feldman–Zhang scores (METHODS.md): K models of the audited architecture,
-// each on a random half of the population, so that every sample is IN for
-// about half of them. One set of models serves all three.
+// each on a random half of the pool, so that every sample of the pool is
+// IN for about half of them. One set of models serves all three.
 type ReferenceConfig struct {
 	// Train is the recipe (its Model is the architecture; Train and Seed
 	// are set per reference model).
 	Train trainer.Config
-	// Population is the set the halves are drawn from; the audited samples
-	// are all in it.
+	// Population is the pool the halves are drawn from: the audited
+	// samples and, when the caller has one, a population set of its own.
 	Population *dataset.Dataset
 	Models     int
 	Seed       uint64
 	Session    ort.SessionOptions
-	// Dir caches trained reference models (ref-<k>.onnx with its IN mask
-	// implied by the seed); a model found there is not retrained.
+	// Jobs trains that many reference models at once (0 or 1: one at a
+	// time), splitting Session.Threads (and the recipe's threads) between
+	// them. The models do not depend on Jobs: each has its own seed and
+	// half.
+	Jobs int
+	// Dir caches trained reference models under a name that hashes the
+	// architecture, the pool, the recipe, the seed and the model's index;
+	// a model found there is not retrained.
 	Dir string
-	// Progress, when set, hears after each model.
+	// Cache keeps the reference models' logits on the pool.
+	Cache SignalCache
+	// Progress, when set, hears after each model (from one goroutine at a
+	// time).
 	Progress func(done, total int, reused bool)
 }
 
-// ReferenceSignals are the audited samples' signals under every reference
-// model, with the IN masks ([model][sample], samples in population order).
+// ReferenceSignals are the pool samples' signals under every reference
+// model, with the IN masks ([model][sample], samples in pool order).
 type ReferenceSignals struct {
 	Phi     [][]float64
 	Prob    [][]float64
 	Correct [][]bool
 	In      [][]bool
+}
+
+// Pick returns the signals of the samples idx (in that order).
+func (r *ReferenceSignals) Pick(idx []int) *ReferenceSignals {
+	out := &ReferenceSignals{}
+	for k := range r.Phi {
+		out.Phi = append(out.Phi, pick(r.Phi[k], idx))
+		out.Prob = append(out.Prob, pick(r.Prob[k], idx))
+		c, in := make([]bool, len(idx)), make([]bool, len(idx))
+		for j, i := range idx {
+			c[j], in[j] = r.Correct[k][i], r.In[k][i]
+		}
+		out.Correct, out.In = append(out.Correct, c), append(out.In, in)
+	}
+	return out
 }
 
 // referenceHalves draws model k's IN mask: a seeded random half of n.
@@ -55,27 +82,66 @@ func referenceHalves(seed uint64, k, n int) []bool {
 	return in
 }
 
+// referenceKey names what a cached reference model depends on.
+func referenceKey(cfg ReferenceConfig) (string, error) {
+	mh, err := ModelHash(cfg.Train.Model)
+	if err != nil {
+		return "", err
+	}
+	t := cfg.Train
+	recipe := fmt.Sprintf("%s|%s|%d|%d|%+v|%g|%s|%g|%+v|%d", mh, cfg.Population.Fingerprint(), t.Epochs, t.Batch, t.Optimizer,
+		t.LR, t.Schedule, t.LabelSmoothing, t.Augment, cfg.Seed)
+	recipe += fmt.Sprintf("|%s", t.Init)
+	h := sha256.Sum256([]byte(recipe))
+	return hex.EncodeToString(h[:6]), nil
+}
+
 // TrainReferences trains (or reuses) the reference models and evaluates
-// every population sample under each.
+// every pool sample under each.
 func TrainReferences(ctx context.Context, cfg ReferenceConfig) (*ReferenceSignals, error) {
 	if cfg.Models < 2 {
 		return nil, fmt.Errorf("audit: reference attacks need at least 2 reference models, not %d: %w", cfg.Models, ErrInvalidInput)
 	}
+	if cfg.Population == nil || cfg.Train.Model == nil {
+		return nil, fmt.Errorf("audit: reference models need an architecture and a pool: %w", ErrInvalidInput)
+	}
 	pop := cfg.Population
 	n := pop.Len()
-	out := &ReferenceSignals{}
+	key, err := referenceKey(cfg)
+	if err != nil {
+		return nil, err
+	}
 	if cfg.Dir != "" {
 		if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 			return nil, fmt.Errorf("audit: %w", err)
 		}
 	}
-	for k := 0; k < cfg.Models; k++ {
+	jobs := min(max(cfg.Jobs, 1), cfg.Models)
+	sess, train := cfg.Session, cfg.Train.Session
+	if jobs > 1 {
+		sess.Threads = max(1, sess.Threads/jobs)
+		train.Threads = max(1, train.Threads/jobs)
+	}
+	out := &ReferenceSignals{
+		Phi: make([][]float64, cfg.Models), Prob: make([][]float64, cfg.Models),
+		Correct: make([][]bool, cfg.Models), In: make([][]bool, cfg.Models),
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		mu       sync.Mutex
+		done     int
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	next := make(chan int)
+	one := func(k int) error {
 		in := referenceHalves(cfg.Seed, k, n)
 		var m *onnxio.Model
 		path := ""
 		reused := false
 		if cfg.Dir != "" {
-			path = filepath.Join(cfg.Dir, fmt.Sprintf("ref-%d-seed%d.onnx", k, cfg.Seed))
+			path = filepath.Join(cfg.Dir, fmt.Sprintf("ref-%s-%d.onnx", key, k))
 			if cached, err := onnxio.Load(path); err == nil {
 				m, reused = cached, true
 			}
@@ -89,55 +155,100 @@ func TrainReferences(ctx context.Context, cfg ReferenceConfig) (*ReferenceSignal
 			}
 			half, err := pop.Subset(idx)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			tc := cfg.Train
 			tc.Train, tc.Test = half, nil
 			tc.Seed = cfg.Seed*7919 + uint64(k) + 1
-			tc.Progress, tc.CheckpointDir, tc.Resume = nil, "", false
+			tc.Session = train
+			tc.Progress, tc.CheckpointDir, tc.Resume, tc.Log = nil, "", false, nil
 			res, err := trainer.Train(ctx, tc)
 			if err != nil {
-				return nil, fmt.Errorf("audit: reference model %d: %w", k, err)
+				return fmt.Errorf("audit: reference model %d: %w", k, err)
 			}
 			m = res.Model
 			if path != "" {
 				if err := m.Save(path); err != nil {
-					return nil, err
+					return err
 				}
 			}
 		}
-		o, err := trainer.Evaluate(ctx, m, pop, 256, cfg.Session)
+		s, err := cfg.Cache.Signals(ctx, m, pop, sess)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		s, err := ComputeSignalsFlat(o.Logits, o.Classes, pop.Labels())
-		if err != nil {
-			return nil, err
-		}
-		out.Phi = append(out.Phi, s.Phi)
-		out.Prob = append(out.Prob, s.Prob)
-		out.Correct = append(out.Correct, s.Correct)
-		out.In = append(out.In, in)
+		mu.Lock()
+		defer mu.Unlock()
+		out.Phi[k], out.Prob[k], out.Correct[k], out.In[k] = s.Phi, s.Prob, s.Correct, in
+		done++
 		if cfg.Progress != nil {
-			cfg.Progress(k+1, cfg.Models, reused)
+			cfg.Progress(done, cfg.Models, reused)
 		}
+		return nil
+	}
+	for range jobs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := range next {
+				if err := one(k); err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+					cancel()
+				}
+			}
+		}()
+	}
+feed:
+	for k := 0; k < cfg.Models; k++ {
+		select {
+		case next <- k:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
 
 // ReferenceAttacks runs LiRA (online and offline, fixed variance, which is
-// better with few reference models) and RMIA (online, with the
-// non-members as the population z) on the audited samples, and reports the
-// Feldman–Zhang memorization scores. target holds the audited model's
-// signals on the population, member its membership (the positives).
-func ReferenceAttacks(target Signals, ref *ReferenceSignals, member []bool, opt BootstrapOptions) (reps []AttackReport, scores map[string][]float64, fz []float64, err error) {
-	scores = map[string][]float64{}
-	add := func(name string, s []float64) error {
-		rep, err := attackReport(name, s, member, opt)
+// better with few reference models) and RMIA (online) on the audited
+// samples, and reports the Feldman–Zhang memorization scores. target and
+// ref hold the audited samples' signals under the audited model and the
+// reference models, member their membership (the positives). z holds the
+// RMIA population samples' signals (target and reference probabilities of
+// the true class); nil takes the audited non-members, as the RMIA paper
+// does when no separate population is at hand.
+func ReferenceAttacks(target Signals, ref *ReferenceSignals, member []bool, z *RMIAData, opt BootstrapOptions) (reps []AttackReport, scores map[string][]float64, fz []float64, err error) {
+	scores, fz, err = referenceScores(target, ref, member, z)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	for _, name := range []string{"lira_online", "lira_offline", "rmia_online"} {
+		rep, err := attackReport(name, scores[name], member, opt)
 		if err != nil {
-			return fmt.Errorf("audit: %s: %w", name, err)
+			return nil, nil, nil, fmt.Errorf("audit: %s: %w", name, err)
 		}
 		reps = append(reps, rep)
+	}
+	return reps, scores, fz, nil
+}
+
+// referenceScores computes the reference attacks' scores and the
+// Feldman–Zhang scores (see ReferenceAttacks).
+func referenceScores(target Signals, ref *ReferenceSignals, member []bool, z *RMIAData) (scores map[string][]float64, fz []float64, err error) {
+	scores = map[string][]float64{}
+	add := func(name string, s []float64) error {
 		scores[name] = s
 		return nil
 	}
@@ -150,40 +261,43 @@ func ReferenceAttacks(target Signals, ref *ReferenceSignals, member []bool, opt 
 	} {
 		res, err := LiRA(target.Phi, ref.Phi, ref.In, v.opt)
 		if err != nil {
-			return nil, nil, nil, err
+			return nil, nil, err
 		}
 		if err := add(v.name, res.Scores); err != nil {
-			return nil, nil, nil, err
+			return nil, nil, err
 		}
 	}
-	// RMIA: the population z are the non-members.
-	var zIdx []int
-	for i, m := range member {
-		if !m {
-			zIdx = append(zIdx, i)
+	if z == nil {
+		var zIdx []int
+		for i, m := range member {
+			if !m {
+				zIdx = append(zIdx, i)
+			}
 		}
+		z = &RMIAData{Target: pick(target.Prob, zIdx), Ref: pickRows(ref.Prob, zIdx)}
 	}
-	pick2 := func(rows [][]float64, idx []int) [][]float64 {
-		out := make([][]float64, len(rows))
-		for k, r := range rows {
-			out[k] = pick(r, idx)
-		}
-		return out
-	}
-	z := RMIAData{Target: pick(target.Prob, zIdx), Ref: pick2(ref.Prob, zIdx)}
 	x := RMIAData{Target: target.Prob, Ref: ref.Prob}
-	rm, err := RMIA(x, z, RMIAOptions{})
+	rm, err := RMIA(x, *z, RMIAOptions{})
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	if err := add("rmia_online", rm.Scores); err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	f, err := FeldmanZhang(ref.Correct, ref.In)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
-	return reps, scores, f.Scores, nil
+	return scores, f.Scores, nil
+}
+
+// pickRows selects columns idx of every row.
+func pickRows(rows [][]float64, idx []int) [][]float64 {
+	out := make([][]float64, len(rows))
+	for k, r := range rows {
+		out[k] = pick(r, idx)
+	}
+	return out
 }
 
 // finite drops NaN values.

@@ -55,8 +55,13 @@ type VariantReport struct {
 	FeldmanZhang *Distribution `json:"feldman_zhang,omitempty"`
 	// GradNorms is the gradient-norm study along training.
 	GradNorms []GradNormPoint `json:"grad_norms,omitempty"`
-	// Slices are attack metrics on subsets (per class, canaries, correct/incorrect).
+	// Slices are the strongest attack's metrics on subsets (per class,
+	// canaries vs typical, correct vs incorrect).
 	Slices []SliceReport `json:"slices,omitempty"`
+	// Vulnerable are the members the strongest attack (VulnerableBy)
+	// scores highest.
+	VulnerableBy string       `json:"most_vulnerable_attack,omitempty"`
+	Vulnerable   []SampleRisk `json:"most_vulnerable,omitempty"`
 }
 
 // AttackReport is one attack's metrics with intervals.
@@ -145,6 +150,8 @@ type SampleTable struct {
 	// Phi, Loss: the signals; PhiRef [models][samples] and InRef the
 	// reference models' φ and IN masks (nil without reference models).
 	Phi, Loss []float64
-	PhiRef    [][]float64
+	// Correct says whether the audited model classifies the sample right.
+	Correct []bool
+	PhiRef  [][]float64
 	InRef     [][]bool
 }

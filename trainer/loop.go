@@ -307,9 +307,13 @@ func (t *trainer) run(ctx context.Context) (*Result, error) {
 		}
 		t.resumed = ok
 	}
+	// A checkpoint written at the end of an epoch that met the target:
+	// the run had stopped there.
+	stopped := t.stepInEpoch == 0 && t.epoch > 0 && t.epoch < cfg.Epochs && len(t.history) == t.epoch &&
+		cfg.reachedTarget(t.history[len(t.history)-1])
 	runStart := time.Now()
 	stepsAtStart := t.globalStep
-	for ; t.epoch < cfg.Epochs; t.epoch++ {
+	for ; t.epoch < cfg.Epochs && !stopped; t.epoch++ {
 		t.order = t.epochOrder(t.epoch)
 		for ; t.stepInEpoch < t.perEpoch; t.stepInEpoch++ {
 			if err := ctx.Err(); err != nil {
@@ -370,12 +374,28 @@ func (t *trainer) run(ctx context.Context) (*Result, error) {
 				return nil, err
 			}
 		}
+		if cfg.OnEpoch != nil {
+			m, err := t.finalModel()
+			if err != nil {
+				return nil, err
+			}
+			if err := cfg.OnEpoch(ctx, EpochEnd{Epoch: st.Epoch, Stats: st, Model: m}); err != nil {
+				return nil, fmt.Errorf("trainer: after epoch %d: %w", st.Epoch, err)
+			}
+		}
+		// The loop's increment still runs: t.epoch counts finished epochs
+		// on leaving, as after a full run.
+		stopped = cfg.reachedTarget(st) && t.epoch+1 < cfg.Epochs
+	}
+	if stopped {
+		last := t.history[len(t.history)-1]
+		cfg.logLine(map[string]any{"stopped_early": true, "epoch": last.Epoch, "train_acc": last.TrainAcc, "stop_at_train_acc": cfg.StopAtTrainAcc})
 	}
 	out, err := t.finalModel()
 	if err != nil {
 		return nil, err
 	}
-	return &Result{Model: out, Epochs: t.history, Steps: t.globalStep, Resumed: t.resumed}, nil
+	return &Result{Model: out, Epochs: t.history, Steps: t.globalStep, Resumed: t.resumed, StoppedEarly: stopped}, nil
 }
 
 func (t *trainer) resumeHint() string {

@@ -85,6 +85,41 @@ type Config struct {
 	LogEvery int
 	// Progress, when set, is called after every step.
 	Progress func(Progress)
+	// OnEpoch, when set, is called after every finished epoch, once its
+	// statistics, its test evaluation and its checkpoint are done. An error
+	// it returns stops training and is returned by Train (wrapped); the
+	// epoch's checkpoint is already written by then. OnEpoch does not change
+	// the training: the weights are the same with and without it. A run
+	// resumed from a checkpoint does not call it again for the epochs that
+	// finished before the checkpoint was written (including one whose
+	// OnEpoch failed or never ran): callers that need every epoch persist
+	// their own per-epoch results and look at what they already have when
+	// resuming.
+	OnEpoch func(ctx context.Context, e EpochEnd) error
+	// StopAtTrainAcc, when positive, stops training after the first epoch
+	// whose training accuracy (EpochStats.TrainAcc, measured during the
+	// epoch) is at least this fraction in [0, 1]; 0 is off. Epochs stays the
+	// maximum, and the learning-rate schedule is still computed over all
+	// Epochs: stopping early leaves the schedule where it was (a cosine
+	// schedule does not reach zero). A run resumed from the checkpoint of an
+	// epoch that met the target stops without training more. The target is
+	// not part of what a checkpoint must match, so a stopped run can be
+	// resumed with a higher target, or 0, to continue exactly as a run that
+	// never stopped.
+	StopAtTrainAcc float64
+}
+
+// EpochEnd is what Config.OnEpoch receives after a finished epoch.
+type EpochEnd struct {
+	// Epoch is the finished epoch, 1-based.
+	Epoch int
+	// Stats are the epoch's numbers, as in Result.Epochs.
+	Stats EpochStats
+	// Model is the model for inference at the end of the epoch, built as
+	// Result.Model is: the source model with the parameters and running
+	// statistics learned so far, BatchNorm in inference mode, initializer
+	// names unchanged. It is a copy that the callee may keep or change.
+	Model *onnxio.Model
 }
 
 // Progress is a snapshot for progress displays.
@@ -121,6 +156,10 @@ type Result struct {
 	Steps int
 	// Resumed is true when the run continued from a checkpoint.
 	Resumed bool
+	// StoppedEarly is true when StopAtTrainAcc ended the run before Epochs
+	// epochs (a run that reaches the target in its last epoch is not
+	// stopped early).
+	StoppedEarly bool
 }
 
 // ErrInterrupted is returned (wrapped) when the context is cancelled: the
@@ -177,6 +216,8 @@ func (cfg *Config) check() error {
 		return fmt.Errorf("trainer: learning rate %v", cfg.LR)
 	case cfg.Augment.Crop < 0:
 		return fmt.Errorf("trainer: crop padding %d", cfg.Augment.Crop)
+	case !(cfg.StopAtTrainAcc >= 0 && cfg.StopAtTrainAcc <= 1):
+		return fmt.Errorf("trainer: the training accuracy to stop at must be in [0, 1], not %v", cfg.StopAtTrainAcc)
 	}
 	if cfg.Schedule == "" {
 		cfg.Schedule = Constant
@@ -188,6 +229,11 @@ func (cfg *Config) check() error {
 		return errors.New("trainer: resume needs a checkpoint folder")
 	}
 	return nil
+}
+
+// reachedTarget says whether an epoch met StopAtTrainAcc.
+func (cfg *Config) reachedTarget(st EpochStats) bool {
+	return cfg.StopAtTrainAcc > 0 && st.TrainAcc >= cfg.StopAtTrainAcc
 }
 
 // logLine writes one JSON line to the log.

@@ -1,0 +1,118 @@
+package audit
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+
+	"github.com/bnaudit/bnaudit/onnxio"
+	"github.com/bnaudit/bnaudit/onnxio/ort"
+	"github.com/bnaudit/bnaudit/trainer"
+	"github.com/bnaudit/bnaudit/trainer/dataset"
+)
+
+// SignalCache keeps each model's logits on each data set on disk, keyed by
+// the SHA-256 of the model's encoding and the data set's fingerprint
+// (dataset.Fingerprint: samples, labels, normalization), so that a second
+// audit of the same model and data, or a resumed comparison, evaluates
+// nothing twice. The zero value (Dir "") caches nothing.
+type SignalCache struct {
+	Dir string
+}
+
+// cacheMagic opens every cache file; the version changes with the layout.
+const cacheMagic = "bnaudit.logits/v1\n"
+
+// ModelHash is the hex SHA-256 of the model's deterministic encoding.
+func ModelHash(m *onnxio.Model) (string, error) {
+	raw, err := m.Bytes()
+	if err != nil {
+		return "", err
+	}
+	h := sha256.Sum256(raw)
+	return hex.EncodeToString(h[:]), nil
+}
+
+func (c SignalCache) path(modelHash, dataHash string) string {
+	return filepath.Join(c.Dir, modelHash[:32]+"-"+dataHash[:32]+".logits")
+}
+
+// Logits returns the model's logits on d ([N·classes] row-major) and the
+// class count, from the cache when it holds them, else through ORT (and
+// then stored).
+func (c SignalCache) Logits(ctx context.Context, m *onnxio.Model, d *dataset.Dataset, batch int, opts ort.SessionOptions) ([]float32, int, error) {
+	var path string
+	if c.Dir != "" {
+		mh, err := ModelHash(m)
+		if err != nil {
+			return nil, 0, err
+		}
+		path = c.path(mh, d.Fingerprint())
+		if lg, k, ok := readLogits(path, d.Len()); ok {
+			return lg, k, nil
+		}
+	}
+	o, err := trainer.Evaluate(ctx, m, d, batch, opts)
+	if err != nil {
+		return nil, 0, err
+	}
+	if path != "" {
+		if err := os.MkdirAll(c.Dir, 0o755); err != nil {
+			return nil, 0, fmt.Errorf("audit: signal cache: %w", err)
+		}
+		if err := onnxio.WriteFileAtomic(path, encodeLogits(o.Logits, o.Classes, d.Len())); err != nil {
+			return nil, 0, fmt.Errorf("audit: signal cache: %w", err)
+		}
+	}
+	return o.Logits, o.Classes, nil
+}
+
+// Signals evaluates (or loads) the model on d and derives the signals.
+func (c SignalCache) Signals(ctx context.Context, m *onnxio.Model, d *dataset.Dataset, opts ort.SessionOptions) (Signals, error) {
+	lg, k, err := c.Logits(ctx, m, d, 256, opts)
+	if err != nil {
+		return Signals{}, err
+	}
+	return ComputeSignalsFlat(lg, k, d.Labels())
+}
+
+func encodeLogits(lg []float32, classes, n int) []byte {
+	b := make([]byte, 0, len(cacheMagic)+16+4*len(lg)+32)
+	b = append(b, cacheMagic...)
+	b = binary.LittleEndian.AppendUint64(b, uint64(n))
+	b = binary.LittleEndian.AppendUint64(b, uint64(classes))
+	for _, v := range lg {
+		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(v))
+	}
+	sum := sha256.Sum256(b)
+	return append(b, sum[:]...)
+}
+
+// readLogits loads a cache file; any mismatch (other size, damaged file)
+// counts as a miss, and the values are recomputed.
+func readLogits(path string, n int) ([]float32, int, bool) {
+	b, err := os.ReadFile(path)
+	if err != nil || len(b) < len(cacheMagic)+16+32 || string(b[:len(cacheMagic)]) != cacheMagic {
+		return nil, 0, false
+	}
+	body, sum := b[:len(b)-32], b[len(b)-32:]
+	if got := sha256.Sum256(body); string(got[:]) != string(sum) {
+		return nil, 0, false
+	}
+	p := body[len(cacheMagic):]
+	rows, classes := binary.LittleEndian.Uint64(p), binary.LittleEndian.Uint64(p[8:])
+	p = p[16:]
+	if rows != uint64(n) || classes == 0 || classes > 1<<20 || uint64(len(p)) != 4*rows*classes {
+		return nil, 0, false
+	}
+	lg := make([]float32, rows*classes)
+	for i := range lg {
+		lg[i] = math.Float32frombits(binary.LittleEndian.Uint32(p[4*i:]))
+	}
+	return lg, int(classes), true
+}
