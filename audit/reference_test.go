@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/bnaudit/bnaudit/onnxio"
@@ -63,6 +64,18 @@ func TestAuditWithReferenceModels(t *testing.T) {
 		if a, ok := auc[name]; !ok || a.Lo <= 0.5 {
 			t.Errorf("%s: AUC %v should be clearly above chance for a model fitted to 200 samples", name, a)
 		}
+	}
+	classes := 0
+	for _, sl := range v.Slices {
+		if strings.HasPrefix(sl.Slice, "class=") {
+			classes++
+			if sl.Attack.Attack != v.VulnerableBy || sl.Attack.Members+sl.Attack.NonMembers == 0 {
+				t.Errorf("slice %s: attack %q (strongest %q), %d+%d samples", sl.Slice, sl.Attack.Attack, v.VulnerableBy, sl.Attack.Members, sl.Attack.NonMembers)
+			}
+		}
+	}
+	if classes == 0 || len(v.Vulnerable) != 10 {
+		t.Errorf("%d class slices and %d most-vulnerable members, want some and 10", classes, len(v.Vulnerable))
 	}
 	if v.FeldmanZhang == nil || v.FeldmanZhang.N == 0 {
 		t.Fatal("no Feldman–Zhang scores")

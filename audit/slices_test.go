@@ -1,0 +1,115 @@
+package audit
+
+import (
+	"math"
+	"testing"
+)
+
+// Slices on hand-built scores whose AUCs are counted by hand.
+func TestComputeSlices(t *testing.T) {
+	var in SliceInput
+	in.Attack = "loss"
+	add := func(score float64, member bool, label int64, correct, canary bool) {
+		in.Scores = append(in.Scores, score)
+		in.Member = append(in.Member, member)
+		in.Label = append(in.Label, label)
+		in.Correct = append(in.Correct, correct)
+		in.Canary = append(in.Canary, canary)
+	}
+	// Class 0: members score k = 1…10, non-members k − 0.5; member k beats
+	// k non-members, so AUC = (1+…+10)/100 = 0.55.
+	for k := 1; k <= 10; k++ {
+		add(float64(k), true, 0, true, false)
+		add(float64(k)-0.5, false, 0, false, false)
+	}
+	// Class 1: every member above every non-member: AUC 1.
+	for k := 1; k <= 10; k++ {
+		add(100+float64(k), true, 1, true, false)
+		add(-float64(k), false, 1, false, false)
+	}
+	// Class 2: too few members to report (5 < 10).
+	for k := 1; k <= 5; k++ {
+		add(float64(k), true, 2, true, false)
+		add(float64(k), false, 2, false, false)
+	}
+	sl, err := ComputeSlices(in, BootstrapOptions{Replicates: 50, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, s := range sl {
+		got[s.Slice] = s.Attack.AUC.Estimate
+		if s.Attack.ROC != nil {
+			t.Errorf("slice %s keeps a ROC curve", s.Slice)
+		}
+	}
+	want := map[string]float64{"class=0": 0.55, "class=1": 1}
+	for k, w := range want {
+		if math.Abs(got[k]-w) > 1e-12 {
+			t.Errorf("%s: AUC %v, want %v", k, got[k], w)
+		}
+	}
+	if _, ok := got["class=2"]; ok {
+		t.Error("class 2 has 5 members and must be left out")
+	}
+	// Correct = members here, incorrect = non-members: each slice has one
+	// side only, so neither is reported; no canaries either.
+	for _, k := range []string{"correct", "incorrect", "canaries"} {
+		if _, ok := got[k]; ok {
+			t.Errorf("slice %s has one side only and must be left out", k)
+		}
+	}
+	if len(sl) != 3 { // class=0, class=1, typical
+		t.Errorf("got %d slices (%v), want class=0, class=1, typical", len(sl), got)
+	}
+	// Typical = all 50 non-canary samples: members beat non-members in
+	// 55 + 100 + (class 2: member k vs class-2 non-members j<k: 10) +
+	// cross-class pairs; counted by brute force below.
+	num, den := 0.0, 0.0
+	for i := range in.Scores {
+		for j := range in.Scores {
+			if in.Member[i] && !in.Member[j] {
+				den++
+				switch {
+				case in.Scores[i] > in.Scores[j]:
+					num++
+				case in.Scores[i] == in.Scores[j]:
+					num += 0.5
+				}
+			}
+		}
+	}
+	if math.Abs(got["typical"]-num/den) > 1e-12 {
+		t.Errorf("typical: AUC %v, want %v", got["typical"], num/den)
+	}
+	in.Label = in.Label[:3]
+	if _, err := ComputeSlices(in, BootstrapOptions{}); err == nil {
+		t.Error("mismatched lengths must fail")
+	}
+}
+
+func TestMostVulnerable(t *testing.T) {
+	tb := &SampleTable{
+		Index:  []int{0, 1, 2, 3, 4, 5},
+		Label:  []int64{3, 4, 5, 6, 7, 8},
+		Member: []bool{true, true, true, false, false, false},
+		Canary: []bool{false, true, false, false, false, false},
+		Scores: map[string][]float64{"loss": {0.2, 0.9, 0.5, 0.6, 0.1, 0.5}},
+		Loss:   []float64{1, 2, 3, 4, 5, 6},
+	}
+	got := MostVulnerable(tb, "loss", 2)
+	if len(got) != 2 {
+		t.Fatalf("got %d samples, want 2", len(got))
+	}
+	// Sample 1 (0.9): no non-member scores ≥ 0.9 → FPR 0. Sample 2 (0.5):
+	// non-members 0.6 and 0.5 score ≥ 0.5 → FPR 2/3.
+	if got[0].Index != 1 || !got[0].Canary || got[0].Score != 0.9 || got[0].FPR != 0 || got[0].Loss != 2 || got[0].Label != 4 {
+		t.Errorf("first: %+v", got[0])
+	}
+	if got[1].Index != 2 || math.Abs(got[1].FPR-2.0/3) > 1e-15 || !math.IsNaN(got[1].Memorization) {
+		t.Errorf("second: %+v", got[1])
+	}
+	if MostVulnerable(tb, "lira_online", 2) != nil {
+		t.Error("an attack without scores gives no samples")
+	}
+}
