@@ -3,7 +3,9 @@ package audit
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/gob"
+	"encoding/hex"
 	"fmt"
 	"math"
 	"os"
@@ -43,6 +45,18 @@ type CompareConfig struct {
 	// finished runs found there are not retrained.
 	Dir    string
 	Resume bool
+	// RefModels > 0 trains that many reference models per variant (its
+	// architecture and the recipe) on random halves of members ∪
+	// non-members ∪ canaries, Jobs at a time, shared by the variant's
+	// seeds: LiRA, RMIA and Feldman–Zhang join the threshold attacks.
+	RefModels int
+	Jobs      int
+	// Cache keeps logits by model and data hashes.
+	Cache SignalCache
+	// GradNormEpochs measures the gradient-norm study after every epoch;
+	// InBatch adds the in-batch study on each trained model.
+	GradNormEpochs bool
+	InBatch        bool
 	// Progress, when set, hears about each run.
 	Progress func(CompareProgress)
 	// Command is recorded in the report.
@@ -59,6 +73,10 @@ type CompareProgress struct {
 	Finished     bool
 	Elapsed      time.Duration
 	VariantStats *VariantReport
+	// References, when set, reports reference models of the variant done
+	// out of total (RefReused: taken from the cache).
+	RefDone, RefTotal int
+	RefReused         bool
 }
 
 // DefaultVariants are compared when none are named.
@@ -66,7 +84,12 @@ var DefaultVariants = []string{"original", "remove", "freeze", "groupnorm"}
 
 // runRecord is what a finished run leaves in Dir/runs for --resume.
 type runRecord struct {
-	Key     string        `json:"key"`
+	Key string `json:"key"`
+	// Recipe hashes what the run depends on; a record of another recipe is
+	// not reused.
+	Recipe  string
+	Epochs  int
+	Stopped bool
 	Variant VariantReport `json:"variant"`
 	// Per-sample values the comparisons pair across variants.
 	MemberLoss   []float64 `json:"member_loss"`
@@ -127,12 +150,25 @@ func Compare(ctx context.Context, cfg CompareConfig) (*Report, error) {
 		if err != nil {
 			return nil, err
 		}
+		var refs *ReferenceSignals
+		if cfg.RefModels > 0 {
+			if refs, err = compareReferences(ctx, cfg, v, vm, start, n, runs); err != nil {
+				return nil, fmt.Errorf("audit: variant %s: %w", v, err)
+			}
+		}
+		recipe, err := runRecipe(cfg, vm)
+		if err != nil {
+			return nil, err
+		}
 		for k := 0; k < cfg.Seeds; k++ {
 			n++
 			key := fmt.Sprintf("%s-seed%d", v, k)
 			recPath := filepath.Join(cfg.Dir, "runs", key+".gob")
 			if cfg.Resume {
 				if rec, err := loadRecord(recPath); err == nil {
+					if rec.Recipe != recipe {
+						return nil, fmt.Errorf("audit: %s holds a run %s of another recipe (model, data, canaries or settings changed); resume with the same settings or write to a new folder: %w", cfg.Dir, key, ErrInvalidInput)
+					}
 					records[v] = append(records[v], rec)
 					if cfg.Progress != nil {
 						cfg.Progress(CompareProgress{Variant: v, Seed: k, Run: n, Runs: runs, Reused: true, Finished: true, Elapsed: time.Since(start), VariantStats: &rec.Variant})
@@ -152,7 +188,8 @@ func Compare(ctx context.Context, cfg CompareConfig) (*Report, error) {
 				}
 			}
 			res, err := RunExperiment(ctx, ExperimentConfig{Name: v, Train: tc, Members: cfg.Members, NonMembers: cfg.NonMembers,
-				Canaries: cfg.Canaries, Bootstrap: cfg.Bootstrap, Session: cfg.Session})
+				Canaries: cfg.Canaries, Bootstrap: cfg.Bootstrap, Session: cfg.Session, Cache: cfg.Cache, References: refs,
+				GradNormEpochs: cfg.GradNormEpochs, InBatch: cfg.InBatch})
 			if err != nil {
 				return nil, fmt.Errorf("audit: variant %s, seed %d: %w", v, k, err)
 			}
@@ -160,6 +197,7 @@ func Compare(ctx context.Context, cfg CompareConfig) (*Report, error) {
 				return nil, err
 			}
 			rec := recordOf(key, res)
+			rec.Recipe, rec.Epochs, rec.Stopped = recipe, res.Epochs, res.StoppedEarly
 			if err := saveRecord(recPath, rec); err != nil {
 				return nil, err
 			}
@@ -171,6 +209,49 @@ func Compare(ctx context.Context, cfg CompareConfig) (*Report, error) {
 		}
 	}
 	return buildCompareReport(cfg, records)
+}
+
+// compareReferences trains (or reuses) a variant's reference models on
+// random halves of members ∪ non-members ∪ inserted ∪ held-out canaries,
+// the order of the experiment's sample table.
+func compareReferences(ctx context.Context, cfg CompareConfig, v string, vm *onnxio.Model, start time.Time, n, runs int) (*ReferenceSignals, error) {
+	parts := []*dataset.Dataset{cfg.Members, cfg.NonMembers}
+	if cfg.Canaries != nil {
+		parts = append(parts, cfg.Canaries.Inserted, cfg.Canaries.HeldOut)
+	}
+	pool, err := dataset.Concat("pool", parts...)
+	if err != nil {
+		return nil, err
+	}
+	tc := cfg.Train
+	tc.Model = vm
+	tc.OnEpoch = nil
+	rc := ReferenceConfig{Train: tc, Population: pool, Models: cfg.RefModels, Seed: cfg.Seed, Session: cfg.Session, Jobs: cfg.Jobs,
+		Dir: filepath.Join(cfg.Dir, "refs", v), Cache: cfg.Cache}
+	if cfg.Progress != nil {
+		rc.Progress = func(done, total int, reused bool) {
+			cfg.Progress(CompareProgress{Variant: v, Run: n, Runs: runs, Elapsed: time.Since(start), RefDone: done, RefTotal: total, RefReused: reused})
+		}
+	}
+	return TrainReferences(ctx, rc)
+}
+
+// runRecipe hashes what a run's results depend on.
+func runRecipe(cfg CompareConfig, vm *onnxio.Model) (string, error) {
+	mh, err := ModelHash(vm)
+	if err != nil {
+		return "", err
+	}
+	t := cfg.Train
+	parts := []string{mh, cfg.Members.Fingerprint(), cfg.NonMembers.Fingerprint()}
+	if cfg.Canaries != nil {
+		parts = append(parts, cfg.Canaries.Inserted.Fingerprint(), cfg.Canaries.HeldOut.Fingerprint())
+	}
+	parts = append(parts, fmt.Sprintf("%d|%d|%+v|%g|%s|%g|%+v|%s|%g|%d|%d|%t|%t|%d|%d", t.Epochs, t.Batch, t.Optimizer, t.LR, t.Schedule,
+		t.LabelSmoothing, t.Augment, t.Init, t.StopAtTrainAcc, cfg.Seed, cfg.RefModels, cfg.GradNormEpochs, cfg.InBatch,
+		cfg.Bootstrap.Replicates, cfg.Bootstrap.Seed))
+	h := sha256.Sum256([]byte(strings.Join(parts, "\n")))
+	return hex.EncodeToString(h[:]), nil
 }
 
 func recordOf(key string, res *ExperimentResult) *runRecord {
@@ -283,8 +364,20 @@ func buildCompareReport(cfg CompareConfig, records map[string][]*runRecord) (*Re
 				base.Memorization = &gap
 			}
 			if len(base.GradNorms) > 0 {
+				// Each checkpoint's ratio over the seeds that reached it.
 				gn := append([]GradNormPoint{}, base.GradNorms...)
-				gn[0].Ratio = get(func(x VariantReport) Interval { return x.GradNorms[0].Ratio })
+				for i := range gn {
+					var vals []float64
+					var own []Interval
+					for _, rc := range recs {
+						for _, p := range rc.Variant.GradNorms {
+							if p.Epoch == gn[i].Epoch && p.Mode == gn[i].Mode {
+								vals, own = append(vals, p.Ratio.Estimate), append(own, p.Ratio)
+							}
+						}
+					}
+					gn[i].Ratio = seedInterval(vals, own, cfg.Bootstrap)
+				}
 				base.GradNorms = gn
 			}
 		}
@@ -411,6 +504,26 @@ func compareVariants(cfg CompareConfig, orig, other []*runRecord, name string) [
 	aucDiff("canary_loss_auc", func(rc *runRecord) ([]float64, []bool) {
 		return negated(rc.CanaryLoss), rc.CanaryMember
 	})
+	// The strongest attack of the field, when reference models were trained.
+	if hasScores(orig, "lira_online") && hasScores(other, "lira_online") {
+		for _, canaries := range []bool{false, true} {
+			metric := "member_lira_auc"
+			if canaries {
+				metric = "canary_lira_auc"
+			}
+			aucDiff(metric, func(rc *runRecord) ([]float64, []bool) {
+				t := rc.Samples
+				var s []float64
+				var m []bool
+				for i, sc := range t.Scores["lira_online"] {
+					if t.Canary[i] == canaries {
+						s, m = append(s, sc), append(m, t.Member[i])
+					}
+				}
+				return s, m
+			})
+		}
+	}
 	// Outlier/typical gradient-norm ratio (eval mode), paired over the same
 	// canaries and the same sampled members in both models.
 	ratio := func(rc *runRecord, io, it []int) float64 {
@@ -434,6 +547,16 @@ func compareVariants(cfg CompareConfig, orig, other []*runRecord, name string) [
 		}
 	}
 	return out
+}
+
+// hasScores reports whether every run has the attack's per-sample scores.
+func hasScores(recs []*runRecord, attack string) bool {
+	for _, rc := range recs {
+		if rc.Samples == nil || len(rc.Samples.Scores[attack]) != len(rc.Samples.Member) || len(rc.Samples.Canary) != len(rc.Samples.Member) {
+			return false
+		}
+	}
+	return len(recs) > 0
 }
 
 func equalBools(a, b []bool) bool {
@@ -469,6 +592,13 @@ func Definitions() map[string]string {
 		"grad_norm_ratio":              "Median eval-mode per-sample gradient norm of inserted canaries over that of a sample of typical members.",
 		"member_loss_auc":              "Comparison metric: LOSS-attack AUC on members vs non-members, with BN minus without, bootstrapped paired over the same samples (or over seeds).",
 		"canary_loss_auc":              "Comparison metric: LOSS-attack AUC on inserted vs held-out canaries, with BN minus without (paired as above).",
+		"member_lira_auc":              "Comparison metric: LiRA (online, fixed variance) AUC on members vs non-members, with BN minus without (each variant with its own reference models; paired as above).",
+		"canary_lira_auc":              "Comparison metric: LiRA (online) AUC on inserted vs held-out canaries, with BN minus without (paired as above).",
+		"lira_online":                  "LiRA online (Carlini et al. 2022): likelihood ratio of the target's φ under Gaussians fitted to reference models trained with (IN) and without (OUT) the sample; fixed (pooled) variance.",
+		"lira_offline":                 "LiRA offline: one-sided test of the target's φ against the OUT Gaussian only.",
+		"rmia_online":                  "RMIA (Zarifzadeh et al. 2024), online, γ = 1: share of population samples z whose likelihood ratio the sample dominates, with Pr(x) averaged over IN and OUT reference models.",
+		"grad_norm_inbatch":            "In-batch gradient norm: the canaries and the sampled members shuffled together into batches of the training batch size, BN on batch statistics; each sample's own loss term's gradient norm inside its batch.",
+		"slices":                       "Slices: the strongest attack on members vs non-members restricted to one class, to canaries or typical samples, or to samples the model classifies correctly or not; slices with fewer than 10 members or non-members are left out.",
 		"grad_norm_ratio (comparison)": "Difference of the outlier/typical gradient-norm ratios, paired over the same canaries and sampled members.",
 	}
 }

@@ -1,12 +1,16 @@
 package audit
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/gob"
 	"encoding/hex"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"sort"
 
 	"github.com/bnaudit/bnaudit/onnxio"
@@ -31,6 +35,13 @@ type ExperimentConfig struct {
 	// GradNormSample is how many members the gradient-norm study compares
 	// the canaries with (0: 256).
 	GradNormSample int
+	// GradNormEpochs measures the eval-mode gradient-norm study after
+	// every epoch of training (else after the last one only).
+	GradNormEpochs bool
+	// InBatch adds the in-batch gradient-norm study on the trained model:
+	// the canaries and the sampled members shuffled together into batches
+	// of the training batch size, BN on batch statistics.
+	InBatch bool
 	// Bootstrap options of every interval.
 	Bootstrap BootstrapOptions
 	// Session runs evaluation and gradient graphs.
@@ -55,6 +66,10 @@ type ExperimentResult struct {
 	// members the canaries were compared with (same samples for every
 	// model of a comparison).
 	TypicalGradNorms []float64
+	// Epochs trained, and whether a matched-fit target stopped training
+	// before the maximum.
+	Epochs       int
+	StoppedEarly bool
 }
 
 // threshold attacks run on every model, with their names in reports.
@@ -82,9 +97,29 @@ func RunExperiment(ctx context.Context, cfg ExperimentConfig) (*ExperimentResult
 	}
 	tc := cfg.Train
 	tc.Train, tc.Test = train, cfg.NonMembers
+	var along []GradNormPoint
+	if cfg.GradNormEpochs && cfg.Canaries != nil {
+		tc.OnEpoch = func(ctx context.Context, e trainer.EpochEnd) error {
+			pt, _, _, err := gradNormStudy(ctx, e.Model, cfg, cfg.Canaries.Inserted)
+			if err != nil {
+				return err
+			}
+			pt.Epoch = e.Epoch
+			along = append(along, pt)
+			// Kept beside the checkpoints, so that a resumed run still
+			// reports the epochs finished before the interruption.
+			if tc.CheckpointDir != "" {
+				return saveGob(filepath.Join(tc.CheckpointDir, fmt.Sprintf("gradnorm-epoch%03d.gob", e.Epoch)), pt)
+			}
+			return nil
+		}
+	}
 	res, err := trainer.Train(ctx, tc)
 	if err != nil {
 		return nil, err
+	}
+	if res.Resumed && tc.CheckpointDir != "" {
+		along = loadGradNormPoints(tc.CheckpointDir, len(res.Epochs))
 	}
 	out, err := Measure(ctx, res.Model, cfg)
 	if err != nil {
@@ -97,6 +132,17 @@ func RunExperiment(ctx context.Context, cfg ExperimentConfig) (*ExperimentResult
 	for i := range out.Variant.GradNorms {
 		out.Variant.GradNorms[i].Epoch = len(res.Epochs)
 	}
+	// The epochs before the last, measured along training (the last one is
+	// Measure's).
+	var before []GradNormPoint
+	for _, pt := range along {
+		if pt.Epoch < len(res.Epochs) {
+			before = append(before, pt)
+		}
+	}
+	out.Variant.GradNorms = append(before, out.Variant.GradNorms...)
+	out.StoppedEarly = res.StoppedEarly
+	out.Epochs = len(res.Epochs)
 	out.Model = res.Model
 	return out, nil
 }
@@ -198,9 +244,28 @@ func Measure(ctx context.Context, m *onnxio.Model, cfg ExperimentConfig) (*Exper
 			col[i] = math.NaN()
 		}
 		copy(col[base:], norms)
+		for j, i := range typicalIdx(cfg) {
+			col[i] = typical[j]
+		}
 		table.GradNormEval = col
 		table.GradNormInBatch = nil
 		typicalNorms = typical
+		if cfg.InBatch {
+			pt, ins, typ, err := inBatchStudy(ctx, m, cfg, c.Inserted)
+			if err != nil {
+				return nil, err
+			}
+			v.GradNorms = append(v.GradNorms, pt)
+			col := make([]float64, len(table.Index))
+			for i := range col {
+				col[i] = math.NaN()
+			}
+			copy(col[base:], ins)
+			for j, i := range typicalIdx(cfg) {
+				col[i] = typ[j]
+			}
+			table.GradNormInBatch = col
+		}
 	}
 	if cfg.References != nil {
 		if err := addReferenceAttacks(&v, table, cfg.References, cfg.rmiaZ, bs); err != nil {
@@ -301,14 +366,7 @@ func finishVariant(v *VariantReport, t *SampleTable, bs BootstrapOptions) error 
 // gradNormStudy compares eval-mode per-sample gradient norms of the
 // outliers with those of a seeded sample of members.
 func gradNormStudy(ctx context.Context, m *onnxio.Model, cfg ExperimentConfig, outliers *dataset.Dataset) (GradNormPoint, []float64, []float64, error) {
-	k := cfg.GradNormSample
-	if k <= 0 {
-		k = 256
-	}
-	k = min(k, cfg.Members.Len())
-	r := rand.New(rand.NewPCG(cfg.Bootstrap.Seed^0x67726164, 0x6e6f726d))
-	idx := r.Perm(cfg.Members.Len())[:k]
-	typ, err := cfg.Members.Subset(idx)
+	typ, err := cfg.Members.Subset(typicalIdx(cfg))
 	if err != nil {
 		return GradNormPoint{}, nil, nil, err
 	}
@@ -325,6 +383,60 @@ func gradNormStudy(ctx context.Context, m *onnxio.Model, cfg ExperimentConfig, o
 		return GradNormPoint{}, nil, nil, err
 	}
 	pt := GradNormPoint{Mode: string(trainer.GradNormEval), Outlier: distribution(on), Typical: distribution(tn), Ratio: ratio}
+	return pt, on, tn, nil
+}
+
+// typicalIdx is the seeded sample of members the gradient-norm studies
+// compare the outliers with (the same for every model of a comparison).
+func typicalIdx(cfg ExperimentConfig) []int {
+	k := cfg.GradNormSample
+	if k <= 0 {
+		k = 256
+	}
+	k = min(k, cfg.Members.Len())
+	r := rand.New(rand.NewPCG(cfg.Bootstrap.Seed^0x67726164, 0x6e6f726d))
+	return r.Perm(cfg.Members.Len())[:k]
+}
+
+// inBatchStudy measures in-batch gradient norms (METHODS.md): the outliers
+// and the sampled members are shuffled together (seeded) and cut into
+// batches of the training batch size, run with BatchNorm on batch
+// statistics; each sample's norm is that of its own loss term's gradient
+// inside its batch. It returns the point and the outliers' and typical
+// members' norms in their own orders.
+func inBatchStudy(ctx context.Context, m *onnxio.Model, cfg ExperimentConfig, outliers *dataset.Dataset) (GradNormPoint, []float64, []float64, error) {
+	typ, err := cfg.Members.Subset(typicalIdx(cfg))
+	if err != nil {
+		return GradNormPoint{}, nil, nil, err
+	}
+	mix, err := dataset.Concat("canaries + typical", outliers, typ)
+	if err != nil {
+		return GradNormPoint{}, nil, nil, err
+	}
+	r := rand.New(rand.NewPCG(cfg.Bootstrap.Seed^0x696e62, 0x6d6978))
+	perm := r.Perm(mix.Len())
+	shuffled, err := mix.Subset(perm)
+	if err != nil {
+		return GradNormPoint{}, nil, nil, err
+	}
+	batch := cfg.Train.Batch
+	if batch <= 0 {
+		batch = 128
+	}
+	norms, err := trainer.GradNorms(ctx, m, shuffled, trainer.GradNormInBatch, batch, cfg.Session)
+	if err != nil {
+		return GradNormPoint{}, nil, nil, err
+	}
+	back := make([]float64, len(norms))
+	for j, i := range perm {
+		back[i] = norms[j]
+	}
+	on, tn := back[:outliers.Len()], back[outliers.Len():]
+	ratio, err := medianRatio(on, tn, cfg.Bootstrap)
+	if err != nil {
+		return GradNormPoint{}, nil, nil, err
+	}
+	pt := GradNormPoint{Mode: string(trainer.GradNormInBatch), Outlier: distribution(on), Typical: distribution(tn), Ratio: ratio}
 	return pt, on, tn, nil
 }
 
@@ -451,6 +563,32 @@ func thinROC(r *ROC, n int) []ROCPoint {
 	for i := range r.FPR {
 		if r.FPR[i] <= 0.01 || i%step == 0 || i == len(r.FPR)-1 {
 			out = append(out, ROCPoint{FPR: r.FPR[i], TPR: r.TPR[i]})
+		}
+	}
+	return out
+}
+
+// saveGob writes v atomically as gob.
+func saveGob(path string, v any) error {
+	var buf bytes.Buffer
+	if err := gob.NewEncoder(&buf).Encode(v); err != nil {
+		return err
+	}
+	return onnxio.WriteFileAtomic(path, buf.Bytes())
+}
+
+// loadGradNormPoints reads the per-epoch points a (possibly interrupted)
+// run left beside its checkpoints, epochs 1…upTo, skipping missing ones.
+func loadGradNormPoints(dir string, upTo int) []GradNormPoint {
+	var out []GradNormPoint
+	for e := 1; e <= upTo; e++ {
+		b, err := os.ReadFile(filepath.Join(dir, fmt.Sprintf("gradnorm-epoch%03d.gob", e)))
+		if err != nil {
+			continue
+		}
+		var pt GradNormPoint
+		if gob.NewDecoder(bytes.NewReader(b)).Decode(&pt) == nil {
+			out = append(out, pt)
 		}
 	}
 	return out

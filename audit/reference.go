@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 
 	"github.com/bnaudit/bnaudit/onnxio"
@@ -119,8 +120,13 @@ func TrainReferences(ctx context.Context, cfg ReferenceConfig) (*ReferenceSignal
 	jobs := min(max(cfg.Jobs, 1), cfg.Models)
 	sess, train := cfg.Session, cfg.Train.Session
 	if jobs > 1 {
-		sess.Threads = max(1, sess.Threads/jobs)
-		train.Threads = max(1, train.Threads/jobs)
+		split := func(t int) int {
+			if t <= 0 { // ONNX Runtime's default: one thread per core
+				t = runtime.NumCPU()
+			}
+			return max(1, t/jobs)
+		}
+		sess.Threads, train.Threads = split(sess.Threads), split(train.Threads)
 	}
 	out := &ReferenceSignals{
 		Phi: make([][]float64, cfg.Models), Prob: make([][]float64, cfg.Models),

@@ -153,5 +153,5 @@ type SampleTable struct {
 	// Correct says whether the audited model classifies the sample right.
 	Correct []bool
 	PhiRef  [][]float64
-	InRef     [][]bool
+	InRef   [][]bool
 }

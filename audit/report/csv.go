@@ -11,11 +11,13 @@ import (
 )
 
 // encodeCSV returns scores.csv: a header row, then one row per sample with
-// index, label, member and canary (1 or 0), one score_<attack> column per
-// attack in name order, memorization, grad_norm_eval and grad_norm_inbatch.
-// Numbers are written in the shortest form that reads back exactly
-// (strconv 'g', precision -1), ±Inf as inf and -inf; NaN, and a column
-// the table does not have, are empty.
+// index, label, member and canary (1 or 0), correct (1 or 0 when the
+// audited model classifies the sample correctly or not; empty where that
+// is not known), one score_<attack> column per attack in name order,
+// memorization, grad_norm_eval and grad_norm_inbatch. Numbers are written
+// in the shortest form that reads back exactly (strconv 'g', precision
+// -1), ±Inf as inf and -inf; NaN, and a column the table does not have,
+// are empty. Readers should find columns by their header name.
 func encodeCSV(s *audit.SampleTable) ([]byte, error) {
 	if err := checkSamples(s); err != nil {
 		return nil, err
@@ -24,7 +26,7 @@ func encodeCSV(s *audit.SampleTable) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	header := []string{"index", "label", "member", "canary"}
+	header := []string{"index", "label", "member", "canary", "correct"}
 	for _, k := range attacks {
 		header = append(header, scoreName(k))
 	}
@@ -43,6 +45,7 @@ func encodeCSV(s *audit.SampleTable) ([]byte, error) {
 			strconv.FormatInt(s.Label[i], 10),
 			csvBool(s.Member, i),
 			csvBool(s.Canary, i),
+			csvKnownBool(s.Correct, i),
 		)
 		for _, k := range attacks {
 			row = append(row, csvFloat(s.Scores[k], i))
@@ -64,6 +67,15 @@ func csvBool(x []bool, i int) string {
 		return "1"
 	}
 	return "0"
+}
+
+// csvKnownBool writes a flag that may be unknown: 1 or 0, empty past the
+// end of x (a table from before the column existed).
+func csvKnownBool(x []bool, i int) string {
+	if i >= len(x) {
+		return ""
+	}
+	return csvBool(x, i)
 }
 
 func csvFloat(x []float64, i int) string {

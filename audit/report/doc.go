@@ -6,16 +6,21 @@
 //     reads such a file back and turns a null number into NaN.
 //   - report.md: the summary for a terminal or a pull request (also
 //     available as WriteMarkdown): the verdict first, one row per variant,
-//     the BN-versus-no-BN differences, every attack, notes and definitions.
+//     the BN-versus-no-BN differences, every attack (with the attack on
+//     subsets, and the five members most exposed to it for the first
+//     variant that lists them), notes and definitions.
 //   - report.html: one self-contained page (inline CSS and inline SVG plots,
 //     no script, no external asset) with the same content plus plots:
 //     log-log ROC curves, gradient-norm histograms and ratios along
-//     training, canary memorization, and the variants side by side.
-//   - scores.csv: one row per sample of Report.Samples with every attack's
-//     score, for spreadsheets.
-//   - signals.npz: NumPy arrays (index, label, member, canary, phi, loss,
-//     reference models' φ and IN masks, one score_<attack> per attack) so
-//     that anyone can recompute the attacks with their own code.
+//     training, canary memorization, and the variants side by side; every
+//     variant's most exposed members (up to ten) with their loss.
+//   - scores.csv: one row per sample of Report.Samples with whether the
+//     model classifies it correctly and every attack's score, for
+//     spreadsheets; columns are meant to be found by header name.
+//   - signals.npz: NumPy arrays (index, label, member, canary, correct
+//     when known for every sample, phi, loss, reference models' φ and IN
+//     masks, one score_<attack> per attack) so that anyone can recompute
+//     the attacks with their own code.
 //
 // Write renders everything in memory first and then writes each file
 // atomically (a temporary file renamed into place), so a reader never sees

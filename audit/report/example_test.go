@@ -99,7 +99,7 @@ func ExampleWrite() {
 	// report.md
 	// scores.csv
 	// signals.npz
-	// index,label,member,canary,score_loss,memorization,grad_norm_eval,grad_norm_inbatch
-	// 0,3,1,0,-0.01,,,
-	// 1,7,0,0,-2.3,,,
+	// index,label,member,canary,correct,score_loss,memorization,grad_norm_eval,grad_norm_inbatch
+	// 0,3,1,0,,-0.01,,,
+	// 1,7,0,0,,-2.3,,,
 }

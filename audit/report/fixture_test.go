@@ -26,6 +26,16 @@ func roc(pts ...float64) []audit.ROCPoint {
 	return out
 }
 
+// slice is the strongest attack (lira_online) on a subset, with its TPR
+// at 1% FPR resting on allowed non-members.
+func slice(name string, members, nonMembers int, auc, adv, tpr1 audit.Interval, allowed int) audit.SliceReport {
+	return audit.SliceReport{Slice: name, Attack: audit.AttackReport{
+		Attack: "lira_online", Members: members, NonMembers: nonMembers,
+		AUC: auc, Advantage: adv,
+		TPRAt: []audit.TPRAtInterval{tpr(0.01, tpr1, allowed)},
+	}}
+}
+
 // logEdges returns n+1 log-spaced histogram edges from lo to hi.
 func logEdges(lo, hi float64, n int) []float64 {
 	e := make([]float64, n+1)
@@ -122,14 +132,27 @@ func fixtureReport() *audit.Report {
 			20: {iv(25.3, 21.7, 29.9), iv(27.0, 22.2, 31.8)},
 			30: {iv(39.2, 35.4, 44.01), iv(41.7, 36.3, 47.5)},
 		}),
-		Slices: []audit.SliceReport{{
-			Slice: "class=3",
-			Attack: audit.AttackReport{
-				Attack: "loss", Members: 500, NonMembers: 500,
-				AUC: iv(0.561, 0.532, 0.589), Advantage: iv(0.09, 0.05, 0.13),
-				TPRAt: []audit.TPRAtInterval{tpr(0.01, iv(0.03, 0.01, 0.05), 5)},
-			},
-		}},
+		// Slices of the strongest attack, as the audit computes them (no
+		// ROC curve).
+		Slices: []audit.SliceReport{
+			slice("class=3", 500, 500, iv(0.561, 0.532, 0.589), iv(0.09, 0.05, 0.13), iv(0.03, 0.01, 0.05), 5),
+			slice("canaries", 50, 50, iv(0.97, 0.94, 0.99), iv(0.8, 0.7, 0.9), iv(0.62, 0.40, 0.80), 0),
+			slice("correct", 4990, 4560, iv(0.598, 0.590, 0.606), iv(0.149, 0.138, 0.160), iv(0.054, 0.047, 0.061), 45),
+			slice("incorrect", 10, 440, iv(0.912, 0.85, 0.96), iv(0.75, 0.6, 0.88), iv(0.4, 0.1, 0.7), 4),
+		},
+		// The most exposed members by the strongest attack: NaN
+		// memorization (no reference model trained without it), NaN loss,
+		// a NaN FPR and a zero one, a tiny loss.
+		VulnerableBy: "lira_online",
+		Vulnerable: []audit.SampleRisk{
+			{Index: 212, Label: 5, Member: true, Canary: true, Score: 7.25, FPR: 0, Loss: 1.2e-7, Memorization: 0.97},
+			{Index: 114, Label: 2, Member: true, Score: 2.5, FPR: 0.01, Loss: 0.0031, Memorization: math.NaN()},
+			{Index: 58, Label: 9, Member: true, Score: 2.125, FPR: 0.0006, Loss: 0.02, Memorization: 0.5},
+			{Index: 7, Label: 0, Member: true, Score: 1.75, FPR: 1.0 / 3, Loss: math.NaN(), Memorization: 0.002},
+			{Index: 3001, Label: 1, Member: true, Score: 1.5, FPR: math.NaN(), Loss: 0.5, Memorization: 0.25},
+			{Index: 42, Label: 4, Member: true, Score: 1.25, FPR: 0.4, Loss: 0.75, Memorization: 0},
+			{Index: 43, Label: 4, Member: true, Score: 1.125, FPR: 0.45, Loss: 0.8, Memorization: 0.125},
+		},
 	}
 	remove := audit.VariantReport{
 		Name:          "remove",
@@ -182,6 +205,11 @@ func fixtureReport() *audit.Report {
 			20: {iv(33.9, 29.5, 38.8), iv(33.9, 29.5, 38.8)},
 			30: {iv(54.1, 48.0, 60.3), iv(54.1, 48.0, 60.3)},
 		}),
+		VulnerableBy: "lira_online",
+		Vulnerable: []audit.SampleRisk{
+			{Index: 212, Label: 5, Member: true, Canary: true, Score: 6.5, FPR: 0, Loss: 3e-7, Memorization: 0.97},
+			{Index: 90, Label: 3, Member: true, Score: 2.75, FPR: 0.002, Loss: 0.004, Memorization: 0.31},
+		},
 	}
 	return &audit.Report{
 		Schema:  audit.ReportSchema,
@@ -230,6 +258,7 @@ func fixtureSamples() *audit.SampleTable {
 		s.Label = append(s.Label, int64(i%10))
 		s.Member = append(s.Member, i%2 == 0)
 		s.Canary = append(s.Canary, i >= 16)
+		s.Correct = append(s.Correct, i%6 != 5)
 		loss[i] = math.Exp(-float64(i)) / 3
 		s.Phi = append(s.Phi, math.Log(1/loss[i]))
 		mem := float64(i%5) / 4

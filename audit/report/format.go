@@ -86,6 +86,68 @@ func fmtPercent(fpr float64) string {
 	return strconv.FormatFloat(100*fpr, 'g', 6, 64) + "%"
 }
 
+// fmtRate formats a measured rate (the FPR of a member's threshold) as a
+// percentage with three significant digits and no exponent: 0.01 → "1%",
+// 0.0006 → "0.06%", 1/3 → "33.3%", 0 → "0%"; NaN is "n/a".
+func fmtRate(x float64) string {
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		return fmtNum(x, 0)
+	}
+	pct := 100 * x
+	if pct == 0 {
+		return "0%"
+	}
+	dec := max(0, 2-int(math.Floor(math.Log10(math.Abs(pct)))))
+	s := fmtNum(pct, dec)
+	if strings.Contains(s, ".") {
+		s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
+	}
+	return s + "%"
+}
+
+// fmtScore formats an attack's score: like fmtValue, but a nonzero score
+// below 0.01 in magnitude (the LOSS score −ℓ of a memorized sample) keeps
+// three significant digits, "-1.2e-07", rather than reading "0.0000".
+func fmtScore(x float64) string {
+	if x != 0 && math.Abs(x) < 0.01 {
+		return strconv.FormatFloat(x, 'g', 3, 64)
+	}
+	return fmtValue(x)
+}
+
+// dash stands for a per-sample number that is not defined (NaN), such as
+// the Feldman–Zhang score of a sample without reference models.
+const dash = "–"
+
+// orDash formats x with f, or writes a dash when x is NaN.
+func orDash(x float64, f func(float64) string) string {
+	if math.IsNaN(x) {
+		return dash
+	}
+	return f(x)
+}
+
+// yesNo writes a flag as "yes" or "no".
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+// sliceName is a slice of the samples in words: the slices "correct" and
+// "incorrect" are the samples the audited model classifies correctly and
+// wrongly; other names ("class=3", "canaries", "typical") read as they are.
+func sliceName(s string) string {
+	switch s {
+	case "correct":
+		return "correctly classified"
+	case "incorrect":
+		return "misclassified"
+	}
+	return s
+}
+
 // restsOn says, for a TPR at a target FPR that rests on few non-members,
 // how many; "" when there are enough.
 func restsOn(t audit.TPRAtInterval, nonMembers int) string {

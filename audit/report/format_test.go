@@ -118,3 +118,61 @@ func TestLogTicks(t *testing.T) {
 		}
 	}
 }
+
+func TestFmtRate(t *testing.T) {
+	for _, c := range []struct {
+		in   float64
+		want string
+	}{
+		{0.01, "1%"},
+		{0, "0%"},
+		{0.0006, "0.06%"},
+		{0.0002, "0.02%"},
+		{1.0 / 3, "33.3%"},
+		{0.125, "12.5%"},
+		{1, "100%"},
+		{1.0 / 7000, "0.0143%"},
+		{1e-9, "0.0000001%"},
+		{math.NaN(), "n/a"},
+	} {
+		if got := fmtRate(c.in); got != c.want {
+			t.Errorf("fmtRate(%v) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
+
+func TestFmtScore(t *testing.T) {
+	for _, c := range []struct {
+		in   float64
+		want string
+	}{
+		{2.5, "2.500"},
+		{-1.2e-7, "-1.2e-07"},
+		{0.0042, "0.0042"},
+		{0, "0.0000"},
+		{-12.25, "-12.25"},
+		{math.Inf(1), "inf"},
+		{math.NaN(), "n/a"},
+	} {
+		if got := fmtScore(c.in); got != c.want {
+			t.Errorf("fmtScore(%v) = %q, want %q", c.in, got, c.want)
+		}
+	}
+	if got := orDash(math.NaN(), fmtValue); got != "–" {
+		t.Errorf("NaN with a dash: %q", got)
+	}
+	if got := orDash(0.5, fmtValue); got != "0.500" {
+		t.Errorf("orDash(0.5) = %q", got)
+	}
+}
+
+func TestSliceName(t *testing.T) {
+	for in, want := range map[string]string{
+		"class=3": "class=3", "canaries": "canaries", "typical": "typical",
+		"correct": "correctly classified", "incorrect": "misclassified",
+	} {
+		if got := sliceName(in); got != want {
+			t.Errorf("sliceName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -207,8 +207,11 @@ footer { margin-top: 3em; font-size: 0.8em; color: var(--muted); }
 {{with .FeldmanZhang}}<p>Feldman–Zhang memorization: {{.}}.</p>{{end}}
 {{if not .GradNorms.Empty}}<h3>Per-sample gradient norms along training</h3>
 {{template "table" .GradNorms}}{{end}}
-{{if not .Slices.Empty}}<h3>Attacks on subsets</h3>
+{{if not .Slices.Empty}}<h3>Attacks on subsets{{with .SliceAttack}} (by {{.}}){{end}}</h3>
 {{template "table" .Slices}}{{end}}
+{{if not .Vulnerable.Empty}}<h3>Most exposed members{{with .VulnerableBy}} (by {{.}}){{end}}</h3>
+{{template "table" .Vulnerable}}
+<p class="note">The members the attack scores highest. index: the sample's index in scores.csv and signals.npz; FPR at its score: the share of non-members scoring at least as high, the false positive rate of a threshold that flags this member; Feldman–Zhang memorization: – where it is not defined (no reference model trained with, or none without, the sample).</p>{{end}}
 </section>
 {{end}}
 {{with .Notes}}

@@ -111,10 +111,32 @@ func TestHTML(t *testing.T) {
 		"ROC, members vs non-members: original", // SVG text
 		"Gradient norms, in-batch, epoch 30: remove",
 		"Canary memorization gap",
+		// Slices of one attack, in words.
+		"Attacks on subsets (by lira_online)",
+		"misclassified",
+		// Every exposed member of both variants, with their loss.
+		"Most exposed members (by lira_online)",
+		"FPR at its score: the share of non-members scoring at least as high",
 	} {
 		if !strings.Contains(p.text, want) {
 			t.Errorf("report.html lacks %q", want)
 		}
+	}
+	for _, row := range [][]string{
+		{"212", "5", "yes", "7.250", "0%", "0.970", "1.2e-07"},
+		{"114", "2", "no", "2.500", "1%", "–", "0.0031"},
+		{"7", "0", "no", "1.750", "33.3%", "0.0020", "–"},
+		{"43", "4", "no", "1.125", "45%", "0.125", "0.800"}, // the seventh
+		{"212", "5", "yes", "6.500", "0%", "0.970", "3e-07"},
+		{"90", "3", "no", "2.750", "0.2%", "0.310", "0.004"},
+	} {
+		want := "<tr><td>" + strings.Join(row, "</td><td>") + "</td></tr>"
+		if !strings.Contains(string(data), want) {
+			t.Errorf("report.html lacks the row %s", want)
+		}
+	}
+	if n := strings.Count(p.text, "Most exposed members"); n != 2 {
+		t.Errorf("%d tables of exposed members, want one per variant", n)
 	}
 	// The verdict comes before the summary table.
 	if v, s := strings.Index(p.text, "Verdict:"), strings.Index(p.text, "Summary"); v < 0 || v > s {

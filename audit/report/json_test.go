@@ -46,6 +46,32 @@ func TestJSONNaNIsNull(t *testing.T) {
 	if auc["estimate"] != 0.5401 || auc["lo"] != 0.5322 {
 		t.Errorf("AUC = %v, want estimate 0.5401, lo 0.5322", auc)
 	}
+	// The most exposed members: NaN memorization, loss and FPR are null,
+	// the other numbers stay.
+	orig := tree["variants"].([]any)[0].(map[string]any)
+	if orig["most_vulnerable_attack"] != "lira_online" {
+		t.Errorf("most_vulnerable_attack = %v, want lira_online", orig["most_vulnerable_attack"])
+	}
+	vul := orig["most_vulnerable"].([]any)
+	if len(vul) != 7 {
+		t.Fatalf("%d most vulnerable members, want 7", len(vul))
+	}
+	second := vul[1].(map[string]any)
+	if second["index"] != 114.0 || second["score"] != 2.5 || second["fpr"] != 0.01 || second["canary"] != false || second["member"] != true {
+		t.Errorf("second most vulnerable member %v", second)
+	}
+	if v, ok := second["memorization"]; !ok || v != nil {
+		t.Errorf("NaN memorization = %v (present %v), want null", v, ok)
+	}
+	if v, ok := vul[3].(map[string]any)["loss"]; !ok || v != nil {
+		t.Errorf("NaN loss = %v (present %v), want null", v, ok)
+	}
+	if v, ok := vul[4].(map[string]any)["fpr"]; !ok || v != nil {
+		t.Errorf("NaN FPR = %v (present %v), want null", v, ok)
+	}
+	if v := vul[0].(map[string]any)["loss"]; v != 1.2e-7 {
+		t.Errorf("loss %v, want 1.2e-7", v)
+	}
 	if _, ok := tree["variants"].([]any)[1].(map[string]any)["feldman_zhang"]; ok {
 		t.Error("omitempty feldman_zhang of the remove variant was written")
 	}
@@ -87,6 +113,21 @@ func TestReadJSONRoundTrip(t *testing.T) {
 	if !math.IsNaN(got.Variants[0].Attacks[2].BalancedAcc) {
 		t.Errorf("null balanced accuracy read as %v, want NaN", got.Variants[0].Attacks[2].BalancedAcc)
 	}
+	// The new fields explicitly, should the comparison above be loosened.
+	v := got.Variants[0]
+	if v.VulnerableBy != "lira_online" || len(v.Vulnerable) != 7 {
+		t.Fatalf("most vulnerable by %q: %d members, want lira_online: 7", v.VulnerableBy, len(v.Vulnerable))
+	}
+	r := v.Vulnerable[1]
+	if r.Index != 114 || r.Label != 2 || !r.Member || r.Canary || r.Score != 2.5 || r.FPR != 0.01 || r.Loss != 0.0031 || !math.IsNaN(r.Memorization) {
+		t.Errorf("second most vulnerable member read as %+v", r)
+	}
+	if !v.Vulnerable[0].Canary || !math.IsNaN(v.Vulnerable[3].Loss) || !math.IsNaN(v.Vulnerable[4].FPR) {
+		t.Errorf("most vulnerable members read as %+v", v.Vulnerable)
+	}
+	if len(got.Variants[0].Slices) != 4 || got.Variants[0].Slices[3].Slice != "incorrect" || got.Variants[0].Slices[3].Attack.ROC != nil {
+		t.Errorf("slices read as %+v", got.Variants[0].Slices)
+	}
 }
 
 // TestJSONMatchesEncodingJSON: on a report without NaN, the encoder writes
@@ -98,6 +139,16 @@ func TestJSONMatchesEncodingJSON(t *testing.T) {
 	r.Variants[0].Attacks[2].BalancedAcc = 0.53
 	r.Notes = nil // null, as encoding/json writes it
 	r.Verdict = `quotes " and <html> & unicode −ℓ σ`
+	for i := range r.Variants {
+		for j := range r.Variants[i].Vulnerable {
+			x := &r.Variants[i].Vulnerable[j]
+			for _, f := range []*float64{&x.FPR, &x.Loss, &x.Memorization} {
+				if math.IsNaN(*f) {
+					*f = 0.125
+				}
+			}
+		}
+	}
 	got, err := marshalJSON(r)
 	if err != nil {
 		t.Fatal(err)

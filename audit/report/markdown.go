@@ -12,8 +12,10 @@ import (
 
 // WriteMarkdown writes the report's summary as Markdown (GitHub-flavoured
 // tables), the content of report.md: the verdict first, a row per variant,
-// the BN-versus-no-BN differences, every attack per variant, then notes and
-// definitions. It reads well as plain text in a terminal.
+// the BN-versus-no-BN differences, every attack per variant (with the
+// attack on subsets and, for the first variant that has them, the five
+// most exposed members), then notes and definitions. It reads well as
+// plain text in a terminal.
 func WriteMarkdown(w io.Writer, r *audit.Report) error {
 	if r == nil {
 		return fmt.Errorf("report: no report to write")
@@ -52,6 +54,10 @@ func writeMarkdown(w *bufio.Writer, v view) {
 	}
 
 	p("## Attacks\n\n")
+	// The most exposed members are listed for one variant only (the first
+	// that has them, the original model in a comparison): report.html has
+	// them all.
+	exposedShown := false
 	for _, vv := range v.Variants {
 		p("### %s\n\n", mdEscape(vv.Name))
 		for _, f := range vv.Facts {
@@ -82,8 +88,18 @@ func writeMarkdown(w *bufio.Writer, v view) {
 			mdTable(w, vv.GradNorms)
 		}
 		if !vv.Slices.Empty() {
-			p("Attacks on subsets:\n\n")
+			p("Attacks on subsets%s:\n\n", byAttack(vv.SliceAttack))
 			mdTable(w, vv.Slices)
+		}
+		if !vv.Vulnerable.Empty() && !exposedShown {
+			exposedShown = true
+			p("Most exposed members%s", byAttack(vv.VulnerableBy))
+			if n := len(vv.Vulnerable.Rows); n > mdVulnerable {
+				p(", top %d of %d", mdVulnerable, n)
+			}
+			p(":\n\n")
+			// Up to the Feldman–Zhang column: the loss is in report.html.
+			mdTable(w, vv.Vulnerable.head(mdVulnerable, mdVulnerableCols))
 		}
 	}
 
@@ -101,6 +117,15 @@ func writeMarkdown(w *bufio.Writer, v view) {
 		}
 		p("\n")
 	}
+}
+
+// byAttack is " (by NAME)" naming the attack behind a table, escaped for
+// Markdown, or "" when it is not known.
+func byAttack(name string) string {
+	if name == "" {
+		return ""
+	}
+	return " (by " + mdEscape(name) + ")"
 }
 
 // mdTable writes a GitHub-flavoured Markdown table.

@@ -189,6 +189,11 @@ func checkSamples(s *audit.SampleTable) error {
 			return err
 		}
 	}
+	// Correct may be shorter than the table (older data leave the rest
+	// unknown) but never longer.
+	if len(s.Correct) > n {
+		return fmt.Errorf("report: samples: correct has %d values for %d samples", len(s.Correct), n)
+	}
 	for k, v := range s.Scores {
 		if err := check("score of "+k, len(v), false); err != nil {
 			return err
@@ -200,7 +205,9 @@ func checkSamples(s *audit.SampleTable) error {
 	return nil
 }
 
-// npzArrays lists the arrays of signals.npz, in the order written.
+// npzArrays lists the arrays of signals.npz, in the order written: index,
+// label, member, canary, correct (when known for every sample), the
+// signals, the reference models' φ and IN masks, and the scores.
 func npzArrays(s *audit.SampleTable) ([]npyArray, error) {
 	if err := checkSamples(s); err != nil {
 		return nil, err
@@ -219,6 +226,11 @@ func npzArrays(s *audit.SampleTable) ([]npyArray, error) {
 		int64Array("label", s.Label),
 		boolArray("member", s.Member),
 		boolArray("canary", canary),
+	}
+	// A missing canary flag is false, but a missing correctness is not
+	// known: correct is written only when every sample has one.
+	if s.Correct != nil && len(s.Correct) == n {
+		arrays = append(arrays, boolArray("correct", s.Correct))
 	}
 	for _, c := range []struct {
 		name string

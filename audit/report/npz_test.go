@@ -54,6 +54,7 @@ func expectedArrays(s *audit.SampleTable) []expectedArray {
 		ints("label", n, func(i int) int64 { return s.Label[i] }),
 		bools("member", []int{n}, s.Member),
 		bools("canary", []int{n}, s.Canary),
+		bools("correct", []int{n}, s.Correct),
 		floats("phi", []int{n}, s.Phi),
 		floats("loss", []int{n}, s.Loss),
 		floats("memorization", []int{n}, s.Memorization),
@@ -118,11 +119,12 @@ func TestSignalsNPZ(t *testing.T) {
 	}
 }
 
-// TestSignalsNPZOptional: without reference models, gradient norms or
-// canary flags, those arrays are left out (canary reads all false).
+// TestSignalsNPZOptional: without reference models, gradient norms,
+// correctness or canary flags, those arrays are left out (canary reads all
+// false).
 func TestSignalsNPZOptional(t *testing.T) {
 	s := fixtureSamples()
-	s.PhiRef, s.InRef, s.GradNormEval, s.GradNormInBatch, s.Memorization, s.Canary = nil, nil, nil, nil, nil, nil
+	s.PhiRef, s.InRef, s.GradNormEval, s.GradNormInBatch, s.Memorization, s.Canary, s.Correct = nil, nil, nil, nil, nil, nil, nil
 	data, err := encodeNPZ(s)
 	if err != nil {
 		t.Fatal(err)
@@ -137,6 +139,25 @@ func TestSignalsNPZOptional(t *testing.T) {
 	}
 }
 
+// TestSignalsNPZCorrectPartial: a correctness known for only some samples
+// (older data) cannot be a bool array; it is left out rather than padded
+// with false.
+func TestSignalsNPZCorrectPartial(t *testing.T) {
+	s := fixtureSamples()
+	s.Correct = s.Correct[:5]
+	data, err := encodeNPZ(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	arrays, _ := readTestNPZ(t, data)
+	if _, ok := arrays["correct"]; ok {
+		t.Error("a partial correctness was written as an array")
+	}
+	if _, ok := arrays["canary"]; !ok {
+		t.Error("canary is missing")
+	}
+}
+
 func TestSamplesRejected(t *testing.T) {
 	for _, c := range []struct {
 		name  string
@@ -147,6 +168,7 @@ func TestSamplesRejected(t *testing.T) {
 		{"short score", func(s *audit.SampleTable) { s.Scores["loss"] = s.Scores["loss"][:5] }, "score of loss"},
 		{"ragged phi_ref", func(s *audit.SampleTable) { s.PhiRef[2] = s.PhiRef[2][:4] }, "phi_ref row 2"},
 		{"masks without φ", func(s *audit.SampleTable) { s.InRef = s.InRef[:1] }, "IN masks"},
+		{"long correct", func(s *audit.SampleTable) { s.Correct = append(s.Correct, false) }, "correct has 21 values for 20 samples"},
 		{"clashing names", func(s *audit.SampleTable) { s.Scores["lira online"] = s.Scores["loss"] }, "both become score_lira_online"},
 	} {
 		s := fixtureSamples()

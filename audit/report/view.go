@@ -52,7 +52,35 @@ type variantView struct {
 	Memorization  table
 	FeldmanZhang  string
 	GradNorms     table
-	Slices        table
+	// Slices is the attack on subsets of the samples. When every slice
+	// comes from one attack, SliceAttack names it and the table has no
+	// attack column.
+	Slices      table
+	SliceAttack string
+	// Vulnerable lists the members the attack VulnerableBy scores highest
+	// (at most maxVulnerable), with their Feldman–Zhang score and loss.
+	Vulnerable   table
+	VulnerableBy string
+}
+
+// maxVulnerable is the most exposed members listed per variant; report.md
+// shows the first mdVulnerable of them, for one variant, and the first
+// mdVulnerableCols columns (up to the Feldman–Zhang score).
+const (
+	maxVulnerable    = 10
+	mdVulnerable     = 5
+	mdVulnerableCols = 6
+)
+
+// head returns the table's first rows rows and cols columns (all of them
+// where there are fewer).
+func (t table) head(rows, cols int) table {
+	cols = min(cols, len(t.Header))
+	out := table{Header: t.Header[:cols]}
+	for _, r := range t.Rows[:min(rows, len(t.Rows))] {
+		out.Rows = append(out.Rows, r[:min(cols, len(r))])
+	}
+	return out
 }
 
 // buildView lays out the report.
@@ -243,17 +271,57 @@ func buildVariant(vr *audit.VariantReport) variantView {
 			fmtInterval(p.Ratio),
 		})
 	}
-	var sliceAtts []audit.AttackReport
-	for _, s := range vr.Slices {
-		sliceAtts = append(sliceAtts, s.Attack)
-	}
-	st := attackTable(sliceAtts)
-	if !st.Empty() {
-		st.Header = append([]string{"slice"}, st.Header...)
-		for i, s := range vr.Slices {
-			st.Rows[i] = append([]string{s.Slice}, st.Rows[i]...)
+	vv.Slices, vv.SliceAttack = sliceTable(vr.Slices)
+	vv.Vulnerable, vv.VulnerableBy = vulnerableTable(vr.Vulnerable), vr.VulnerableBy
+	return vv
+}
+
+// sliceTable lists the attack on each slice, a row per slice. When all
+// slices come from one attack (the strongest, as the audit computes them)
+// the attack column is left out and its name returned instead.
+func sliceTable(sl []audit.SliceReport) (table, string) {
+	var atts []audit.AttackReport
+	shared := ""
+	for i, s := range sl {
+		atts = append(atts, s.Attack)
+		if i == 0 {
+			shared = s.Attack.Attack
+		} else if s.Attack.Attack != shared {
+			shared = ""
 		}
 	}
-	vv.Slices = st
-	return vv
+	t := attackTable(atts)
+	if t.Empty() {
+		return t, ""
+	}
+	drop := 0 // the attack column, when all rows name the same attack
+	if shared != "" {
+		drop = 1
+	}
+	t.Header = append([]string{"slice"}, t.Header[drop:]...)
+	for i, s := range sl {
+		t.Rows[i] = append([]string{sliceName(s.Slice)}, t.Rows[i][drop:]...)
+	}
+	return t, shared
+}
+
+// vulnerableTable lists the most exposed members, at most maxVulnerable:
+// the sample's index (as in scores.csv and signals.npz), label, whether it
+// is a canary, the attack's score, the false positive rate of a threshold
+// at that score, its Feldman–Zhang memorization and its loss. report.md
+// shows the columns up to memorization.
+func vulnerableTable(rs []audit.SampleRisk) table {
+	t := table{Header: []string{"index", "label", "canary", "score", "FPR at its score", "Feldman–Zhang memorization", "loss"}}
+	for _, r := range rs[:min(len(rs), maxVulnerable)] {
+		t.Rows = append(t.Rows, []string{
+			strconv.Itoa(r.Index),
+			strconv.FormatInt(r.Label, 10),
+			yesNo(r.Canary),
+			fmtScore(r.Score),
+			fmtRate(r.FPR),
+			orDash(r.Memorization, fmtValue),
+			orDash(r.Loss, fmtScore),
+		})
+	}
+	return t
 }

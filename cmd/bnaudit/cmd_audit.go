@@ -24,7 +24,11 @@ func auditDataFlags() []cli.Flag {
 		&cli.IntFlag{Name: "max-samples", Usage: "use at most N samples of each (0: all)"},
 		&cli.StringFlag{Name: "norm", Usage: "normalization MEAN/STD the model expects (required for raw image data; e.g. 0.2860/0.3530)"},
 		&cli.IntFlag{Name: "bootstrap", Value: 1000, Usage: "bootstrap replicates"},
-		&cli.IntFlag{Name: "ref-models", Usage: "train this many reference models (random halves of members ∪ non-members) for LiRA, RMIA and Feldman–Zhang (0: threshold attacks only)"},
+		&cli.IntFlag{Name: "ref-models", Usage: "train this many reference models (random halves of members ∪ non-members ∪ population) for LiRA, RMIA and Feldman–Zhang (0: threshold attacks only)"},
+		&cli.StringFlag{Name: "population", Usage: "more data from the same distribution, neither member nor audited non-member: reference models also train on it and RMIA compares against it (needs --ref-models)"},
+		&cli.StringFlag{Name: "population-split", Value: "train", Usage: "split of an IDX folder given as --population"},
+		&cli.IntFlag{Name: "jobs", Value: 1, Usage: "reference models trained at once (the threads are split between them)"},
+		&cli.BoolFlag{Name: "no-cache", Usage: "do not keep logits in OUTPUT/cache"},
 		&cli.IntFlag{Name: "ref-epochs", Value: 10, Usage: "reference models: epochs"},
 		&cli.IntFlag{Name: "ref-batch", Value: 64, Usage: "reference models: batch size"},
 		&cli.Float64Flag{Name: "ref-lr", Value: 0.02, Usage: "reference models: learning rate (SGD, momentum 0.9, cosine)"},
@@ -39,7 +43,10 @@ func auditCommand() *cli.Command {
 		ArgsUsage: "MODEL",
 		Description: "Runs the threshold attacks (loss, confidence, entropy, modified entropy) on MODEL with its\n" +
 			"training samples (--members) against unseen ones (--nonmembers), reports AUC, advantage and\n" +
-			"TPR at 0.1% and 1% FPR with 95% bootstrap intervals, and the BN layers found. Writes report.json,\n" +
+			"TPR at 0.1% and 1% FPR with 95% bootstrap intervals, and the BN layers found. With --ref-models K\n" +
+			"it trains K reference models of the same architecture (--jobs at a time; cached in OUTPUT) for LiRA,\n" +
+			"RMIA and Feldman–Zhang memorization; --population adds data neither member nor audited. Reports\n" +
+			"slices (per class, correct/incorrect) and the most exposed members. Writes report.json,\n" +
 			"report.md, report.html, scores.csv and signals.npz to --output.\n\n" + exitCodesHelp,
 		Flags:        append(auditDataFlags(), &cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "report folder (required)"}),
 		OnUsageError: commandUsageError,
@@ -94,15 +101,36 @@ func runAudit(c *cli.Context, m *onnxio.Model) (*audit.Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	var pop *dataset.Dataset
+	if p := c.String("population"); p != "" {
+		if c.Int("ref-models") < 2 {
+			return nil, usageErrorf("--population serves reference models: add --ref-models K (K ≥ 2)")
+		}
+		// The whole population, whatever --max-samples says of the audited sets.
+		d, err := dataset.Load(p, dataset.LoadOptions{Split: c.String("population-split")})
+		if err != nil {
+			return nil, err
+		}
+		if pop, err = d.WithNorm(norm); err != nil {
+			return nil, err
+		}
+	}
+	if r := c.Int("ref-models"); r == 1 || r < 0 {
+		return nil, usageErrorf("--ref-models needs 0 or at least 2 reference models, not %d", r)
+	}
 	opts, err := sessionOptions(c)
 	if err != nil {
 		return nil, err
 	}
 	refDir := ""
+	var cache audit.SignalCache
 	if out := c.String("output"); out != "" {
 		refDir = filepath.Join(out, "reference-models")
+		if !c.Bool("no-cache") {
+			cache.Dir = filepath.Join(out, "cache")
+		}
 	}
-	return audit.Audit(c.Context, audit.AuditConfig{Model: m, Members: mem, NonMembers: non,
+	return audit.Audit(c.Context, audit.AuditConfig{Model: m, Members: mem, NonMembers: non, Population: pop, Jobs: c.Int("jobs"), Cache: cache,
 		Bootstrap: audit.BootstrapOptions{Replicates: c.Int("bootstrap"), Seed: c.Uint64("seed")},
 		Session:   opts, Command: strings.Join(os.Args, " "),
 		References: c.Int("ref-models"), RefDir: refDir,

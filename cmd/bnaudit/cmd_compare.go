@@ -40,6 +40,12 @@ func compareFlags() []cli.Flag {
 		&cli.StringFlag{Name: "norm", Value: "auto", Usage: "normalization MEAN/STD or auto"},
 		&cli.IntFlag{Name: "bootstrap", Value: 1000, Usage: "bootstrap replicates of each interval"},
 		&cli.IntFlag{Name: "groups", Usage: "groupnorm variant: groups (default gcd(32, C))"},
+		&cli.IntFlag{Name: "ref-models", Usage: "reference models per variant (random halves of members ∪ non-members ∪ canaries, same recipe) for LiRA, RMIA and Feldman–Zhang (0: threshold attacks only)"},
+		&cli.IntFlag{Name: "jobs", Value: 1, Usage: "reference models trained at once (the threads are split between them)"},
+		&cli.Float64Flag{Name: "fit-to", Usage: "matched fit: stop each run after the first epoch whose training accuracy reaches this (0–1; --epochs is the maximum)"},
+		&cli.BoolFlag{Name: "grad-epochs", Value: true, Usage: "measure the gradient-norm study after every epoch (else after the last)"},
+		&cli.BoolFlag{Name: "inbatch", Value: true, Usage: "add the in-batch gradient-norm study (BN on batch statistics; one backward per sample)"},
+		&cli.BoolFlag{Name: "no-cache", Usage: "do not keep logits in OUTPUT/cache"},
 		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress output"},
 	}
 }
@@ -130,7 +136,21 @@ func runCompare(c *cli.Context, m *onnxio.Model, data, test, ood, out string) er
 		Seeds: c.Int("seeds"), Seed: c.Uint64("seed"),
 		Bootstrap: audit.BootstrapOptions{Replicates: c.Int("bootstrap"), Seed: c.Uint64("seed")},
 		Session:   opts, Dir: out, Resume: c.Bool("resume"),
-		Command: strings.Join(os.Args, " "),
+		Command:   strings.Join(os.Args, " "),
+		RefModels: c.Int("ref-models"), Jobs: c.Int("jobs"),
+		GradNormEpochs: c.Bool("grad-epochs"), InBatch: c.Bool("inbatch"),
+	}
+	if f := c.Float64("fit-to"); f != 0 {
+		if f < 0 || f > 1 {
+			return usageErrorf("--fit-to takes a training accuracy in (0, 1], not %g", f)
+		}
+		cfg.Train.StopAtTrainAcc = f
+	}
+	if r := c.Int("ref-models"); r == 1 || r < 0 {
+		return usageErrorf("--ref-models needs 0 or at least 2 reference models, not %d", r)
+	}
+	if !c.Bool("no-cache") {
+		cfg.Cache = audit.SignalCache{Dir: filepath.Join(out, "cache")}
 	}
 	if !c.Bool("quiet") {
 		cfg.Progress = compareProgress(c.App.ErrWriter)
@@ -161,6 +181,12 @@ func compareProgress(w io.Writer) func(audit.CompareProgress) {
 	last := time.Time{}
 	return func(p audit.CompareProgress) {
 		switch {
+		case p.RefTotal > 0:
+			what := "trained"
+			if p.RefReused {
+				what = "reused"
+			}
+			fmt.Fprintf(w, "%s: reference model %d/%d %s (%s)\n", p.Variant, p.RefDone, p.RefTotal, what, p.Elapsed.Round(time.Second))
 		case p.Reused:
 			fmt.Fprintf(w, "[%d/%d] %s seed %d: reused the finished run\n", p.Run, p.Runs, p.Variant, p.Seed)
 		case p.Finished && p.VariantStats != nil:
