@@ -53,10 +53,11 @@ type CompareConfig struct {
 	Jobs      int
 	// Cache keeps logits by model and data hashes.
 	Cache SignalCache
-	// GradNormEpochs measures the gradient-norm study after every epoch;
-	// InBatch adds the in-batch study on each trained model.
-	GradNormEpochs bool
-	InBatch        bool
+	// GradNormCheckpoints measures the eval-mode gradient-norm study at
+	// that many evenly spaced epochs (the last included; 0 or 1: the last
+	// only); InBatch adds the in-batch study on each trained model.
+	GradNormCheckpoints int
+	InBatch             bool
 	// Progress, when set, hears about each run.
 	Progress func(CompareProgress)
 	// Command is recorded in the report.
@@ -189,7 +190,7 @@ func Compare(ctx context.Context, cfg CompareConfig) (*Report, error) {
 			}
 			res, err := RunExperiment(ctx, ExperimentConfig{Name: v, Train: tc, Members: cfg.Members, NonMembers: cfg.NonMembers,
 				Canaries: cfg.Canaries, Bootstrap: cfg.Bootstrap, Session: cfg.Session, Cache: cfg.Cache, References: refs,
-				GradNormEpochs: cfg.GradNormEpochs, InBatch: cfg.InBatch})
+				GradNormCheckpoints: cfg.GradNormCheckpoints, InBatch: cfg.InBatch})
 			if err != nil {
 				return nil, fmt.Errorf("audit: variant %s, seed %d: %w", v, k, err)
 			}
@@ -247,8 +248,8 @@ func runRecipe(cfg CompareConfig, vm *onnxio.Model) (string, error) {
 	if cfg.Canaries != nil {
 		parts = append(parts, cfg.Canaries.Inserted.Fingerprint(), cfg.Canaries.HeldOut.Fingerprint())
 	}
-	parts = append(parts, fmt.Sprintf("%d|%d|%+v|%g|%s|%g|%+v|%s|%g|%d|%d|%t|%t|%d|%d", t.Epochs, t.Batch, t.Optimizer, t.LR, t.Schedule,
-		t.LabelSmoothing, t.Augment, t.Init, t.StopAtTrainAcc, cfg.Seed, cfg.RefModels, cfg.GradNormEpochs, cfg.InBatch,
+	parts = append(parts, fmt.Sprintf("%d|%d|%+v|%g|%s|%g|%+v|%s|%g|%d|%d|%d|%t|%d|%d", t.Epochs, t.Batch, t.Optimizer, t.LR, t.Schedule,
+		t.LabelSmoothing, t.Augment, t.Init, t.StopAtTrainAcc, cfg.Seed, cfg.RefModels, cfg.GradNormCheckpoints, cfg.InBatch,
 		cfg.Bootstrap.Replicates, cfg.Bootstrap.Seed))
 	h := sha256.Sum256([]byte(strings.Join(parts, "\n")))
 	return hex.EncodeToString(h[:]), nil

@@ -35,9 +35,10 @@ type ExperimentConfig struct {
 	// GradNormSample is how many members the gradient-norm study compares
 	// the canaries with (0: 256).
 	GradNormSample int
-	// GradNormEpochs measures the eval-mode gradient-norm study after
-	// every epoch of training (else after the last one only).
-	GradNormEpochs bool
+	// GradNormCheckpoints measures the eval-mode gradient-norm study at
+	// that many evenly spaced epochs of training, the last included (0 or
+	// 1: after the last one only).
+	GradNormCheckpoints int
 	// InBatch adds the in-batch gradient-norm study on the trained model:
 	// the canaries and the sampled members shuffled together into batches
 	// of the training batch size, BN on batch statistics.
@@ -98,8 +99,12 @@ func RunExperiment(ctx context.Context, cfg ExperimentConfig) (*ExperimentResult
 	tc := cfg.Train
 	tc.Train, tc.Test = train, cfg.NonMembers
 	var along []GradNormPoint
-	if cfg.GradNormEpochs && cfg.Canaries != nil {
+	if k := cfg.GradNormCheckpoints; k > 1 && cfg.Canaries != nil {
+		at := checkpointEpochs(tc.Epochs, k)
 		tc.OnEpoch = func(ctx context.Context, e trainer.EpochEnd) error {
+			if !at[e.Epoch] {
+				return nil
+			}
 			pt, _, _, err := gradNormStudy(ctx, e.Model, cfg, cfg.Canaries.Inserted)
 			if err != nil {
 				return err
@@ -384,6 +389,15 @@ func gradNormStudy(ctx context.Context, m *onnxio.Model, cfg ExperimentConfig, o
 	}
 	pt := GradNormPoint{Mode: string(trainer.GradNormEval), Outlier: distribution(on), Typical: distribution(tn), Ratio: ratio}
 	return pt, on, tn, nil
+}
+
+// checkpointEpochs picks k evenly spaced epochs of 1…n, n included.
+func checkpointEpochs(n, k int) map[int]bool {
+	at := map[int]bool{n: true}
+	for i := 1; i <= k; i++ {
+		at[max(1, (i*n+k-1)/k)] = true
+	}
+	return at
 }
 
 // typicalIdx is the seeded sample of members the gradient-norm studies

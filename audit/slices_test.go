@@ -113,3 +113,26 @@ func TestMostVulnerable(t *testing.T) {
 		t.Error("an attack without scores gives no samples")
 	}
 }
+
+func TestCheckpointEpochs(t *testing.T) {
+	for _, c := range []struct {
+		n, k int
+		want []int
+	}{
+		{15, 5, []int{3, 6, 9, 12, 15}},
+		{4, 5, []int{1, 2, 3, 4}},
+		{10, 1, []int{10}},
+		{10, 3, []int{4, 7, 10}},
+	} {
+		got := checkpointEpochs(c.n, c.k)
+		if len(got) != len(c.want) {
+			t.Errorf("%d epochs, %d checkpoints: %v, want %v", c.n, c.k, got, c.want)
+			continue
+		}
+		for _, e := range c.want {
+			if !got[e] {
+				t.Errorf("%d epochs, %d checkpoints: %v, want %v", c.n, c.k, got, c.want)
+			}
+		}
+	}
+}

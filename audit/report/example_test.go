@@ -42,11 +42,7 @@ func ExampleWriteMarkdown() {
 	//
 	// **Verdict: No BN comparison was asked for** (not_applicable)
 	//
-	// - tool: bnaudit 0.1.0-dev
-	// - kind: audit
-	// - seed: 0
-	//
-	// ## Summary
+	// tool: bnaudit 0.1.0-dev · kind: audit · seed: 0
 	//
 	// | variant | BN layers | test accuracy | train accuracy | canary memorization gap (accuracy) | gradient-norm ratio outlier/typical (last checkpoint, eval mode) | MIA AUC (best attack) | TPR@1% FPR | TPR@1% FPR on canaries |
 	// | --- | --- | --- | --- | --- | --- | --- | --- | --- |
@@ -56,19 +52,11 @@ func ExampleWriteMarkdown() {
 	//
 	// ## Attacks
 	//
-	// ### original
-	//
-	// - model: cnn.onnx
-	// - BatchNorm layers: 2
-	// - seeds: 1
-	// - train accuracy: 0.990
-	// - test accuracy: 0.900
-	//
-	// Members vs non-members:
-	//
 	// | attack | members | non-members | AUC | advantage | TPR@1% FPR |
 	// | --- | --- | --- | --- | --- | --- |
 	// | loss | 1000 | 1000 | 0.544 [0.536, 0.551] | 0.071 [0.060, 0.082] | 0.021 [0.016, 0.027] |
+	//
+	// Details in report.html (every attack per model with ROC curves, canary memorization, gradient norms along training, attacks per class and on canaries, definitions); numbers in report.json; per-sample data in scores.csv and signals.npz.
 }
 
 // Write puts the five files of a report into a folder.

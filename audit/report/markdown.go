@@ -11,11 +11,11 @@ import (
 )
 
 // WriteMarkdown writes the report's summary as Markdown (GitHub-flavoured
-// tables), the content of report.md: the verdict first, a row per variant,
-// the BN-versus-no-BN differences, every attack per variant (with the
-// attack on subsets and, for the first variant that has them, the five
-// most exposed members), then notes and definitions. It reads well as
-// plain text in a terminal.
+// tables), the content of report.md: the summary a person reads in a
+// terminal or a pull request, on one screen — the verdict, a row per
+// variant, the BN-versus-no-BN differences (or, for one model, its
+// attacks), the five most exposed members and the notes. Everything else
+// is in report.html and report.json.
 func WriteMarkdown(w io.Writer, r *audit.Report) error {
 	if r == nil {
 		return fmt.Errorf("report: no report to write")
@@ -36,14 +36,15 @@ func writeMarkdown(w *bufio.Writer, v view) {
 		p(" (%s)", mdEscape(v.VerdictCode))
 	}
 	p("\n\n")
+	// One line of provenance: the command reproduces the report.
+	var meta []string
 	for _, m := range v.Meta {
-		p("- %s: %s\n", m.Name, mdEscape(m.Text))
+		meta = append(meta, m.Name+": "+mdEscape(m.Text))
 	}
-	if len(v.Meta) > 0 {
-		p("\n")
+	if len(meta) > 0 {
+		p("%s\n\n", strings.Join(meta, " · "))
 	}
 
-	p("## Summary\n\n")
 	mdTable(w, v.Summary)
 	p("Intervals are 95%% bootstrap intervals: estimate [low, high].\n\n")
 
@@ -53,54 +54,35 @@ func writeMarkdown(w *bufio.Writer, v view) {
 		p("A difference is distinguishable when its interval excludes zero.\n\n")
 	}
 
-	p("## Attacks\n\n")
-	// The most exposed members are listed for one variant only (the first
-	// that has them, the original model in a comparison): report.html has
-	// them all.
-	exposedShown := false
-	for _, vv := range v.Variants {
-		p("### %s\n\n", mdEscape(vv.Name))
-		for _, f := range vv.Facts {
-			p("- %s: %s\n", f.Name, mdEscape(f.Text))
-		}
-		if len(vv.Facts) > 0 {
-			p("\n")
-		}
-		p("Members vs non-members:\n\n")
+	// One model: its attacks are the substance. A comparison's per-variant
+	// tables live in report.html.
+	if len(v.Variants) == 1 {
+		vv := v.Variants[0]
+		p("## Attacks\n\n")
 		if vv.Attacks.Empty() {
 			p("No attack was run.\n\n")
 		} else {
 			mdTable(w, vv.Attacks)
 		}
-		if !vv.CanaryAttacks.Empty() {
-			p("Inserted (members) vs held-out (non-members) canaries:\n\n")
-			mdTable(w, vv.CanaryAttacks)
+	}
+	// The most exposed members of the first variant that has them (the
+	// original model in a comparison).
+	for _, vv := range v.Variants {
+		if vv.Vulnerable.Empty() {
+			continue
 		}
-		if !vv.Memorization.Empty() {
-			p("Canary memorization:\n\n")
-			mdTable(w, vv.Memorization)
+		p("Most exposed members")
+		if len(v.Variants) > 1 {
+			p(" of %s", mdEscape(vv.Name))
 		}
-		if vv.FeldmanZhang != "" {
-			p("Feldman–Zhang memorization: %s.\n\n", vv.FeldmanZhang)
+		p("%s", byAttack(vv.VulnerableBy))
+		if n := len(vv.Vulnerable.Rows); n > mdVulnerable {
+			p(", top %d of %d", mdVulnerable, n)
 		}
-		if !vv.GradNorms.Empty() {
-			p("Per-sample gradient norms along training:\n\n")
-			mdTable(w, vv.GradNorms)
-		}
-		if !vv.Slices.Empty() {
-			p("Attacks on subsets%s:\n\n", byAttack(vv.SliceAttack))
-			mdTable(w, vv.Slices)
-		}
-		if !vv.Vulnerable.Empty() && !exposedShown {
-			exposedShown = true
-			p("Most exposed members%s", byAttack(vv.VulnerableBy))
-			if n := len(vv.Vulnerable.Rows); n > mdVulnerable {
-				p(", top %d of %d", mdVulnerable, n)
-			}
-			p(":\n\n")
-			// Up to the Feldman–Zhang column: the loss is in report.html.
-			mdTable(w, vv.Vulnerable.head(mdVulnerable, mdVulnerableCols))
-		}
+		p(":\n\n")
+		// Up to the Feldman–Zhang column: the loss is in report.html.
+		mdTable(w, vv.Vulnerable.head(mdVulnerable, mdVulnerableCols))
+		break
 	}
 
 	if len(v.Notes) > 0 {
@@ -110,13 +92,7 @@ func writeMarkdown(w *bufio.Writer, v view) {
 		}
 		p("\n")
 	}
-	if len(v.Definitions) > 0 {
-		p("## Definitions\n\n")
-		for _, d := range v.Definitions {
-			p("- **%s**: %s\n", mdEscape(d.Name), mdEscape(d.Text))
-		}
-		p("\n")
-	}
+	p("Details in report.html (every attack per model with ROC curves, canary memorization, gradient norms along training, attacks per class and on canaries, definitions); numbers in report.json; per-sample data in scores.csv and signals.npz.\n")
 }
 
 // byAttack is " (by NAME)" naming the attack behind a table, escaped for

@@ -43,7 +43,7 @@ func compareFlags() []cli.Flag {
 		&cli.IntFlag{Name: "ref-models", Usage: "reference models per variant (random halves of members ∪ non-members ∪ canaries, same recipe) for LiRA, RMIA and Feldman–Zhang (0: threshold attacks only)"},
 		&cli.IntFlag{Name: "jobs", Value: 1, Usage: "reference models trained at once (the threads are split between them)"},
 		&cli.Float64Flag{Name: "fit-to", Usage: "matched fit: stop each run after the first epoch whose training accuracy reaches this (0–1; --epochs is the maximum)"},
-		&cli.BoolFlag{Name: "grad-epochs", Value: true, Usage: "measure the gradient-norm study after every epoch (else after the last)"},
+		&cli.IntFlag{Name: "grad-checkpoints", Value: 5, Usage: "measure the gradient-norm study at this many evenly spaced epochs, the last included (1: the last only)"},
 		&cli.BoolFlag{Name: "inbatch", Value: true, Usage: "add the in-batch gradient-norm study (BN on batch statistics; one backward per sample)"},
 		&cli.BoolFlag{Name: "no-cache", Usage: "do not keep logits in OUTPUT/cache"},
 		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress output"},
@@ -138,7 +138,7 @@ func runCompare(c *cli.Context, m *onnxio.Model, data, test, ood, out string) er
 		Session:   opts, Dir: out, Resume: c.Bool("resume"),
 		Command:   strings.Join(os.Args, " "),
 		RefModels: c.Int("ref-models"), Jobs: c.Int("jobs"),
-		GradNormEpochs: c.Bool("grad-epochs"), InBatch: c.Bool("inbatch"),
+		GradNormCheckpoints: c.Int("grad-checkpoints"), InBatch: c.Bool("inbatch"),
 	}
 	if f := c.Float64("fit-to"); f != 0 {
 		if f < 0 || f > 1 {
