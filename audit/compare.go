@@ -151,25 +151,37 @@ func Compare(ctx context.Context, cfg CompareConfig) (*Report, error) {
 		if err != nil {
 			return nil, err
 		}
-		var refs *ReferenceSignals
-		if cfg.RefModels > 0 {
-			if refs, err = compareReferences(ctx, cfg, v, vm, start, n, runs); err != nil {
-				return nil, fmt.Errorf("audit: variant %s: %w", v, err)
-			}
-		}
 		recipe, err := runRecipe(cfg, vm)
 		if err != nil {
 			return nil, err
+		}
+		// Finished runs first: a folder of another recipe is refused before
+		// anything is trained, and reference models are only needed when a
+		// run is left to train.
+		finished := map[int]*runRecord{}
+		if cfg.Resume {
+			for k := 0; k < cfg.Seeds; k++ {
+				key := fmt.Sprintf("%s-seed%d", v, k)
+				if rec, err := loadRecord(filepath.Join(cfg.Dir, "runs", key+".gob")); err == nil {
+					if rec.Recipe != recipe {
+						return nil, fmt.Errorf("audit: %s holds a run %s of another recipe (model, data, canaries or settings changed); resume with the same settings or write to a new folder: %w", cfg.Dir, key, ErrInvalidInput)
+					}
+					finished[k] = rec
+				}
+			}
+		}
+		var refs *ReferenceSignals
+		if cfg.RefModels > 0 && len(finished) < cfg.Seeds {
+			if refs, err = compareReferences(ctx, cfg, v, vm, start, n, runs); err != nil {
+				return nil, fmt.Errorf("audit: variant %s: %w", v, err)
+			}
 		}
 		for k := 0; k < cfg.Seeds; k++ {
 			n++
 			key := fmt.Sprintf("%s-seed%d", v, k)
 			recPath := filepath.Join(cfg.Dir, "runs", key+".gob")
 			if cfg.Resume {
-				if rec, err := loadRecord(recPath); err == nil {
-					if rec.Recipe != recipe {
-						return nil, fmt.Errorf("audit: %s holds a run %s of another recipe (model, data, canaries or settings changed); resume with the same settings or write to a new folder: %w", cfg.Dir, key, ErrInvalidInput)
-					}
+				if rec, ok := finished[k]; ok {
 					records[v] = append(records[v], rec)
 					if cfg.Progress != nil {
 						cfg.Progress(CompareProgress{Variant: v, Seed: k, Run: n, Runs: runs, Reused: true, Finished: true, Elapsed: time.Since(start), VariantStats: &rec.Variant})

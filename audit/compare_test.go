@@ -3,6 +3,9 @@ package audit
 import (
 	"context"
 	"errors"
+	"math"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/bnaudit/bnaudit/onnxio"
@@ -83,4 +86,118 @@ func TestCompareResumesFinishedRuns(t *testing.T) {
 		t.Fatalf("comparisons %d, verdict %q (%s)", len(rep.Comparisons), rep.Verdict, rep.VerdictCode)
 	}
 	t.Logf("verdict: %s", rep.Verdict)
+}
+
+// TestCompareWithReferences: reference models per variant give LiRA and
+// RMIA on members and on canaries and a LiRA comparison; the gradient-norm
+// study runs at the checkpoints and in batches (equal to eval mode without
+// BN, different with it); a rerun reuses the reference models, and resuming
+// with another recipe is refused.
+func TestCompareWithReferences(t *testing.T) {
+	requireORT(t)
+	norm := dataset.Normalization{Mean: []float32{0.2860}, Std: []float32{0.3530}}
+	load := func(path, split string, n int) *dataset.Dataset {
+		d, err := dataset.Load(path, dataset.LoadOptions{Split: split, MaxSamples: n})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d, err = d.WithNorm(norm); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	c, err := MakeCanaries(load("../testdata/mnist-canaries", "train", 0), 12, 10, norm, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	model, err := onnxio.Load("../testdata/models/small_cnn.training.onnx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	cfg := CompareConfig{
+		Model: model, Variants: []string{"original", "remove"},
+		Members: load("../testdata/fashion-mnist", "train", 200), NonMembers: load("../testdata/fashion-mnist", "test", 200),
+		Canaries: c, Seeds: 1, Seed: 5, Dir: dir, RefModels: 2, Jobs: 2, GradNormCheckpoints: 3, InBatch: true,
+		Cache: SignalCache{Dir: dir + "/cache"},
+		Train: trainer.Config{Init: trainer.InitScratch, Epochs: 3, Batch: 64, Optimizer: trainer.SGD(0.9, 5e-4, false),
+			LR: 0.02, Schedule: trainer.Cosine, Session: ort.SessionOptions{Threads: 2}},
+		Bootstrap: BootstrapOptions{Replicates: 100, Seed: 1},
+		Session:   ort.SessionOptions{Threads: 2},
+	}
+	rep, err := Compare(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range rep.Variants {
+		for _, name := range []string{"lira_online", "lira_offline", "rmia_online"} {
+			if findAttack(v.Attacks, name) == nil || findAttack(v.CanaryAttacks, name) == nil {
+				t.Errorf("%s: no %s on members and on canaries", v.Name, name)
+			}
+		}
+		if v.FeldmanZhang == nil {
+			t.Errorf("%s: no Feldman–Zhang scores", v.Name)
+		}
+		var evalEpochs []int
+		var eval3, inb *GradNormPoint
+		for i, p := range v.GradNorms {
+			switch p.Mode {
+			case string(trainer.GradNormEval):
+				evalEpochs = append(evalEpochs, p.Epoch)
+				if p.Epoch == 3 {
+					eval3 = &v.GradNorms[i]
+				}
+			case string(trainer.GradNormInBatch):
+				inb = &v.GradNorms[i]
+			}
+		}
+		if len(evalEpochs) != 3 || evalEpochs[0] != 1 || evalEpochs[2] != 3 || eval3 == nil || inb == nil {
+			t.Fatalf("%s: eval-mode checkpoints %v, in-batch point %v", v.Name, evalEpochs, inb != nil)
+		}
+		// Without BN a sample's gradient does not depend on its batch.
+		d := math.Abs(inb.Outlier.Median-eval3.Outlier.Median) / eval3.Outlier.Median
+		if v.BatchNorms == 0 && d > 1e-4 {
+			t.Errorf("%s: in-batch median %v differs from eval mode %v without BN", v.Name, inb.Outlier.Median, eval3.Outlier.Median)
+		}
+		if v.BatchNorms > 0 && d < 1e-3 {
+			t.Errorf("%s: in-batch median %v equals eval mode %v with BN on batch statistics", v.Name, inb.Outlier.Median, eval3.Outlier.Median)
+		}
+	}
+	found := false
+	for _, cmp := range rep.Comparisons {
+		found = found || cmp.Metric == "member_lira_auc"
+	}
+	if !found {
+		t.Error("no member_lira_auc comparison")
+	}
+	// Rerun with Resume after losing one run: only that run is retrained,
+	// on the cached reference models; the finished one is reused.
+	if err := os.Remove(filepath.Join(dir, "runs", "remove-seed0.gob")); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Resume = true
+	refReused, refTrained, trained, reused := 0, 0, 0, 0
+	cfg.Progress = func(p CompareProgress) {
+		if p.RefTotal > 0 {
+			if p.RefReused {
+				refReused++
+			} else {
+				refTrained++
+			}
+		}
+		if p.Finished && p.Reused {
+			reused++
+		} else if p.Finished {
+			trained++
+		}
+	}
+	if _, err := Compare(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	if refReused != 2 || refTrained != 0 || trained != 1 || reused != 1 {
+		t.Errorf("rerun: reference models %d reused, %d trained; runs %d retrained, %d reused; want 2, 0, 1, 1", refReused, refTrained, trained, reused)
+	}
+	cfg.Train.Epochs = 4
+	_, err = Compare(context.Background(), cfg)
+	wantInvalid(t, "resume with another recipe", err)
 }
