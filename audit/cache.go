@@ -116,3 +116,68 @@ func readLogits(path string, n int) ([]float32, int, bool) {
 	}
 	return lg, int(classes), true
 }
+
+// GradNorms returns per-sample gradient norms of the model on d (see
+// trainer.GradNorms), from the cache when it holds them. The key adds the
+// mode and, for in-batch norms, the batch size, which decides each
+// sample's batch companions (the fingerprint already fixes their order).
+func (c SignalCache) GradNorms(ctx context.Context, m *onnxio.Model, d *dataset.Dataset, mode trainer.GradNormMode, batch int, opts ort.SessionOptions) ([]float64, error) {
+	var path string
+	if c.Dir != "" {
+		mh, err := ModelHash(m)
+		if err != nil {
+			return nil, err
+		}
+		h := sha256.Sum256([]byte(fmt.Sprintf("%s|%s|%s|%d", mh, d.Fingerprint(), mode, batch)))
+		path = filepath.Join(c.Dir, hex.EncodeToString(h[:16])+".gradnorms")
+		if v, ok := readFloat64s(path, d.Len()); ok {
+			return v, nil
+		}
+	}
+	v, err := trainer.GradNorms(ctx, m, d, mode, batch, opts)
+	if err != nil {
+		return nil, err
+	}
+	if path != "" {
+		if err := os.MkdirAll(c.Dir, 0o755); err != nil {
+			return nil, fmt.Errorf("audit: signal cache: %w", err)
+		}
+		if err := onnxio.WriteFileAtomic(path, encodeFloat64s(v)); err != nil {
+			return nil, fmt.Errorf("audit: signal cache: %w", err)
+		}
+	}
+	return v, nil
+}
+
+const normsMagic = "bnaudit.gradnorms/v1\n"
+
+func encodeFloat64s(v []float64) []byte {
+	b := make([]byte, 0, len(normsMagic)+8+8*len(v)+32)
+	b = append(b, normsMagic...)
+	b = binary.LittleEndian.AppendUint64(b, uint64(len(v)))
+	for _, x := range v {
+		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(x))
+	}
+	sum := sha256.Sum256(b)
+	return append(b, sum[:]...)
+}
+
+func readFloat64s(path string, n int) ([]float64, bool) {
+	b, err := os.ReadFile(path)
+	if err != nil || len(b) < len(normsMagic)+8+32 || string(b[:len(normsMagic)]) != normsMagic {
+		return nil, false
+	}
+	body, sum := b[:len(b)-32], b[len(b)-32:]
+	if got := sha256.Sum256(body); string(got[:]) != string(sum) {
+		return nil, false
+	}
+	p := body[len(normsMagic):]
+	if binary.LittleEndian.Uint64(p) != uint64(n) || len(p) != 8+8*n {
+		return nil, false
+	}
+	out := make([]float64, n)
+	for i := range out {
+		out[i] = math.Float64frombits(binary.LittleEndian.Uint64(p[8+8*i:]))
+	}
+	return out, true
+}

@@ -193,3 +193,54 @@ func TestAuditPopulation(t *testing.T) {
 	_, err = Audit(context.Background(), cfg)
 	wantInvalid(t, "population without reference models", err)
 }
+
+// TestGradNormCache: gradient norms are stored once per model, data, mode
+// and batch size, read back (proved by editing the file) and recomputed
+// when the file is damaged.
+func TestGradNormCache(t *testing.T) {
+	requireORT(t)
+	m, err := onnxio.Load("../testdata/models/small_cnn.training.onnx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := fashionSubset(t, "test", 16)
+	dir := t.TempDir()
+	c := SignalCache{Dir: dir}
+	ctx, sess := context.Background(), ort.SessionOptions{Threads: 2}
+	v, err := c.GradNorms(ctx, m, d, trainer.GradNormEval, 8, sess)
+	if err != nil {
+		t.Fatal(err)
+	}
+	direct, err := trainer.GradNorms(ctx, m, d, trainer.GradNormEval, 8, sess)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range v {
+		if v[i] != direct[i] {
+			t.Fatalf("norm %d: %v through the cache, %v direct", i, v[i], direct[i])
+		}
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "*.gradnorms"))
+	if len(files) != 1 {
+		t.Fatalf("%d cache files, want 1", len(files))
+	}
+	edited := append([]float64{}, v...)
+	edited[3] = 42
+	os.WriteFile(files[0], encodeFloat64s(edited), 0o644)
+	if got, err := c.GradNorms(ctx, m, d, trainer.GradNormEval, 8, sess); err != nil || got[3] != 42 {
+		t.Fatalf("second call did not read the cache: %v, %v", err, got)
+	}
+	raw, _ := os.ReadFile(files[0])
+	raw[len(raw)-40] ^= 1
+	os.WriteFile(files[0], raw, 0o644)
+	if got, err := c.GradNorms(ctx, m, d, trainer.GradNormEval, 8, sess); err != nil || got[3] != v[3] {
+		t.Fatalf("damaged file not recomputed: %v, %v", err, got)
+	}
+	// In-batch norms are another entry.
+	if _, err := c.GradNorms(ctx, m, d, trainer.GradNormInBatch, 8, sess); err != nil {
+		t.Fatal(err)
+	}
+	if files, _ = filepath.Glob(filepath.Join(dir, "*.gradnorms")); len(files) != 2 {
+		t.Fatalf("%d cache files after in-batch norms, want 2", len(files))
+	}
+}

@@ -375,11 +375,11 @@ func gradNormStudy(ctx context.Context, m *onnxio.Model, cfg ExperimentConfig, o
 	if err != nil {
 		return GradNormPoint{}, nil, nil, err
 	}
-	on, err := trainer.GradNorms(ctx, m, outliers, trainer.GradNormEval, 128, cfg.Session)
+	on, err := cfg.Cache.GradNorms(ctx, m, outliers, trainer.GradNormEval, 128, cfg.Session)
 	if err != nil {
 		return GradNormPoint{}, nil, nil, err
 	}
-	tn, err := trainer.GradNorms(ctx, m, typ, trainer.GradNormEval, 128, cfg.Session)
+	tn, err := cfg.Cache.GradNorms(ctx, m, typ, trainer.GradNormEval, 128, cfg.Session)
 	if err != nil {
 		return GradNormPoint{}, nil, nil, err
 	}
@@ -437,7 +437,7 @@ func inBatchStudy(ctx context.Context, m *onnxio.Model, cfg ExperimentConfig, ou
 	if batch <= 0 {
 		batch = 128
 	}
-	norms, err := trainer.GradNorms(ctx, m, shuffled, trainer.GradNormInBatch, batch, cfg.Session)
+	norms, err := cfg.Cache.GradNorms(ctx, m, shuffled, trainer.GradNormInBatch, batch, cfg.Session)
 	if err != nil {
 		return GradNormPoint{}, nil, nil, err
 	}
