@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sort"
@@ -468,7 +469,8 @@ func buildCompareReport(cfg CompareConfig, records map[string][]*runRecord) (*Re
 }
 
 // compareVariants computes with-BN minus without-BN differences, paired
-// per seed (bootstrap over seeds) or, with one seed, over samples.
+// over the same samples, with a two-stage bootstrap over seeds and samples
+// (hierarchicalInterval) or, with one seed, over samples.
 func compareVariants(cfg CompareConfig, orig, other []*runRecord, name string) []Comparison {
 	var out []Comparison
 	// LOSS-attack AUC on members vs non-members, and on inserted vs
@@ -478,19 +480,22 @@ func compareVariants(cfg CompareConfig, orig, other []*runRecord, name string) [
 		k := min(len(orig), len(other))
 		var diff Interval
 		if k > 1 {
-			d := make([]float64, k)
+			// Two-stage bootstrap: seeds, then samples within each seed.
+			est := make([]float64, k)
+			reps := make([][]float64, k)
 			for i := 0; i < k; i++ {
 				sa, ma := scores(orig[i])
 				sb, mb := scores(other[i])
-				a, errA := Evaluate(sa, ma)
-				b, errB := Evaluate(sb, mb)
-				if errA != nil || errB != nil {
+				if len(sa) == 0 || len(sa) != len(sb) || !equalBools(ma, mb) {
 					return
 				}
-				d[i] = a.AUC - b.AUC
+				d, r, err := pairedAUCReplicates(sa, sb, ma, cfg.Bootstrap, uint64(i))
+				if err != nil {
+					return
+				}
+				est[i], reps[i] = d, r
 			}
-			diff = seedInterval(d, []Interval{{Estimate: mean(d)}}, cfg.Bootstrap)
-			diff.Estimate = mean(d)
+			diff = hierarchicalInterval(est, reps, cfg.Bootstrap)
 		} else {
 			sa, ma := scores(orig[0])
 			sb, mb := scores(other[0])
@@ -543,13 +548,29 @@ func compareVariants(cfg CompareConfig, orig, other []*runRecord, name string) [
 		return median(pick(rc.GradOutlier, io)) / median(pick(rc.GradTypical, it))
 	}
 	if k := min(len(orig), len(other)); k > 1 {
-		d := make([]float64, k)
+		est := make([]float64, k)
+		reps := make([][]float64, k)
 		for i := 0; i < k; i++ {
-			d[i] = ratio(orig[i], seq(len(orig[i].GradOutlier)), seq(len(orig[i].GradTypical))) -
-				ratio(other[i], seq(len(other[i].GradOutlier)), seq(len(other[i].GradTypical)))
+			a, b := orig[i], other[i]
+			if len(a.GradOutlier) == 0 || len(a.GradOutlier) != len(b.GradOutlier) || len(a.GradTypical) != len(b.GradTypical) || len(a.GradTypical) == 0 {
+				return out
+			}
+			est[i] = ratio(a, seq(len(a.GradOutlier)), seq(len(a.GradTypical))) - ratio(b, seq(len(b.GradOutlier)), seq(len(b.GradTypical)))
+			opt, _ := cfg.Bootstrap.withDefaults()
+			r := rand.New(rand.NewPCG(opt.Seed^0x67726174, uint64(i)+1))
+			reps[i] = make([]float64, opt.Replicates)
+			io, it := make([]int, len(a.GradOutlier)), make([]int, len(a.GradTypical))
+			for rep := range reps[i] {
+				for j := range io {
+					io[j] = r.IntN(len(io))
+				}
+				for j := range it {
+					it[j] = r.IntN(len(it))
+				}
+				reps[i][rep] = ratio(a, io, it) - ratio(b, io, it)
+			}
 		}
-		diff := seedInterval(d, []Interval{{Estimate: mean(d)}}, cfg.Bootstrap)
-		diff.Estimate = mean(d)
+		diff := hierarchicalInterval(est, reps, cfg.Bootstrap)
 		out = append(out, Comparison{Metric: "grad_norm_ratio", With: "original", Without: name, Diff: diff, Distinguishable: diff.Lo > 0 || diff.Hi < 0})
 	} else if a, b := orig[0], other[0]; len(a.GradOutlier) > 0 && len(a.GradOutlier) == len(b.GradOutlier) && len(a.GradTypical) == len(b.GradTypical) && len(a.GradTypical) > 0 {
 		ivs, err := BootstrapGroups([]int{len(a.GradOutlier), len(a.GradTypical)}, func(idx [][]int) []float64 {
@@ -570,6 +591,53 @@ func hasScores(recs []*runRecord, attack string) bool {
 		}
 	}
 	return len(recs) > 0
+}
+
+// pairedAUCReplicates returns AUC(a) − AUC(b) on the full samples and on
+// each stratified resample (the same resample for both), with the
+// bootstrap seed offset by stream so that seeds draw independently.
+func pairedAUCReplicates(a, b []float64, member []bool, opt BootstrapOptions, stream uint64) (float64, []float64, error) {
+	opt, err := opt.withDefaults()
+	if err != nil {
+		return 0, nil, err
+	}
+	opt.Seed += 0x9e3779b97f4a7c15 * stream
+	pts, vals, err := bootstrapAttacks([][]float64{a, b}, member, opt)
+	if err != nil {
+		return 0, nil, err
+	}
+	d := make([]float64, opt.Replicates)
+	for i := range d {
+		d[i] = vals[0][0][i] - vals[1][0][i]
+	}
+	return pts[0][0] - pts[1][0], d, nil
+}
+
+// hierarchicalInterval is a two-stage bootstrap over K training seeds:
+// each replicate draws K seeds with replacement and, for each, one of that
+// seed's own bootstrap replicates over samples, and averages them. The
+// interval so carries both run-to-run variation and sampling noise; with
+// two or three seeds it is wide, as it should be (a percentile bootstrap
+// over the seed means alone cannot be wider than their range). The
+// estimate is the mean over seeds.
+func hierarchicalInterval(est []float64, reps [][]float64, opt BootstrapOptions) Interval {
+	opt, err := opt.withDefaults()
+	if err != nil || len(est) == 0 {
+		return Interval{Estimate: mean(est), Lo: math.NaN(), Hi: math.NaN()}
+	}
+	r := rand.New(rand.NewPCG(opt.Seed^0x68696572, 0x61726368))
+	k := len(est)
+	vals := make([]float64, opt.Replicates)
+	for b := range vals {
+		sum := 0.0
+		for range k {
+			s := r.IntN(k)
+			sum += reps[s][r.IntN(len(reps[s]))]
+		}
+		vals[b] = sum / float64(k)
+	}
+	lo, hi := percentile(vals, opt.Level)
+	return Interval{Estimate: mean(est), Lo: lo, Hi: hi}
 }
 
 func equalBools(a, b []bool) bool {

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"math"
+	"math/rand/v2"
 	"testing"
 )
 
@@ -134,5 +135,45 @@ func TestCheckpointEpochs(t *testing.T) {
 				t.Errorf("%d epochs, %d checkpoints: %v, want %v", c.n, c.k, got, c.want)
 			}
 		}
+	}
+}
+
+// TestHierarchicalInterval: two seeds that agree on a small positive
+// difference, each measured with sampling noise larger than it: the seed
+// means alone give an interval excluding zero; the two-stage bootstrap
+// carries the sampling noise and includes it. Without sampling noise it
+// spans the seeds' range; with one seed it is that seed's own interval.
+func TestHierarchicalInterval(t *testing.T) {
+	opt := BootstrapOptions{Replicates: 4000, Seed: 3}
+	est := []float64{0.010, 0.020}
+	r := rand.New(rand.NewPCG(1, 2))
+	noisy := make([][]float64, 2)
+	for s := range noisy {
+		noisy[s] = make([]float64, 1000)
+		for i := range noisy[s] {
+			noisy[s][i] = est[s] + 0.02*r.NormFloat64()
+		}
+	}
+	seedOnly := seedInterval(est, []Interval{{}, {}}, opt)
+	if !(seedOnly.Lo > 0) {
+		t.Fatalf("seed means alone: %v; the test expects an interval above zero", seedOnly)
+	}
+	h := hierarchicalInterval(est, noisy, opt)
+	if !(h.Lo < 0 && h.Hi > 0.02) || math.Abs(h.Estimate-0.015) > 1e-15 {
+		t.Errorf("two-stage interval %v: want the estimate 0.015 and an interval that includes 0", h)
+	}
+	// Sampling noise of one seed: sd 0.02/√2 of the mean of two draws, so
+	// the half-width is at least 1.96·0.014 ≈ 0.028.
+	if h.Hi-h.Lo < 2*0.027 {
+		t.Errorf("two-stage interval %v narrower than the sampling noise allows", h)
+	}
+	exact := [][]float64{{0.010}, {0.020}}
+	if e := hierarchicalInterval(est, exact, opt); math.Abs(e.Lo-0.010) > 1e-12 || math.Abs(e.Hi-0.020) > 1e-12 {
+		t.Errorf("without sampling noise: %v, want [0.010, 0.020]", e)
+	}
+	one := hierarchicalInterval(est[:1], noisy[:1], opt)
+	lo, hi := percentile(append([]float64{}, noisy[0]...), 0.95)
+	if math.Abs(one.Lo-lo) > 0.004 || math.Abs(one.Hi-hi) > 0.004 {
+		t.Errorf("one seed: %v, want about its own percentile interval [%v, %v]", one, lo, hi)
 	}
 }
