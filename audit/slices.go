@@ -110,7 +110,8 @@ type SampleRisk struct {
 }
 
 // MostVulnerable returns the k members with the highest scores (ties by
-// index), each with the false positive rate its threshold would cost.
+// the LOSS attack's score, then by row), each with the false positive rate
+// its threshold would cost.
 func MostVulnerable(t *SampleTable, attack string, k int) []SampleRisk {
 	scores := t.Scores[attack]
 	if len(scores) != len(t.Member) || k <= 0 {
@@ -129,7 +130,19 @@ func MostVulnerable(t *SampleTable, attack string, k int) []SampleRisk {
 		}
 	}
 	sort.Float64s(non)
-	sort.SliceStable(mem, func(a, b int) bool { return scores[mem[a]] > scores[mem[b]] })
+	// Ties (RMIA's scores saturate at 1) are broken by the LOSS attack's
+	// score, then by row.
+	tie := t.Scores["loss"]
+	if len(tie) != len(scores) {
+		tie = nil
+	}
+	sort.SliceStable(mem, func(a, b int) bool {
+		i, j := mem[a], mem[b]
+		if scores[i] != scores[j] || tie == nil {
+			return scores[i] > scores[j]
+		}
+		return tie[i] > tie[j]
+	})
 	var out []SampleRisk
 	for _, i := range mem[:min(k, len(mem))] {
 		// non-members with score ≥ this one

@@ -110,6 +110,13 @@ func TestMostVulnerable(t *testing.T) {
 	if got[1].Index != 2 || math.Abs(got[1].FPR-2.0/3) > 1e-15 || !math.IsNaN(got[1].Memorization) {
 		t.Errorf("second: %+v", got[1])
 	}
+	// A tie at the top is broken by the LOSS score (higher = lower loss).
+	tb.Scores["rmia_online"] = []float64{1, 1, 1, 0.5, 0.2, 0.1}
+	tb.Scores["loss"] = []float64{-3, -1, -2, -4, -5, -6}
+	got = MostVulnerable(tb, "rmia_online", 3)
+	if got[0].Index != 1 || got[1].Index != 2 || got[2].Index != 0 {
+		t.Errorf("ties: order %d, %d, %d, want 1, 2, 0", got[0].Index, got[1].Index, got[2].Index)
+	}
 	if MostVulnerable(tb, "lira_online", 2) != nil {
 		t.Error("an attack without scores gives no samples")
 	}
