@@ -56,7 +56,7 @@ type CompareConfig struct {
 	Cache SignalCache
 	// GradNormCheckpoints measures the eval-mode gradient-norm study at
 	// that many evenly spaced epochs (the last included; 0 or 1: the last
-	// only); InBatch adds the in-batch study on each trained model.
+	// only); InBatch adds the in-batch study at the same epochs.
 	GradNormCheckpoints int
 	InBatch             bool
 	// Progress, when set, hears about each run.

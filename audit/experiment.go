@@ -39,7 +39,7 @@ type ExperimentConfig struct {
 	// that many evenly spaced epochs of training, the last included (0 or
 	// 1: after the last one only).
 	GradNormCheckpoints int
-	// InBatch adds the in-batch gradient-norm study on the trained model:
+	// InBatch adds the in-batch gradient-norm study at the same epochs:
 	// the canaries and the sampled members shuffled together into batches
 	// of the training batch size, BN on batch statistics.
 	InBatch bool
@@ -102,7 +102,8 @@ func RunExperiment(ctx context.Context, cfg ExperimentConfig) (*ExperimentResult
 	if k := cfg.GradNormCheckpoints; k > 1 && cfg.Canaries != nil {
 		at := checkpointEpochs(tc.Epochs, k)
 		tc.OnEpoch = func(ctx context.Context, e trainer.EpochEnd) error {
-			if !at[e.Epoch] {
+			// The last epoch is Measure's.
+			if !at[e.Epoch] || e.Epoch == tc.Epochs {
 				return nil
 			}
 			pt, _, _, err := gradNormStudy(ctx, e.Model, cfg, cfg.Canaries.Inserted)
@@ -110,11 +111,20 @@ func RunExperiment(ctx context.Context, cfg ExperimentConfig) (*ExperimentResult
 				return err
 			}
 			pt.Epoch = e.Epoch
-			along = append(along, pt)
+			pts := []GradNormPoint{pt}
+			if cfg.InBatch {
+				ib, _, _, err := inBatchStudy(ctx, e.Model, cfg, cfg.Canaries.Inserted)
+				if err != nil {
+					return err
+				}
+				ib.Epoch = e.Epoch
+				pts = append(pts, ib)
+			}
+			along = append(along, pts...)
 			// Kept beside the checkpoints, so that a resumed run still
 			// reports the epochs finished before the interruption.
 			if tc.CheckpointDir != "" {
-				return saveGob(filepath.Join(tc.CheckpointDir, fmt.Sprintf("gradnorm-epoch%03d.gob", e.Epoch)), pt)
+				return saveGob(filepath.Join(tc.CheckpointDir, fmt.Sprintf("gradnorm-epoch%03d.gob", e.Epoch)), pts)
 			}
 			return nil
 		}
@@ -600,9 +610,9 @@ func loadGradNormPoints(dir string, upTo int) []GradNormPoint {
 		if err != nil {
 			continue
 		}
-		var pt GradNormPoint
-		if gob.NewDecoder(bytes.NewReader(b)).Decode(&pt) == nil {
-			out = append(out, pt)
+		var pts []GradNormPoint
+		if gob.NewDecoder(bytes.NewReader(b)).Decode(&pts) == nil {
+			out = append(out, pts...)
 		}
 	}
 	return out

@@ -25,6 +25,8 @@ func demoCommand() *cli.Command {
 				sf.Value = 1000
 			case "epochs":
 				sf.Value = 15
+			case "grad-checkpoints":
+				sf.Value = 3
 			}
 		}
 	}
