@@ -350,6 +350,9 @@ func buildCompareReport(cfg CompareConfig, records map[string][]*runRecord) (*Re
 			continue
 		}
 		base := recs[0].Variant
+		// The row gets its own slices: the first run keeps its numbers.
+		base.Attacks = append([]AttackReport{}, base.Attacks...)
+		base.CanaryAttacks = append([]AttackReport(nil), base.CanaryAttacks...)
 		if len(recs) > 1 {
 			get := func(f func(VariantReport) Interval) Interval {
 				vals, own := []float64{}, []Interval{}
@@ -396,6 +399,23 @@ func buildCompareReport(cfg CompareConfig, records map[string][]*runRecord) (*Re
 			}
 		}
 		base.Seeds = len(recs)
+		if len(recs) > 1 {
+			for k, rc := range recs {
+				sr := SeedReport{Seed: k, TrainAccuracy: rc.Variant.TrainAccuracy.Estimate, TestAccuracy: rc.Variant.TestAccuracy.Estimate,
+					Epochs: rc.Epochs, StoppedEarly: rc.Stopped}
+				for _, a := range rc.Variant.Attacks {
+					sr.AUC = append(sr.AUC, AttackAUC{Attack: a.Attack, AUC: a.AUC})
+				}
+				for _, a := range rc.Variant.CanaryAttacks {
+					sr.CanaryAUC = append(sr.CanaryAUC, AttackAUC{Attack: a.Attack, AUC: a.AUC})
+				}
+				if m := rc.Variant.Memorization; m != nil {
+					g := m.AccuracyGap.Estimate
+					sr.CanaryGap = &g
+				}
+				base.PerSeed = append(base.PerSeed, sr)
+			}
+		}
 		agg[v] = base
 		r.Variants = append(r.Variants, base)
 	}

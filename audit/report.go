@@ -58,10 +58,32 @@ type VariantReport struct {
 	// Slices are the strongest attack's metrics on subsets (per class,
 	// canaries vs typical, correct vs incorrect).
 	Slices []SliceReport `json:"slices,omitempty"`
+	// PerSeed holds each training seed's own numbers when the row
+	// aggregates several (the per-sample table belongs to the first seed
+	// of the first variant).
+	PerSeed []SeedReport `json:"per_seed,omitempty"`
 	// Vulnerable are the members the strongest attack (VulnerableBy)
 	// scores highest.
 	VulnerableBy string       `json:"most_vulnerable_attack,omitempty"`
 	Vulnerable   []SampleRisk `json:"most_vulnerable,omitempty"`
+}
+
+// SeedReport is one training run of a variant.
+type SeedReport struct {
+	Seed          int         `json:"seed"` // 0-based: the run trained with Seed + seed
+	TrainAccuracy float64     `json:"train_accuracy"`
+	TestAccuracy  float64     `json:"test_accuracy"`
+	Epochs        int         `json:"epochs,omitempty"`
+	StoppedEarly  bool        `json:"stopped_early,omitempty"`
+	AUC           []AttackAUC `json:"auc"`
+	CanaryAUC     []AttackAUC `json:"canary_auc,omitempty"`
+	CanaryGap     *float64    `json:"canary_gap,omitempty"`
+}
+
+// AttackAUC is one attack's AUC on one run.
+type AttackAUC struct {
+	Attack string   `json:"attack"`
+	AUC    Interval `json:"auc"`
 }
 
 // AttackReport is one attack's metrics with intervals.

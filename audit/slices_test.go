@@ -184,3 +184,26 @@ func TestHierarchicalInterval(t *testing.T) {
 		t.Errorf("one seed: %v, want about its own percentile interval [%v, %v]", one, lo, hi)
 	}
 }
+
+// TestCompareRowKeepsSeeds: a variant row over two seeds holds the mean
+// AUC, and per_seed keeps each run's own (the first run's numbers are not
+// overwritten by the row's).
+func TestCompareRowKeepsSeeds(t *testing.T) {
+	rec := func(auc, canary float64) *runRecord {
+		return &runRecord{Variant: VariantReport{Name: "original",
+			Attacks:       []AttackReport{{Attack: "loss", AUC: Interval{Estimate: auc, Lo: auc - 0.01, Hi: auc + 0.01}}},
+			CanaryAttacks: []AttackReport{{Attack: "loss", AUC: Interval{Estimate: canary, Lo: canary, Hi: canary}}}}}
+	}
+	cfg := CompareConfig{Variants: []string{"original"}, Seeds: 2, Bootstrap: BootstrapOptions{Replicates: 100, Seed: 1}}
+	r, err := buildCompareReport(cfg, map[string][]*runRecord{"original": {rec(0.60, 0.90), rec(0.70, 0.80)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := r.Variants[0]
+	if math.Abs(v.Attacks[0].AUC.Estimate-0.65) > 1e-12 || math.Abs(v.CanaryAttacks[0].AUC.Estimate-0.85) > 1e-12 {
+		t.Errorf("row AUCs %v and %v, want the means 0.65 and 0.85", v.Attacks[0].AUC, v.CanaryAttacks[0].AUC)
+	}
+	if len(v.PerSeed) != 2 || v.PerSeed[0].AUC[0].AUC.Estimate != 0.60 || v.PerSeed[1].AUC[0].AUC.Estimate != 0.70 || v.PerSeed[0].CanaryAUC[0].AUC.Estimate != 0.90 {
+		t.Errorf("per-seed AUCs %+v, want 0.60 and 0.70 (canary 0.90 first)", v.PerSeed)
+	}
+}

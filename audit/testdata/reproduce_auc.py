@@ -3,9 +3,11 @@
 
 Reads REPORT_DIR/report.json, scores.csv and signals.npz (written by
 bnaudit compare, audit or demo) and recomputes, with scikit-learn's
-roc_auc_score, the AUC of every attack of the variant the per-sample table
-belongs to (the first variant): on members vs non-members (rows with
-canary = 0) and on inserted vs held-out canaries (rows with canary = 1).
+roc_auc_score, the AUC of every attack of the run the per-sample table
+belongs to (the first variant; when its row aggregates several training
+seeds, the first seed, whose AUCs report.json lists under per_seed): on
+members vs non-members (rows with canary = 0) and on inserted vs held-out
+canaries (rows with canary = 1).
 It also recomputes the LOSS attack from the raw loss in signals.npz. Exits 1
 when any AUC differs from the report's by 0.0005 or more (three decimals).
 
@@ -37,7 +39,12 @@ def check(name, want, scores, labels):
     print("%-4s %-34s report %.4f  recomputed %.4f" % ("ok" if ok else "DIFF", name, want, got))
 
 
-for block, sel, attacks in (("members", ~canary, variant["attacks"]), ("canaries", canary, variant.get("canary_attacks") or [])):
+attacks, canary_attacks = variant["attacks"], variant.get("canary_attacks") or []
+if variant.get("per_seed"):
+    first = variant["per_seed"][0]
+    attacks, canary_attacks = first["auc"], first.get("canary_auc") or []
+    print("the row aggregates %d seeds; checking seed 0, the per-sample table's run" % len(variant["per_seed"]))
+for block, sel, attacks in (("members", ~canary, attacks), ("canaries", canary, canary_attacks)):
     for a in attacks:
         col = "score_" + a["attack"]
         scores = np.array([float(r[col]) for r in rows])[sel]
