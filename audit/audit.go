@@ -87,7 +87,7 @@ func Audit(ctx context.Context, cfg AuditConfig) (*Report, error) {
 			for i := range zIdx {
 				zIdx[i] = audited + i
 			}
-			ec.rmiaZ = &RMIAData{Target: target.Prob, Ref: pickRows(ref.Prob, zIdx)}
+			ec.rmiaZ = &RMIAData{Target: target.Prob, Ref: pickRows(ref.Prob, zIdx), In: pickBoolRows(ref.In, zIdx)}
 		}
 		pool := "members ∪ non-members"
 		z := "the non-members as the population z"
@@ -95,7 +95,7 @@ func Audit(ctx context.Context, cfg AuditConfig) (*Report, error) {
 			pool = fmt.Sprintf("members ∪ non-members ∪ %d population samples", cfg.Population.Len())
 			z = fmt.Sprintf("the %d population samples as z", cfg.Population.Len())
 		}
-		refNote = fmt.Sprintf("LiRA (fixed variance, means of φ) and RMIA (online, γ = 1, %s) use %d reference models trained from scratch with the audit's recipe on random halves of %s; Feldman–Zhang scores come from the same models.", z, cfg.References, pool)
+		refNote = fmt.Sprintf("LiRA (fixed variance, means of φ) and RMIA (online and offline, γ = 1, %s) use %d reference models trained from scratch with the audit's recipe on random halves of %s; Feldman–Zhang scores come from the same models.", z, cfg.References, pool)
 	}
 	res, err := Measure(ctx, cfg.Model, ec)
 	if err != nil {

@@ -698,6 +698,7 @@ func Definitions() map[string]string {
 		"lira_online":                  "LiRA online (Carlini et al. 2022): likelihood ratio of the target's φ under Gaussians fitted to reference models trained with (IN) and without (OUT) the sample; fixed (pooled) variance.",
 		"lira_offline":                 "LiRA offline: one-sided test of the target's φ against the OUT Gaussian only.",
 		"rmia_online":                  "RMIA (Zarifzadeh et al. 2024), online, γ = 1: share of population samples z whose likelihood ratio the sample dominates, with Pr(x) averaged over IN and OUT reference models.",
+		"rmia_offline":                 "RMIA offline: Pr(x) from the OUT reference models only, ((1+a)/2)·mean_OUT + (1−a)/2, with a in {0, 0.1, …, 1} tuned on reference model 0 taken as the target.",
 		"grad_norm_inbatch":            "In-batch gradient norm: the canaries and the sampled members shuffled together into batches of the training batch size, BN on batch statistics; each sample's own loss term's gradient norm inside its batch.",
 		"slices":                       "Slices: the strongest attack on members vs non-members restricted to one class, to canaries or typical samples, or to samples the model classifies correctly or not; slices with fewer than 10 members or non-members are left out.",
 		"grad_norm_ratio (comparison)": "Difference of the outlier/typical gradient-norm ratios, paired over the same canaries and sampled members.",

@@ -130,7 +130,7 @@ func TestCompareWithReferences(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, v := range rep.Variants {
-		for _, name := range []string{"lira_online", "lira_offline", "rmia_online"} {
+		for _, name := range []string{"lira_online", "lira_offline", "rmia_online", "rmia_offline"} {
 			if findAttack(v.Attacks, name) == nil || findAttack(v.CanaryAttacks, name) == nil {
 				t.Errorf("%s: no %s on members and on canaries", v.Name, name)
 			}

@@ -319,7 +319,7 @@ func addReferenceAttacks(v *VariantReport, t *SampleTable, ref *ReferenceSignals
 		}
 	}
 	if z == nil {
-		z = &RMIAData{Target: pick(target.Prob, zIdx), Ref: pickRows(ref.Prob, zIdx)}
+		z = &RMIAData{Target: pick(target.Prob, zIdx), Ref: pickRows(ref.Prob, zIdx), In: pickBoolRows(ref.In, zIdx)}
 	}
 	scores, fz, err := referenceScores(target, ref, t.Member, z)
 	if err != nil {

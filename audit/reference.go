@@ -240,7 +240,10 @@ func ReferenceAttacks(target Signals, ref *ReferenceSignals, member []bool, z *R
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	for _, name := range []string{"lira_online", "lira_offline", "rmia_online"} {
+	for _, name := range []string{"lira_online", "lira_offline", "rmia_online", "rmia_offline"} {
+		if scores[name] == nil {
+			continue
+		}
 		rep, err := attackReport(name, scores[name], member, opt)
 		if err != nil {
 			return nil, nil, nil, fmt.Errorf("audit: %s: %w", name, err)
@@ -280,7 +283,7 @@ func referenceScores(target Signals, ref *ReferenceSignals, member []bool, z *RM
 				zIdx = append(zIdx, i)
 			}
 		}
-		z = &RMIAData{Target: pick(target.Prob, zIdx), Ref: pickRows(ref.Prob, zIdx)}
+		z = &RMIAData{Target: pick(target.Prob, zIdx), Ref: pickRows(ref.Prob, zIdx), In: pickBoolRows(ref.In, zIdx)}
 	}
 	x := RMIAData{Target: target.Prob, Ref: ref.Prob}
 	rm, err := RMIA(x, *z, RMIAOptions{})
@@ -290,11 +293,64 @@ func referenceScores(target Signals, ref *ReferenceSignals, member []bool, z *RM
 	if err := add("rmia_online", rm.Scores); err != nil {
 		return nil, nil, err
 	}
+	// RMIA offline: P(x) from the OUT models only, with a tuned on one
+	// reference model taken as the target (RMIA's paper).
+	if z.In != nil && len(ref.Prob) >= 2 {
+		a, err := tuneRMIAOffline(ref, z)
+		if err != nil {
+			return nil, nil, err
+		}
+		off, err := RMIA(RMIAData{Target: target.Prob, Ref: ref.Prob, In: ref.In}, *z, RMIAOptions{Offline: true, A: a})
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := add("rmia_offline", off.Scores); err != nil {
+			return nil, nil, err
+		}
+	}
 	f, err := FeldmanZhang(ref.Correct, ref.In)
 	if err != nil {
 		return nil, nil, err
 	}
 	return scores, f.Scores, nil
+}
+
+// tuneRMIAOffline picks RMIA's offline scaling a from 0, 0.1, …, 1: the
+// value whose offline attack, run with reference model 0 as the target
+// and the others as references, best separates model 0's IN samples from
+// its OUT samples (AUC).
+func tuneRMIAOffline(ref *ReferenceSignals, z *RMIAData) (float64, error) {
+	x := RMIAData{Target: ref.Prob[0], Ref: ref.Prob[1:], In: ref.In[1:]}
+	zz := RMIAData{Target: z.Ref[0], Ref: z.Ref[1:], In: z.In[1:]}
+	best, bestAUC := 0.0, math.Inf(-1)
+	for i := 0; i <= 10; i++ {
+		a := float64(i) / 10
+		res, err := RMIA(x, zz, RMIAOptions{Offline: true, A: a})
+		if err != nil {
+			return 0, err
+		}
+		m, err := Evaluate(res.Scores, ref.In[0])
+		if err != nil {
+			return 0, err
+		}
+		if m.AUC > bestAUC {
+			best, bestAUC = a, m.AUC
+		}
+	}
+	return best, nil
+}
+
+// pickBoolRows selects columns idx of every row.
+func pickBoolRows(rows [][]bool, idx []int) [][]bool {
+	out := make([][]bool, len(rows))
+	for k, r := range rows {
+		o := make([]bool, len(idx))
+		for j, i := range idx {
+			o[j] = r[i]
+		}
+		out[k] = o
+	}
+	return out
 }
 
 // pickRows selects columns idx of every row.

@@ -59,8 +59,8 @@ func TestAuditWithReferenceModels(t *testing.T) {
 	for _, a := range v.Attacks {
 		auc[a.Attack] = a.AUC
 	}
-	t.Logf("AUC: loss %v, lira_online %v, lira_offline %v, rmia_online %v", auc["loss"], auc["lira_online"], auc["lira_offline"], auc["rmia_online"])
-	for _, name := range []string{"lira_online", "lira_offline", "rmia_online"} {
+	t.Logf("AUC: loss %v, lira_online %v, lira_offline %v, rmia_online %v, rmia_offline %v", auc["loss"], auc["lira_online"], auc["lira_offline"], auc["rmia_online"], auc["rmia_offline"])
+	for _, name := range []string{"lira_online", "lira_offline", "rmia_online", "rmia_offline"} {
 		if a, ok := auc[name]; !ok || a.Lo <= 0.5 {
 			t.Errorf("%s: AUC %v should be clearly above chance for a model fitted to 200 samples", name, a)
 		}
