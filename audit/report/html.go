@@ -197,6 +197,8 @@ footer { margin-top: 3em; font-size: 0.8em; color: var(--muted); }
 <section>
 <h2>Variant {{.Name}}</h2>
 {{with .Facts}}<dl class="facts">{{range .}}<dt>{{.Name}}</dt><dd>{{.Text}}</dd>{{end}}</dl>{{end}}
+{{if not .PerSeed.Empty}}<h3>Each training seed</h3>
+{{template "table" .PerSeed}}{{end}}
 {{template "figures" .Figures}}
 <h3>Attacks, members vs non-members</h3>
 {{if .Attacks.Empty}}<p>No attack was run.</p>{{else}}{{template "table" .Attacks}}{{end}}

@@ -253,3 +253,26 @@ func TestMarkdownEscapesHostileNames(t *testing.T) {
 		t.Error("the hostile variant's summary row is missing or not escaped")
 	}
 }
+
+// TestHTMLPerSeed: a row over two seeds lists each seed's own numbers.
+func TestHTMLPerSeed(t *testing.T) {
+	r := fixtureReport()
+	gap := 0.5
+	r.Variants[0].PerSeed = []audit.SeedReport{
+		{Seed: 0, TrainAccuracy: 0.91, TestAccuracy: 0.88, Epochs: 7, StoppedEarly: true, CanaryGap: &gap,
+			AUC: []audit.AttackAUC{{Attack: "loss", AUC: audit.Interval{Estimate: 0.5512}}}},
+		{Seed: 1, TrainAccuracy: 0.93, TestAccuracy: 0.89, Epochs: 10,
+			AUC: []audit.AttackAUC{{Attack: "loss", AUC: audit.Interval{Estimate: 0.5634}}}},
+	}
+	raw, err := encodeHTML(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parseHTML(t, raw)
+	html := string(raw)
+	for _, want := range []string{"Each training seed", "AUC loss", "7 (fit reached)", "0.551", "0.563"} {
+		if !strings.Contains(html, want) {
+			t.Errorf("report.html lacks %q", want)
+		}
+	}
+}

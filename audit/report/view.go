@@ -61,6 +61,9 @@ type variantView struct {
 	// (at most maxVulnerable), with their Feldman–Zhang score and loss.
 	Vulnerable   table
 	VulnerableBy string
+	// PerSeed lists each training seed's own numbers when the row
+	// aggregates several.
+	PerSeed table
 }
 
 // maxVulnerable is the most exposed members listed per variant; report.md
@@ -247,6 +250,7 @@ func buildVariant(vr *audit.VariantReport) variantView {
 	fit("train loss", vr.TrainLoss)
 	fit("test loss", vr.TestLoss)
 
+	vv.PerSeed = perSeedTable(vr.PerSeed)
 	vv.Attacks = attackTable(vr.Attacks)
 	vv.CanaryAttacks = attackTable(vr.CanaryAttacks)
 	if g := vr.Memorization; g != nil {
@@ -322,6 +326,51 @@ func vulnerableTable(rs []audit.SampleRisk) table {
 			orDash(r.Memorization, fmtValue),
 			orDash(r.Loss, fmtScore),
 		})
+	}
+	return t
+}
+
+// perSeedTable has a row per training seed: fit, canary gap and each
+// attack's AUC on members (and on canaries).
+func perSeedTable(runs []audit.SeedReport) table {
+	if len(runs) == 0 {
+		return table{}
+	}
+	t := table{Header: []string{"seed", "epochs", "train accuracy", "test accuracy", "canary gap"}}
+	for _, a := range runs[0].AUC {
+		t.Header = append(t.Header, "AUC "+a.Attack)
+	}
+	for _, a := range runs[0].CanaryAUC {
+		t.Header = append(t.Header, "canary AUC "+a.Attack)
+	}
+	for _, r := range runs {
+		epochs := "–"
+		if r.Epochs > 0 {
+			epochs = strconv.Itoa(r.Epochs)
+			if r.StoppedEarly {
+				epochs += " (fit reached)"
+			}
+		}
+		gap := "–"
+		if r.CanaryGap != nil {
+			gap = fmtValue(*r.CanaryGap)
+		}
+		row := []string{strconv.Itoa(r.Seed), epochs, fmtValue(r.TrainAccuracy), fmtValue(r.TestAccuracy), gap}
+		auc := func(list []audit.AttackAUC, name string) string {
+			for _, a := range list {
+				if a.Attack == name {
+					return fmtValue(a.AUC.Estimate)
+				}
+			}
+			return "–"
+		}
+		for _, a := range runs[0].AUC {
+			row = append(row, auc(r.AUC, a.Attack))
+		}
+		for _, a := range runs[0].CanaryAUC {
+			row = append(row, auc(r.CanaryAUC, a.Attack))
+		}
+		t.Rows = append(t.Rows, row)
 	}
 	return t
 }
