@@ -77,6 +77,13 @@ func compareCommand() *cli.Command {
 
 // runCompare is shared by compare and demo.
 func runCompare(c *cli.Context, m *onnxio.Model, data, test, ood, out string) error {
+	// Settings first: nothing is loaded or started for a bad flag.
+	if f := c.Float64("fit-to"); f < 0 || f > 1 {
+		return usageErrorf("--fit-to takes a training accuracy in (0, 1], not %g", f)
+	}
+	if r := c.Int("ref-models"); r == 1 || r < 0 {
+		return usageErrorf("--ref-models needs 0 or at least 2 reference models, not %d", r)
+	}
 	opts, err := sessionOptions(c)
 	if err != nil {
 		return err
@@ -140,15 +147,7 @@ func runCompare(c *cli.Context, m *onnxio.Model, data, test, ood, out string) er
 		RefModels: c.Int("ref-models"), Jobs: c.Int("jobs"),
 		GradNormCheckpoints: c.Int("grad-checkpoints"), InBatch: c.Bool("inbatch"),
 	}
-	if f := c.Float64("fit-to"); f != 0 {
-		if f < 0 || f > 1 {
-			return usageErrorf("--fit-to takes a training accuracy in (0, 1], not %g", f)
-		}
-		cfg.Train.StopAtTrainAcc = f
-	}
-	if r := c.Int("ref-models"); r == 1 || r < 0 {
-		return usageErrorf("--ref-models needs 0 or at least 2 reference models, not %d", r)
-	}
+	cfg.Train.StopAtTrainAcc = c.Float64("fit-to")
 	if !c.Bool("no-cache") {
 		cfg.Cache = audit.SignalCache{Dir: filepath.Join(out, "cache")}
 	}
