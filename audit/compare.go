@@ -59,6 +59,9 @@ type CompareConfig struct {
 	// only); InBatch adds the in-batch study at the same epochs.
 	GradNormCheckpoints int
 	InBatch             bool
+	// GradNormSample is how many members the canaries' gradient norms are
+	// compared with (0: 256).
+	GradNormSample int
 	// Progress, when set, hears about each run.
 	Progress func(CompareProgress)
 	// Command is recorded in the report.
@@ -203,7 +206,7 @@ func Compare(ctx context.Context, cfg CompareConfig) (*Report, error) {
 			}
 			res, err := RunExperiment(ctx, ExperimentConfig{Name: v, Train: tc, Members: cfg.Members, NonMembers: cfg.NonMembers,
 				Canaries: cfg.Canaries, Bootstrap: cfg.Bootstrap, Session: cfg.Session, Cache: cfg.Cache, References: refs,
-				GradNormCheckpoints: cfg.GradNormCheckpoints, InBatch: cfg.InBatch})
+				GradNormCheckpoints: cfg.GradNormCheckpoints, InBatch: cfg.InBatch, GradNormSample: cfg.GradNormSample})
 			if err != nil {
 				return nil, fmt.Errorf("audit: variant %s, seed %d: %w", v, k, err)
 			}
@@ -264,6 +267,9 @@ func runRecipe(cfg CompareConfig, vm *onnxio.Model) (string, error) {
 	parts = append(parts, fmt.Sprintf("%d|%d|%+v|%g|%s|%g|%+v|%s|%g|%d|%d|%d|%t|%d|%d", t.Epochs, t.Batch, t.Optimizer, t.LR, t.Schedule,
 		t.LabelSmoothing, t.Augment, t.Init, t.StopAtTrainAcc, cfg.Seed, cfg.RefModels, cfg.GradNormCheckpoints, cfg.InBatch,
 		cfg.Bootstrap.Replicates, cfg.Bootstrap.Seed))
+	if cfg.GradNormSample != 0 {
+		parts = append(parts, fmt.Sprintf("gradnorm-sample %d", cfg.GradNormSample))
+	}
 	h := sha256.Sum256([]byte(strings.Join(parts, "\n")))
 	return hex.EncodeToString(h[:]), nil
 }

@@ -118,7 +118,7 @@ func TestCompareWithReferences(t *testing.T) {
 	cfg := CompareConfig{
 		Model: model, Variants: []string{"original", "remove"},
 		Members: load("../testdata/fashion-mnist", "train", 200), NonMembers: load("../testdata/fashion-mnist", "test", 200),
-		Canaries: c, Seeds: 1, Seed: 5, Dir: dir, RefModels: 2, Jobs: 2, GradNormCheckpoints: 3, InBatch: true,
+		Canaries: c, Seeds: 1, Seed: 5, Dir: dir, RefModels: 2, Jobs: 2, GradNormCheckpoints: 3, InBatch: true, GradNormSample: 64,
 		Cache: SignalCache{Dir: dir + "/cache"},
 		Train: trainer.Config{Init: trainer.InitScratch, Epochs: 3, Batch: 64, Optimizer: trainer.SGD(0.9, 5e-4, false),
 			LR: 0.02, Schedule: trainer.Cosine, Session: ort.SessionOptions{Threads: 2}},

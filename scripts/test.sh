@@ -9,4 +9,4 @@ lib=$(scripts/setup.sh --test-data | tail -n 1)
 export ONNXRUNTIME_SHARED_LIBRARY_PATH="$lib"
 export BNAUDIT_REQUIRE_ORT=1
 go vet ./...
-go test ./... "$@"
+go test -timeout 30m ./... "$@"
