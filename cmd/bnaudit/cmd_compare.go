@@ -33,7 +33,8 @@ func compareFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "resume", Usage: "reuse the finished runs found in the report folder"},
 		&cli.IntFlag{Name: "epochs", Value: 20, Usage: "training epochs"},
 		&cli.IntFlag{Name: "batch", Value: 64, Usage: "batch size"},
-		&cli.Float64Flag{Name: "lr", Value: 0.02, Usage: "learning rate (SGD, momentum 0.9, cosine)"},
+		&cli.Float64Flag{Name: "lr", Value: 0.02, Usage: "learning rate (cosine schedule)"},
+		&cli.StringFlag{Name: "optimizer", Value: "sgd", Usage: "sgd (momentum 0.9) or adamw"},
 		&cli.Float64Flag{Name: "weight-decay", Value: 5e-4, Usage: "weight decay"},
 		&cli.StringFlag{Name: "init", Value: "scratch", Usage: "scratch or pretrained (fine-tune the model's weights)"},
 		&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed of canaries, data order, initialization and bootstrap"},
@@ -78,6 +79,15 @@ func compareCommand() *cli.Command {
 // runCompare is shared by compare and demo.
 func runCompare(c *cli.Context, m *onnxio.Model, data, test, ood, out string) error {
 	// Settings first: nothing is loaded or started for a bad flag.
+	var opt trainer.Optimizer
+	switch c.String("optimizer") {
+	case "sgd":
+		opt = trainer.SGD(0.9, float32(c.Float64("weight-decay")), false)
+	case "adamw":
+		opt = trainer.AdamW(float32(c.Float64("weight-decay")))
+	default:
+		return usageErrorf("--optimizer must be sgd or adamw, not %q", c.String("optimizer"))
+	}
 	if f := c.Float64("fit-to"); f < 0 || f > 1 {
 		return usageErrorf("--fit-to takes a training accuracy in (0, 1], not %g", f)
 	}
@@ -138,7 +148,7 @@ func runCompare(c *cli.Context, m *onnxio.Model, data, test, ood, out string) er
 		Model: m, Variants: variants, Groups: c.Int("groups"),
 		Members: members, NonMembers: non, Canaries: canaries,
 		Train: trainer.Config{Init: init, Epochs: c.Int("epochs"), Batch: c.Int("batch"),
-			Optimizer: trainer.SGD(0.9, float32(c.Float64("weight-decay")), false), LR: float32(c.Float64("lr")),
+			Optimizer: opt, LR: float32(c.Float64("lr")),
 			Schedule: trainer.Cosine, Session: opts},
 		Seeds: c.Int("seeds"), Seed: c.Uint64("seed"),
 		Bootstrap: audit.BootstrapOptions{Replicates: c.Int("bootstrap"), Seed: c.Uint64("seed")},
