@@ -267,8 +267,10 @@ func runRecipe(cfg CompareConfig, vm *onnxio.Model) (string, error) {
 	parts = append(parts, fmt.Sprintf("%d|%d|%+v|%g|%s|%g|%+v|%s|%g|%d|%d|%d|%t|%d|%d", t.Epochs, t.Batch, t.Optimizer, t.LR, t.Schedule,
 		t.LabelSmoothing, t.Augment, t.Init, t.StopAtTrainAcc, cfg.Seed, cfg.RefModels, cfg.GradNormCheckpoints, cfg.InBatch,
 		cfg.Bootstrap.Replicates, cfg.Bootstrap.Seed))
-	if cfg.GradNormSample != 0 {
-		parts = append(parts, fmt.Sprintf("gradnorm-sample %d", cfg.GradNormSample))
+	// 0 means the default 256; runs recorded before the setting existed
+	// used it, and keep their recipe.
+	if n := cfg.GradNormSample; n != 0 && n != 256 {
+		parts = append(parts, fmt.Sprintf("gradnorm-sample %d", n))
 	}
 	h := sha256.Sum256([]byte(strings.Join(parts, "\n")))
 	return hex.EncodeToString(h[:]), nil

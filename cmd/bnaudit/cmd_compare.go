@@ -45,6 +45,7 @@ func compareFlags() []cli.Flag {
 		&cli.IntFlag{Name: "jobs", Value: 1, Usage: "reference models trained at once (the threads are split between them)"},
 		&cli.Float64Flag{Name: "fit-to", Usage: "matched fit: stop each run after the first epoch whose training accuracy reaches this (0–1; --epochs is the maximum)"},
 		&cli.IntFlag{Name: "grad-checkpoints", Value: 5, Usage: "measure the gradient-norm study at this many evenly spaced epochs, the last included (1: the last only)"},
+		&cli.IntFlag{Name: "grad-sample", Value: 256, Usage: "typical members the canaries' gradient norms are compared with"},
 		&cli.BoolFlag{Name: "inbatch", Value: true, Usage: "add the in-batch gradient-norm study at the same checkpoints (BN on batch statistics; one backward per sample)"},
 		&cli.BoolFlag{Name: "no-cache", Usage: "do not keep logits in OUTPUT/cache"},
 		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress output"},
@@ -156,6 +157,7 @@ func runCompare(c *cli.Context, m *onnxio.Model, data, test, ood, out string) er
 		Command:   strings.Join(os.Args, " "),
 		RefModels: c.Int("ref-models"), Jobs: c.Int("jobs"),
 		GradNormCheckpoints: c.Int("grad-checkpoints"), InBatch: c.Bool("inbatch"),
+		GradNormSample: c.Int("grad-sample"),
 	}
 	cfg.Train.StopAtTrainAcc = c.Float64("fit-to")
 	if !c.Bool("no-cache") {

@@ -27,6 +27,8 @@ func demoCommand() *cli.Command {
 				sf.Value = 15
 			case "grad-checkpoints":
 				sf.Value = 3
+			case "grad-sample":
+				sf.Value = 128
 			}
 		}
 	}
