@@ -362,14 +362,28 @@ func buildCompareReport(cfg CompareConfig, records map[string][]*runRecord) (*Re
 		base.Attacks = append([]AttackReport{}, base.Attacks...)
 		base.CanaryAttacks = append([]AttackReport(nil), base.CanaryAttacks...)
 		if len(recs) > 1 {
+			// A run without the number (a record of an older bnaudit that
+			// lacked an attack) is left out of its mean.
 			get := func(f func(VariantReport) Interval) Interval {
 				vals, own := []float64{}, []Interval{}
 				for _, rc := range recs {
 					iv := f(rc.Variant)
+					if math.IsNaN(iv.Estimate) {
+						continue
+					}
 					vals = append(vals, iv.Estimate)
 					own = append(own, iv)
 				}
+				if len(vals) == 0 {
+					return Interval{Estimate: math.NaN(), Lo: math.NaN(), Hi: math.NaN()}
+				}
 				return seedInterval(vals, own, cfg.Bootstrap)
+			}
+			auc := func(as []AttackReport, name string) Interval {
+				if a := findAttack(as, name); a != nil {
+					return a.AUC
+				}
+				return Interval{Estimate: math.NaN()}
 			}
 			base.TestAccuracy = get(func(x VariantReport) Interval { return x.TestAccuracy })
 			base.TrainAccuracy = get(func(x VariantReport) Interval { return x.TrainAccuracy })
@@ -377,11 +391,11 @@ func buildCompareReport(cfg CompareConfig, records map[string][]*runRecord) (*Re
 			base.TestLoss = get(func(x VariantReport) Interval { return x.TestLoss })
 			for ai := range base.Attacks {
 				name := base.Attacks[ai].Attack
-				base.Attacks[ai].AUC = get(func(x VariantReport) Interval { return findAttack(x.Attacks, name).AUC })
+				base.Attacks[ai].AUC = get(func(x VariantReport) Interval { return auc(x.Attacks, name) })
 			}
 			for ai := range base.CanaryAttacks {
 				name := base.CanaryAttacks[ai].Attack
-				base.CanaryAttacks[ai].AUC = get(func(x VariantReport) Interval { return findAttack(x.CanaryAttacks, name).AUC })
+				base.CanaryAttacks[ai].AUC = get(func(x VariantReport) Interval { return auc(x.CanaryAttacks, name) })
 			}
 			if base.Memorization != nil {
 				gap := *base.Memorization

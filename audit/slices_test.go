@@ -203,6 +203,14 @@ func TestCompareRowKeepsSeeds(t *testing.T) {
 	if math.Abs(v.Attacks[0].AUC.Estimate-0.65) > 1e-12 || math.Abs(v.CanaryAttacks[0].AUC.Estimate-0.85) > 1e-12 {
 		t.Errorf("row AUCs %v and %v, want the means 0.65 and 0.85", v.Attacks[0].AUC, v.CanaryAttacks[0].AUC)
 	}
+	// A third run recorded without the attack (an older bnaudit) is left
+	// out of the mean instead of failing.
+	old := rec(0.5, 0.5)
+	old.Variant.Attacks, old.Variant.CanaryAttacks = nil, nil
+	r3, err := buildCompareReport(cfg, map[string][]*runRecord{"original": {rec(0.60, 0.90), rec(0.70, 0.80), old}})
+	if err != nil || math.Abs(r3.Variants[0].Attacks[0].AUC.Estimate-0.65) > 1e-12 {
+		t.Errorf("with a run lacking the attack: %v, AUC %v, want 0.65", err, r3.Variants[0].Attacks[0].AUC)
+	}
 	if len(v.PerSeed) != 2 || v.PerSeed[0].AUC[0].AUC.Estimate != 0.60 || v.PerSeed[1].AUC[0].AUC.Estimate != 0.70 || v.PerSeed[0].CanaryAUC[0].AUC.Estimate != 0.90 {
 		t.Errorf("per-seed AUCs %+v, want 0.60 and 0.70 (canary 0.90 first)", v.PerSeed)
 	}
