@@ -62,11 +62,8 @@ func (c SignalCache) Logits(ctx context.Context, m *onnxio.Model, d *dataset.Dat
 		return nil, 0, err
 	}
 	if path != "" {
-		if err := os.MkdirAll(c.Dir, 0o755); err != nil {
-			return nil, 0, fmt.Errorf("audit: signal cache: %w", err)
-		}
-		if err := onnxio.WriteFileAtomic(path, encodeLogits(o.Logits, o.Classes, d.Len())); err != nil {
-			return nil, 0, fmt.Errorf("audit: signal cache: %w", err)
+		if err := c.store(path, encodeLogits(o.Logits, o.Classes, d.Len())); err != nil {
+			return nil, 0, err
 		}
 	}
 	return o.Logits, o.Classes, nil
@@ -81,30 +78,55 @@ func (c SignalCache) Signals(ctx context.Context, m *onnxio.Model, d *dataset.Da
 	return ComputeSignalsFlat(lg, k, d.Labels())
 }
 
+// seal frames a cache file: magic, body, then the SHA-256 of both.
+func seal(magic string, body []byte) []byte {
+	b := append([]byte(magic), body...)
+	sum := sha256.Sum256(b)
+	return append(b, sum[:]...)
+}
+
+// unseal returns the body of a sealed file, or false when the file is
+// missing, of another kind or damaged (a cache miss: recompute).
+func unseal(path, magic string) ([]byte, bool) {
+	b, err := os.ReadFile(path)
+	if err != nil || len(b) < len(magic)+32 || string(b[:len(magic)]) != magic {
+		return nil, false
+	}
+	body, sum := b[:len(b)-32], b[len(b)-32:]
+	if got := sha256.Sum256(body); string(got[:]) != string(sum) {
+		return nil, false
+	}
+	return body[len(magic):], true
+}
+
+// store writes a cache file atomically.
+func (c SignalCache) store(path string, data []byte) error {
+	if err := os.MkdirAll(c.Dir, 0o755); err != nil {
+		return fmt.Errorf("audit: signal cache: %w", err)
+	}
+	if err := onnxio.WriteFileAtomic(path, data); err != nil {
+		return fmt.Errorf("audit: signal cache: %w", err)
+	}
+	return nil
+}
+
 func encodeLogits(lg []float32, classes, n int) []byte {
-	b := make([]byte, 0, len(cacheMagic)+16+4*len(lg)+32)
-	b = append(b, cacheMagic...)
+	b := make([]byte, 0, 16+4*len(lg))
 	b = binary.LittleEndian.AppendUint64(b, uint64(n))
 	b = binary.LittleEndian.AppendUint64(b, uint64(classes))
 	for _, v := range lg {
 		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(v))
 	}
-	sum := sha256.Sum256(b)
-	return append(b, sum[:]...)
+	return seal(cacheMagic, b)
 }
 
 // readLogits loads a cache file; any mismatch (other size, damaged file)
 // counts as a miss, and the values are recomputed.
 func readLogits(path string, n int) ([]float32, int, bool) {
-	b, err := os.ReadFile(path)
-	if err != nil || len(b) < len(cacheMagic)+16+32 || string(b[:len(cacheMagic)]) != cacheMagic {
+	p, ok := unseal(path, cacheMagic)
+	if !ok || len(p) < 16 {
 		return nil, 0, false
 	}
-	body, sum := b[:len(b)-32], b[len(b)-32:]
-	if got := sha256.Sum256(body); string(got[:]) != string(sum) {
-		return nil, 0, false
-	}
-	p := body[len(cacheMagic):]
 	rows, classes := binary.LittleEndian.Uint64(p), binary.LittleEndian.Uint64(p[8:])
 	p = p[16:]
 	if rows != uint64(n) || classes == 0 || classes > 1<<20 || uint64(len(p)) != 4*rows*classes {
@@ -139,11 +161,8 @@ func (c SignalCache) GradNorms(ctx context.Context, m *onnxio.Model, d *dataset.
 		return nil, err
 	}
 	if path != "" {
-		if err := os.MkdirAll(c.Dir, 0o755); err != nil {
-			return nil, fmt.Errorf("audit: signal cache: %w", err)
-		}
-		if err := onnxio.WriteFileAtomic(path, encodeFloat64s(v)); err != nil {
-			return nil, fmt.Errorf("audit: signal cache: %w", err)
+		if err := c.store(path, encodeFloat64s(v)); err != nil {
+			return nil, err
 		}
 	}
 	return v, nil
@@ -152,27 +171,17 @@ func (c SignalCache) GradNorms(ctx context.Context, m *onnxio.Model, d *dataset.
 const normsMagic = "bnaudit.gradnorms/v1\n"
 
 func encodeFloat64s(v []float64) []byte {
-	b := make([]byte, 0, len(normsMagic)+8+8*len(v)+32)
-	b = append(b, normsMagic...)
+	b := make([]byte, 0, 8+8*len(v))
 	b = binary.LittleEndian.AppendUint64(b, uint64(len(v)))
 	for _, x := range v {
 		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(x))
 	}
-	sum := sha256.Sum256(b)
-	return append(b, sum[:]...)
+	return seal(normsMagic, b)
 }
 
 func readFloat64s(path string, n int) ([]float64, bool) {
-	b, err := os.ReadFile(path)
-	if err != nil || len(b) < len(normsMagic)+8+32 || string(b[:len(normsMagic)]) != normsMagic {
-		return nil, false
-	}
-	body, sum := b[:len(b)-32], b[len(b)-32:]
-	if got := sha256.Sum256(body); string(got[:]) != string(sum) {
-		return nil, false
-	}
-	p := body[len(normsMagic):]
-	if binary.LittleEndian.Uint64(p) != uint64(n) || len(p) != 8+8*n {
+	p, ok := unseal(path, normsMagic)
+	if !ok || len(p) < 8 || binary.LittleEndian.Uint64(p) != uint64(n) || len(p) != 8+8*n {
 		return nil, false
 	}
 	out := make([]float64, n)

@@ -16,15 +16,24 @@ import (
 
 func fashionSubset(t *testing.T, split string, n int) *dataset.Dataset {
 	t.Helper()
-	d, err := dataset.Load("../testdata/fashion-mnist", dataset.LoadOptions{Split: split, MaxSamples: n})
+	return loadNormed(t, "../testdata/fashion-mnist", split, n)
+}
+
+// loadNormed loads a committed data set's split (n samples, 0: all) with
+// Fashion-MNIST's normalization.
+func loadNormed(t *testing.T, path, split string, n int) *dataset.Dataset {
+	t.Helper()
+	d, err := dataset.Load(path, dataset.LoadOptions{Split: split, MaxSamples: n})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d, err = d.WithNorm(dataset.Normalization{Mean: []float32{0.2860}, Std: []float32{0.3530}}); err != nil {
+	if d, err = d.WithNorm(fashionNorm); err != nil {
 		t.Fatal(err)
 	}
 	return d
 }
+
+var fashionNorm = dataset.Normalization{Mean: []float32{0.2860}, Std: []float32{0.3530}}
 
 // TestSignalCache: a second evaluation reads the cache file (proved by
 // editing it), a damaged file is recomputed, and another model or other

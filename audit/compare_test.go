@@ -19,17 +19,8 @@ import (
 // the report has a row per variant and a comparison.
 func TestCompareResumesFinishedRuns(t *testing.T) {
 	requireORT(t)
-	norm := dataset.Normalization{Mean: []float32{0.2860}, Std: []float32{0.3530}}
-	load := func(path, split string, n int) *dataset.Dataset {
-		d, err := dataset.Load(path, dataset.LoadOptions{Split: split, MaxSamples: n})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if d, err = d.WithNorm(norm); err != nil {
-			t.Fatal(err)
-		}
-		return d
-	}
+	norm := fashionNorm
+	load := func(path, split string, n int) *dataset.Dataset { return loadNormed(t, path, split, n) }
 	c, err := MakeCanaries(load("../testdata/mnist-canaries", "train", 0), 20, 10, norm, 1)
 	if err != nil {
 		t.Fatal(err)
@@ -95,17 +86,8 @@ func TestCompareResumesFinishedRuns(t *testing.T) {
 // with another recipe is refused.
 func TestCompareWithReferences(t *testing.T) {
 	requireORT(t)
-	norm := dataset.Normalization{Mean: []float32{0.2860}, Std: []float32{0.3530}}
-	load := func(path, split string, n int) *dataset.Dataset {
-		d, err := dataset.Load(path, dataset.LoadOptions{Split: split, MaxSamples: n})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if d, err = d.WithNorm(norm); err != nil {
-			t.Fatal(err)
-		}
-		return d
-	}
+	norm := fashionNorm
+	load := func(path, split string, n int) *dataset.Dataset { return loadNormed(t, path, split, n) }
 	c, err := MakeCanaries(load("../testdata/mnist-canaries", "train", 0), 12, 10, norm, 2)
 	if err != nil {
 		t.Fatal(err)

@@ -253,16 +253,8 @@ func Measure(ctx context.Context, m *onnxio.Model, cfg ExperimentConfig) (*Exper
 			return nil, err
 		}
 		v.GradNorms = append(v.GradNorms, pt)
-		// One value per sample: the inserted canaries' norms, NaN elsewhere.
-		col := make([]float64, len(table.Index))
-		for i := range col {
-			col[i] = math.NaN()
-		}
-		copy(col[base:], norms)
-		for j, i := range typicalIdx(cfg) {
-			col[i] = typical[j]
-		}
-		table.GradNormEval = col
+		typIdx := typicalIdx(cfg)
+		table.GradNormEval = normColumn(len(table.Index), base, norms, typIdx, typical)
 		table.GradNormInBatch = nil
 		typicalNorms = typical
 		if cfg.InBatch {
@@ -271,15 +263,7 @@ func Measure(ctx context.Context, m *onnxio.Model, cfg ExperimentConfig) (*Exper
 				return nil, err
 			}
 			v.GradNorms = append(v.GradNorms, pt)
-			col := make([]float64, len(table.Index))
-			for i := range col {
-				col[i] = math.NaN()
-			}
-			copy(col[base:], ins)
-			for j, i := range typicalIdx(cfg) {
-				col[i] = typ[j]
-			}
-			table.GradNormInBatch = col
+			table.GradNormInBatch = normColumn(len(table.Index), base, ins, typIdx, typ)
 		}
 	}
 	if cfg.References != nil {
@@ -408,6 +392,21 @@ func checkpointEpochs(n, k int) map[int]bool {
 		at[max(1, (i*n+k-1)/k)] = true
 	}
 	return at
+}
+
+// normColumn lays gradient norms out as a per-sample column of n rows:
+// the inserted canaries' from row base on, the sampled members' at their
+// rows typIdx, NaN elsewhere.
+func normColumn(n, base int, canaries []float64, typIdx []int, typical []float64) []float64 {
+	col := make([]float64, n)
+	for i := range col {
+		col[i] = math.NaN()
+	}
+	copy(col[base:], canaries)
+	for j, i := range typIdx {
+		col[i] = typical[j]
+	}
+	return col
 }
 
 // typicalIdx is the seeded sample of members the gradient-norm studies
