@@ -86,3 +86,32 @@ func FuzzLoad(f *testing.F) {
 		}
 	})
 }
+
+// TestMalformedBNArity: a BatchNormalization node without outputs (found by
+// FuzzLoad in CI, where it panicked in planFold) or with too few inputs is
+// reported as not foldable and refused by every ablation, without a panic.
+func TestMalformedBNArity(t *testing.T) {
+	for name, edit := range map[string]func(m *Model){
+		"no outputs":   func(m *Model) { m.Graph().Node[1].Output = nil },
+		"empty output": func(m *Model) { m.Graph().Node[1].Output = []string{""} },
+		"four outputs": func(m *Model) { m.Graph().Node[1].Output = []string{"y", "a", "b", "c"} },
+		"three inputs": func(m *Model) { m.Graph().Node[1].Input = m.Graph().Node[1].Input[:3] },
+	} {
+		t.Run(name, func(t *testing.T) {
+			m := gemmBN()
+			edit(m)
+			bns, err := FindBatchNorms(m)
+			if err != nil {
+				t.Fatalf("FindBatchNorms: %v", err)
+			}
+			if len(bns) != 1 || bns[0].Foldable || !strings.Contains(bns[0].FoldNote, "ONNX defines 5 inputs") {
+				t.Fatalf("got %+v, want one BN, not foldable, with an arity note", bns)
+			}
+			for _, mode := range Modes {
+				if _, err := Ablate(m, AblateOptions{Mode: mode}); err == nil {
+					t.Errorf("%s: ablation of a malformed BN succeeded", mode)
+				}
+			}
+		})
+	}
+}
