@@ -110,6 +110,8 @@ func TestLoadRejects(t *testing.T) {
 		{"dims overflow", mutate(func(m *Model) { m.Graph().Initializer[1].Dims = []int64{1 << 40, 1 << 40} }), nil, ErrInvalidModel, "overflow"},
 		{"negative dim", mutate(func(m *Model) { m.Graph().Initializer[1].Dims = []int64{-2} }), nil, ErrInvalidModel, "negative"},
 		{"huge declared tensor", mutate(func(m *Model) { m.Graph().Initializer[1].Dims = []int64{1 << 20, 1 << 20} }), nil, ErrTooLarge, "limit"},
+		{"node without outputs", mutate(func(m *Model) { m.Graph().Node[1].Output = nil }), nil, ErrInvalidModel, "produces no output"},
+		{"node with empty outputs", mutate(func(m *Model) { m.Graph().Node[1].Output = []string{"", ""} }), nil, ErrInvalidModel, "produces no output"},
 		{"missing output", mutate(func(m *Model) { m.Graph().Output[0].Name = "zzz" }), nil, ErrInvalidModel, "not produced"},
 		{"no opset", mutate(func(m *Model) { m.Proto.OpsetImport = nil }), nil, ErrInvalidModel, "opset"},
 		{"too many nodes", good, &Limits{MaxNodes: 2}, ErrTooLarge, "nodes"},

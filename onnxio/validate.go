@@ -15,9 +15,9 @@ func invalidf(format string, args ...any) error {
 // Validate checks the structural rules every model must satisfy before
 // bnaudit touches it: opsets declared, tensors consistent with their shapes,
 // external data confined to the model's folder, every node input defined,
-// no name defined twice, no cycle, every graph output produced. Subgraphs
-// (If, Loop, Scan bodies) are checked with the names of their enclosing
-// scopes visible.
+// every node producing an output, no name defined twice, no cycle, every
+// graph output produced. Subgraphs (If, Loop, Scan bodies) are checked with
+// the names of their enclosing scopes visible.
 func (m *Model) Validate() error {
 	err := m.validate()
 	if err != nil && !strings.HasPrefix(err.Error(), "onnxio: ") {
@@ -107,6 +107,13 @@ func (m *Model) checkGraph(g *onnxpb.GraphProto, outer map[string]bool, where st
 				return invalidf("%s: two nodes are named %q", where, nm)
 			}
 			nodeNames[nm] = true
+		}
+		produces := false
+		for _, o := range n.GetOutput() {
+			produces = produces || o != ""
+		}
+		if !produces {
+			return invalidf("%s: node %s produces no output", where, nodeLabel(n, i))
 		}
 		for _, o := range n.GetOutput() {
 			if err := define(o, fmt.Sprintf("node %s", nodeLabel(n, i))); err != nil {

@@ -142,6 +142,9 @@ func (b *builder) addNode(n *onnxpb.NodeProto) {
 		if i >= len(outs) {
 			failf("node %q (%s): no shape for output %d", n.GetName(), n.GetOpType(), i)
 		}
+		if err := checkShape(outs[i].shape); err != nil {
+			failf("node %q (%s): output %d: %v", n.GetName(), n.GetOpType(), i, err)
+		}
 		b.vals[o] = outs[i]
 		b.used[o] = true
 	}

@@ -278,12 +278,12 @@ func gradDropout(c *gradCtx, dy []string) []string {
 	ratio := float64(c.attrFloat("ratio", 0.5))
 	if c.hasX(1) {
 		v := b.val(c.x(1))
-		if v.floats == nil {
-			failf("Dropout %q: its ratio must be a constant", c.e.node.GetName())
+		if len(v.floats) != 1 {
+			failf("Dropout %q: its ratio must be a constant scalar", c.e.node.GetName())
 		}
 		ratio = v.floats[0]
 	}
-	if b.opset >= 12 && !(c.hasX(2) && b.val(c.x(2)).ints != nil && b.val(c.x(2)).ints[0] != 0) {
+	if b.opset >= 12 && !(c.hasX(2) && len(b.val(c.x(2)).ints) == 1 && b.val(c.x(2)).ints[0] != 0) {
 		out[0] = dy[0] // not in training mode: identity
 		return out
 	}

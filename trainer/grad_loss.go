@@ -21,7 +21,7 @@ func init() {
 // per-sample losses [N], named as given.
 func (b *builder) emitCrossEntropy(logits, labels string, smoothing float32, meanName, perName string) *tapeEntry {
 	ls := b.shape(logits)
-	if len(ls) != 2 {
+	if len(ls) != 2 || ls[0] != b.shape(labels)[0] || ls[1] < 1 {
 		failf("the model's output has shape %v; bnaudit trains classifiers whose output is [batch, classes]", ls)
 	}
 	classes := ls[1]

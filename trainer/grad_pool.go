@@ -1,6 +1,7 @@
 package trainer
 
 import (
+	"github.com/bnaudit/bnaudit/onnxio"
 	"github.com/bnaudit/bnaudit/onnxio/onnxpb"
 )
 
@@ -96,6 +97,9 @@ func gradAveragePool(c *gradCtx, dy []string) []string {
 		if d != 1 {
 			failf("AveragePool %q with dilations is not differentiable in bnaudit", c.e.node.GetName())
 		}
+	}
+	if n, err := onnxio.NumElements([]int64{xs[1], w.kernel[0], w.kernel[1]}); err != nil || n > maxConstElems || ys[2]*ys[3] > maxConstElems {
+		failf("AveragePool %q: output %v or kernel %v over %d channels is too large to differentiate", c.e.node.GetName(), ys, w.kernel, xs[1])
 	}
 	include := c.attrInt("count_include_pad", 0) != 0
 	// per-axis counts, then their outer product [Ho, Wo]

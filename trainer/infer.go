@@ -86,8 +86,21 @@ func init() {
 	}
 	for _, op := range []string{"Relu", "Sigmoid", "Tanh", "Erf", "Exp", "Log", "Sqrt", "Reciprocal", "Neg", "Abs",
 		"Sign", "Floor", "Ceil", "HardSigmoid", "HardSwish", "LeakyRelu", "Softmax", "LogSoftmax", "Clip",
-		"InstanceNormalization", "Elu", "Selu", "Softplus", "Cos", "Sin"} {
+		"Elu", "Selu", "Softplus", "Cos", "Sin"} {
 		inferRules[op] = same
+	}
+	inferRules["InstanceNormalization"] = func(c *inferCtx) ([]*value, error) {
+		x, err := c.input(0)
+		if err != nil {
+			return nil, err
+		}
+		if len(x.shape) < 3 {
+			return nil, fmt.Errorf("InstanceNormalization of rank-%d input", len(x.shape))
+		}
+		if err := checkChannelParams(c, x, 3); err != nil {
+			return nil, err
+		}
+		return []*value{{shape: x.shape, dtype: x.dtype}}, nil
 	}
 	inferRules["Identity"] = func(c *inferCtx) ([]*value, error) {
 		x, err := c.input(0)
@@ -167,6 +180,9 @@ func init() {
 		if err != nil {
 			return nil, err
 		}
+		if err := checkChannelParams(c, x, 5); err != nil {
+			return nil, err
+		}
 		out := []*value{{shape: x.shape, dtype: x.dtype}}
 		if len(c.node.GetOutput()) > 1 && len(x.shape) > 1 {
 			st := &value{shape: []int64{x.shape[1]}, dtype: x.dtype}
@@ -180,6 +196,16 @@ func init() {
 			return nil, err
 		}
 		axis := normAxis(c.attrInt("axis", -1), len(x.shape))
+		if axis < 0 || axis >= len(x.shape) {
+			return nil, fmt.Errorf("axis out of range for shape %v", x.shape)
+		}
+		for k := 1; k < len(c.in); k++ {
+			if p := c.in[k]; p != nil {
+				if s, err := broadcastShape(x.shape[axis:], p.shape); err != nil || !equalShape(s, x.shape[axis:]) {
+					return nil, fmt.Errorf("input %d of shape %v does not broadcast to the normalized shape %v", k, p.shape, x.shape[axis:])
+				}
+			}
+		}
 		stat := append([]int64(nil), x.shape...)
 		for i := axis; i < len(stat); i++ {
 			stat[i] = 1
@@ -195,11 +221,17 @@ func init() {
 		if err != nil {
 			return nil, err
 		}
+		if len(depth) != 1 {
+			return nil, fmt.Errorf("depth has %d values, not one", len(depth))
+		}
 		vals, err := c.input(2)
 		if err != nil {
 			return nil, err
 		}
 		axis := normAxis(c.attrInt("axis", -1), len(idx.shape)+1)
+		if axis < 0 || axis > len(idx.shape) {
+			return nil, fmt.Errorf("axis out of range for indices of shape %v", idx.shape)
+		}
 		shape := append([]int64(nil), idx.shape[:axis]...)
 		shape = append(shape, depth[0])
 		shape = append(shape, idx.shape[axis:]...)
@@ -211,6 +243,9 @@ func init() {
 			x, err := c.intsOf(k)
 			if err != nil {
 				return nil, err
+			}
+			if len(x) != 1 {
+				return nil, fmt.Errorf("input %d has %d values, not one", k, len(x))
 			}
 			v[k] = x[0]
 		}
@@ -484,6 +519,9 @@ func inferConstantOfShape(c *inferCtx) ([]*value, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkShape(shape); err != nil {
+		return nil, err
+	}
 	out := &value{shape: append([]int64{}, shape...), dtype: onnxio.TypeFloat}
 	fill := 0.0
 	if a := onnxio.Attr(c.node, "value"); a != nil && a.GetT() != nil {
@@ -532,6 +570,11 @@ func inferGather(c *inferCtx) ([]*value, error) {
 	shape = append(shape, idx.shape...)
 	shape = append(shape, x.shape[axis+1:]...)
 	out := &value{shape: shape, dtype: x.dtype}
+	for _, i := range idx.ints {
+		if i < -x.shape[axis] || i >= x.shape[axis] {
+			return nil, fmt.Errorf("index %d out of range for axis of %d", i, x.shape[axis])
+		}
+	}
 	if x.ints != nil && idx.ints != nil && len(x.shape) == 1 {
 		for _, i := range idx.ints {
 			if i < 0 {
@@ -570,7 +613,11 @@ func inferUnsqueeze(c *inferCtx) ([]*value, error) {
 	r := len(x.shape) + len(axes)
 	ins := map[int]bool{}
 	for _, a := range axes {
-		ins[normAxis(a, r)] = true
+		ax := normAxis(a, r)
+		if ax < 0 || ax >= r || ins[ax] {
+			return nil, fmt.Errorf("bad axes %v for shape %v", axes, x.shape)
+		}
+		ins[ax] = true
 	}
 	shape := make([]int64, 0, r)
 	k := 0
@@ -704,6 +751,9 @@ func inferFlatten(c *inferCtx) ([]*value, error) {
 		return nil, err
 	}
 	axis := normAxis(c.attrInt("axis", 1), len(x.shape))
+	if axis < 0 || axis > len(x.shape) {
+		return nil, fmt.Errorf("axis out of range for shape %v", x.shape)
+	}
 	a, b := int64(1), int64(1)
 	for i, d := range x.shape {
 		if i < axis {
@@ -730,7 +780,12 @@ func inferTranspose(c *inferCtx) ([]*value, error) {
 		return nil, fmt.Errorf("perm %v for shape %v", perm, x.shape)
 	}
 	shape := make([]int64, len(perm))
+	seen := make([]bool, len(perm))
 	for i, p := range perm {
+		if p < 0 || p >= int64(len(perm)) || seen[p] {
+			return nil, fmt.Errorf("perm %v is not a permutation of %d axes", perm, len(perm))
+		}
+		seen[p] = true
 		shape[i] = x.shape[p]
 	}
 	return []*value{{shape: shape, dtype: x.dtype}}, nil
@@ -767,6 +822,9 @@ func (c *inferCtx) sliceParams(shape []int64) (map[int]sliceAxis, error) {
 		for i := range starts {
 			axes = append(axes, int64(i))
 		}
+	}
+	if len(starts) != len(axes) || len(ends) != len(axes) || (steps != nil && len(steps) != len(axes)) {
+		return nil, fmt.Errorf("starts %v, ends %v, axes %v and steps %v differ in length", starts, ends, axes, steps)
 	}
 	out := map[int]sliceAxis{}
 	for i, a := range axes {
@@ -929,9 +987,15 @@ func inferPad(c *inferCtx) ([]*value, error) {
 		if err != nil {
 			return nil, err
 		}
+		if len(pads) != 2*len(axes) {
+			return nil, fmt.Errorf("pads %v for axes %v", pads, axes)
+		}
 		full := make([]int64, 2*r)
 		for i, a := range axes {
 			ax := normAxis(a, r)
+			if ax < 0 || ax >= r {
+				return nil, fmt.Errorf("axis %d out of range for rank %d", a, r)
+			}
 			full[ax], full[ax+r] = pads[i], pads[i+len(axes)]
 		}
 		pads = full
@@ -1085,6 +1149,11 @@ func inferGemm(c *inferCtx) ([]*value, error) {
 	if k != k2 {
 		return nil, fmt.Errorf("Gemm inner dimensions %d and %d differ", k, k2)
 	}
+	if len(c.in) > 2 && c.in[2] != nil {
+		if s, err := broadcastShape([]int64{m, n}, c.in[2].shape); err != nil || !equalShape(s, []int64{m, n}) {
+			return nil, fmt.Errorf("Gemm bias of shape %v does not broadcast to [%d %d]", c.in[2].shape, m, n)
+		}
+	}
 	return []*value{{shape: []int64{m, n}, dtype: a.dtype}}, nil
 }
 
@@ -1136,8 +1205,22 @@ func (c *inferCtx) window(in []int64, kernel []int64) (spatial, error) {
 	if len(w.pads) != 2*n {
 		return w, fmt.Errorf("pads %v for %d spatial axes", w.pads, n)
 	}
+	// Bounded so that the window arithmetic cannot overflow.
+	for i := 0; i < n; i++ {
+		if !inRange(w.kernel[i], 1) || !inRange(w.strides[i], 1) || !inRange(w.dilations[i], 1) || !inRange(w.pads[i], 0) || !inRange(w.pads[i+n], 0) {
+			return w, fmt.Errorf("window kernel %v, strides %v, dilations %v, pads %v out of range", w.kernel, w.strides, w.dilations, w.pads)
+		}
+		if eff := (w.kernel[i]-1)*w.dilations[i] + 1; eff > in[i]+w.pads[i]+w.pads[i+n] {
+			return w, fmt.Errorf("window of %d along axis %d is larger than the padded input (%d)", eff, i+2, in[i]+w.pads[i]+w.pads[i+n])
+		}
+	}
 	return w, nil
 }
+
+// windowMax bounds kernel sizes, strides, dilations and pads.
+const windowMax = 1 << 30
+
+func inRange(v, lo int64) bool { return v >= lo && v <= windowMax }
 
 func ones(n int) []int64 {
 	o := make([]int64, n)
@@ -1179,13 +1262,19 @@ func inferConv(c *inferCtx) ([]*value, error) {
 	if kernel == nil {
 		kernel = wt.shape[2:]
 	}
+	if !equalShape(kernel, wt.shape[2:]) {
+		return nil, fmt.Errorf("kernel_shape %v differs from the weight's %v", kernel, wt.shape)
+	}
 	w, err := c.window(x.shape[2:], kernel)
 	if err != nil {
 		return nil, err
 	}
 	g := c.attrInt("group", 1)
-	if x.shape[1] != wt.shape[1]*g {
+	if g < 1 || x.shape[1] != wt.shape[1]*g || wt.shape[0]%g != 0 {
 		return nil, fmt.Errorf("Conv input has %d channels, weight %v with group %d", x.shape[1], wt.shape, g)
+	}
+	if len(c.in) > 2 && c.in[2] != nil && !equalShape(c.in[2].shape, wt.shape[:1]) {
+		return nil, fmt.Errorf("Conv bias of shape %v for %d output channels", c.in[2].shape, wt.shape[0])
 	}
 	shape := []int64{x.shape[0], wt.shape[0]}
 	for i, d := range x.shape[2:] {
@@ -1264,9 +1353,44 @@ func inferGlobalPool(c *inferCtx) ([]*value, error) {
 	if err != nil {
 		return nil, err
 	}
+	if len(x.shape) < 3 {
+		return nil, fmt.Errorf("pooling of rank-%d input", len(x.shape))
+	}
 	shape := append([]int64{}, x.shape...)
 	for i := 2; i < len(shape); i++ {
 		shape[i] = 1
 	}
 	return []*value{{shape: shape, dtype: x.dtype}}, nil
+}
+
+// checkChannelParams checks that x has a channel axis (rank 2 or more) and
+// that inputs 1 … n−1 of a normalization node are [C] vectors, as the
+// gradient rules assume.
+func checkChannelParams(c *inferCtx, x *value, n int) error {
+	if len(x.shape) < 2 {
+		return fmt.Errorf("input of rank %d has no channel axis", len(x.shape))
+	}
+	for k := 1; k < n && k < len(c.in); k++ {
+		if p := c.in[k]; p != nil && !equalShape(p.shape, x.shape[1:2]) {
+			return fmt.Errorf("input %d has shape %v; the input has %d channels", k, p.shape, x.shape[1])
+		}
+	}
+	return nil
+}
+
+// maxElems bounds the elements of any tensor in a built graph (2³¹, 8 GiB
+// of float32): larger ones cannot be trained anyway, and the bound keeps
+// element counts far from overflowing.
+const maxElems = 1 << 31
+
+// checkShape reports a shape with a negative dimension or too many elements.
+func checkShape(shape []int64) error {
+	n, err := onnxio.NumElements(shape)
+	if err != nil {
+		return err
+	}
+	if n > maxElems {
+		return fmt.Errorf("shape %v has %d elements, more than bnaudit builds graphs for (%d)", shape, n, int64(maxElems))
+	}
+	return nil
 }

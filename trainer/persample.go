@@ -63,12 +63,14 @@ var psRules = map[string]psRule{
 // "grad_sqnorm/P" [N] per parameter; in-batch mode, the same names as scalars
 // for the gradient of Σᵢ seedᵢ·ℓᵢ.
 func BuildGradNorms(m *onnxio.Model, batch int, mode GradNormMode) (g *Graph, err error) {
-	defer recoverBuild(&err)
+	// Deferred calls run last first: recoverBuild turns a build panic into
+	// err before the wrapper below names the model in it.
 	defer func() {
 		if err != nil && !errors.Is(err, ErrUnsupported) && !strings.HasPrefix(err.Error(), "trainer: ") {
-			err = fmt.Errorf("trainer: %s: %v: %w", m.Name, err, ErrUnsupported)
+			err = fmt.Errorf("trainer: %s: %s: %w", m.Name, onnxio.CleanMessage(err.Error()), ErrUnsupported)
 		}
 	}()
+	defer recoverBuild(&err)
 	if mode != GradNormEval && mode != GradNormInBatch {
 		return nil, fmt.Errorf("trainer: unknown gradient-norm mode %q (want eval or inbatch)", mode)
 	}
@@ -213,8 +215,8 @@ func psMatMul(c *gradCtx, dy string, slots []int) map[int]string {
 	b := c.b
 	out := map[int]string{}
 	for _, k := range slots {
-		if k != 1 || len(c.xShape(1)) != 2 {
-			failf("MatMul %q: per-sample norms need data as the first input and a 2-D weight", c.e.node.GetName())
+		if k != 1 || len(c.xShape(1)) != 2 || len(c.xShape(0)) < 2 {
+			failf("MatMul %q: per-sample norms need batched data as the first input and a 2-D weight", c.e.node.GetName())
 		}
 		if len(c.xShape(0)) == 2 {
 			out[1] = b.op("Mul", []string{b.sqPerSample(c.x(0)), b.sqPerSample(dy)})
@@ -235,6 +237,9 @@ func psConv(c *gradCtx, dy string, slots []int) map[int]string {
 	xs, ws := c.xShape(0), c.xShape(1)
 	if len(xs) != 4 {
 		failf("per-sample norms of a %d-D Conv are not supported", len(xs)-2)
+	}
+	if ws[2]*ws[3] > maxTaps {
+		failf("Conv %q: kernel %v has more than %d taps, more than bnaudit differentiates", c.e.node.GetName(), ws[2:], maxTaps)
 	}
 	out := map[int]string{}
 	for _, k := range slots {

@@ -152,6 +152,9 @@ func planModel(m *onnxio.Model, batch int) (*modelPlan, error) {
 			return nil, fmt.Errorf("trainer: %s: input %q has an unknown dimension %d; bnaudit needs fixed sample shapes: %w", m.Name, p.input, i+1, ErrUnsupported)
 		}
 	}
+	if err := checkShape(shape); err != nil {
+		return nil, fmt.Errorf("trainer: %s: input %q: %v: %w", m.Name, p.input, err, ErrUnsupported)
+	}
 	p.inShape = shape
 	frozen := map[string]bool{}
 	for _, f := range onnxio.FrozenBatchNorms(m) {
@@ -162,12 +165,16 @@ func planModel(m *onnxio.Model, batch int) (*modelPlan, error) {
 	for i, n := range m.Graph().GetNode() {
 		op := n.GetOpType()
 		if d := n.GetDomain(); d != "" && d != "ai.onnx" {
-			return nil, fmt.Errorf("trainer: %s: node %q uses op %s.%s, which bnaudit cannot train: %w", m.Name, n.GetName(), d, op, ErrUnsupported)
+			return nil, fmt.Errorf("trainer: %s: node %q uses op %s.%s, which bnaudit cannot train: %w", m.Name, n.GetName(), onnxio.CleanMessage(d), onnxio.CleanMessage(op), ErrUnsupported)
 		}
 		_, inf := inferRules[op]
 		_, grad := gradRules[op]
 		if !inf || (!grad && !nonDifferentiable[op] && op != "BatchNormalization" && op != "Dropout") {
-			return nil, fmt.Errorf("trainer: %s: node %q (#%d) uses op %s, which bnaudit cannot differentiate yet: %w", m.Name, n.GetName(), i, op, ErrUnsupported)
+			return nil, fmt.Errorf("trainer: %s: node %q (#%d) uses op %s, which bnaudit cannot differentiate yet: %w", m.Name, n.GetName(), i, onnxio.CleanMessage(op), ErrUnsupported)
+		}
+		// The builders index inputs and outputs by position.
+		if err := checkArity(m, i, n); err != nil {
+			return nil, err
 		}
 	}
 	// Classify initializers: BN statistics, trainable parameters, constants.
@@ -243,6 +250,13 @@ func (p *modelPlan) batchNorm(b *builder, n *onnxpb.NodeProto, train bool, statN
 	if len(in) != 5 {
 		failf("BatchNormalization %q has %d inputs", n.GetName(), len(in))
 	}
+	ctx := &inferCtx{node: n}
+	for _, v := range in {
+		ctx.in = append(ctx.in, b.val(v))
+	}
+	if err := checkChannelParams(ctx, ctx.in[0], 5); err != nil {
+		failf("BatchNormalization %q: %v", n.GetName(), err)
+	}
 	y := n.GetOutput()[0]
 	if !train || p.frozen[n.GetName()] {
 		// Running statistics: an inference-mode BN node.
@@ -294,10 +308,13 @@ func (p *modelPlan) dropout(b *builder, n *onnxpb.NodeProto, train bool, g *Grap
 	ratio := float64(onnxio.AttrFloat(n, "ratio", 0.5))
 	if len(n.GetInput()) > 1 && n.GetInput()[1] != "" {
 		v := b.val(n.GetInput()[1])
-		if v.floats == nil {
-			failf("Dropout %q: its ratio must be a constant", n.GetName())
+		if len(v.floats) != 1 {
+			failf("Dropout %q: its ratio must be a constant scalar", n.GetName())
 		}
 		ratio = v.floats[0]
+	}
+	if !(ratio >= 0 && ratio < 1) {
+		failf("Dropout %q: ratio %g is outside [0, 1)", n.GetName(), ratio)
 	}
 	if !train || ratio == 0 {
 		id := b.emitNamed("Identity", n.GetName(), []string{x}, []string{y})
@@ -338,12 +355,14 @@ func (p *modelPlan) declareInterface(b *builder) {
 // statistics, softmax cross-entropy, backward, optimizer update and
 // running-statistics update, as one ONNX graph under the naming contract.
 func BuildStep(m *onnxio.Model, cfg StepConfig) (g *Graph, err error) {
-	defer recoverBuild(&err)
+	// Deferred calls run last first: recoverBuild turns a build panic into
+	// err before the wrapper below names the model in it.
 	defer func() {
 		if err != nil && !errors.Is(err, ErrUnsupported) && !strings.HasPrefix(err.Error(), "trainer: ") {
-			err = fmt.Errorf("trainer: %s: %v: %w", m.Name, err, ErrUnsupported)
+			err = fmt.Errorf("trainer: %s: %s: %w", m.Name, onnxio.CleanMessage(err.Error()), ErrUnsupported)
 		}
 	}()
+	defer recoverBuild(&err)
 	if cfg.Batch <= 0 {
 		return nil, fmt.Errorf("trainer: batch size must be positive, not %d", cfg.Batch)
 	}
@@ -462,12 +481,14 @@ func (b *builder) update(o Optimizer, p, grad, lr, t string) []string {
 // per-sample loss. It takes the same parameter and statistic names as the
 // step graph, with the source model's values as defaults.
 func BuildEval(m *onnxio.Model, batch int) (g *Graph, err error) {
-	defer recoverBuild(&err)
+	// Deferred calls run last first: recoverBuild turns a build panic into
+	// err before the wrapper below names the model in it.
 	defer func() {
 		if err != nil && !errors.Is(err, ErrUnsupported) && !strings.HasPrefix(err.Error(), "trainer: ") {
-			err = fmt.Errorf("trainer: %s: %v: %w", m.Name, err, ErrUnsupported)
+			err = fmt.Errorf("trainer: %s: %s: %w", m.Name, onnxio.CleanMessage(err.Error()), ErrUnsupported)
 		}
 	}()
+	defer recoverBuild(&err)
 	p, err := planModel(m, batch)
 	if err != nil {
 		return nil, err
