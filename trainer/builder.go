@@ -1,6 +1,7 @@
 package trainer
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -22,13 +23,34 @@ func failf(format string, args ...any) {
 }
 
 // recoverBuild turns a buildError panic into *err; other panics go on.
-func recoverBuild(err *error) {
-	if r := recover(); r != nil {
-		be, ok := r.(buildError)
-		if !ok {
-			panic(r)
-		}
-		*err = be.err
+func recoverBuild(err *error) { absorbBuildPanic(recover(), err) }
+
+// finishBuild is the deferred end of every public graph builder: a
+// buildError panic becomes *err, and an error that does not yet say so
+// names the model and wraps ErrUnsupported, on one line.
+func finishBuild(m *onnxio.Model, err *error) {
+	absorbBuildPanic(recover(), err)
+	if e := *err; e != nil && !errors.Is(e, ErrUnsupported) && !strings.HasPrefix(e.Error(), "trainer: ") {
+		*err = fmt.Errorf("trainer: %s: %s: %w", m.Name, onnxio.CleanMessage(e.Error()), ErrUnsupported)
+	}
+}
+
+func absorbBuildPanic(r any, err *error) {
+	if r == nil {
+		return
+	}
+	be, ok := r.(buildError)
+	if !ok {
+		panic(r)
+	}
+	*err = be.err
+}
+
+// checkTaps refuses a Conv kernel (weight shape ws) with more taps than
+// the weight-gradient formulation emits nodes for.
+func checkTaps(name string, ws []int64) {
+	if ws[2]*ws[3] > maxTaps {
+		failf("Conv %q: kernel %v has more than %d taps, more than bnaudit differentiates", name, ws[2:], maxTaps)
 	}
 }
 

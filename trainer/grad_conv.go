@@ -33,9 +33,7 @@ func gradConv(c *gradCtx, dy []string) []string {
 	if err != nil {
 		failf("Conv %q: %v", c.e.node.GetName(), err)
 	}
-	if ws[2]*ws[3] > maxTaps {
-		failf("Conv %q: kernel %v has more than %d taps, more than bnaudit differentiates", c.e.node.GetName(), ws[2:], maxTaps)
-	}
+	checkTaps(c.e.node.GetName(), ws)
 	g := c.attrInt("group", 1)
 	ys := c.yShape(0)
 	out := make([]string, len(c.e.inputs))

@@ -19,9 +19,7 @@ package trainer
 // vector eᵢ, one backward pass per sample.
 
 import (
-	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/bnaudit/bnaudit/onnxio"
 )
@@ -63,14 +61,7 @@ var psRules = map[string]psRule{
 // "grad_sqnorm/P" [N] per parameter; in-batch mode, the same names as scalars
 // for the gradient of Σᵢ seedᵢ·ℓᵢ.
 func BuildGradNorms(m *onnxio.Model, batch int, mode GradNormMode) (g *Graph, err error) {
-	// Deferred calls run last first: recoverBuild turns a build panic into
-	// err before the wrapper below names the model in it.
-	defer func() {
-		if err != nil && !errors.Is(err, ErrUnsupported) && !strings.HasPrefix(err.Error(), "trainer: ") {
-			err = fmt.Errorf("trainer: %s: %s: %w", m.Name, onnxio.CleanMessage(err.Error()), ErrUnsupported)
-		}
-	}()
-	defer recoverBuild(&err)
+	defer finishBuild(m, &err)
 	if mode != GradNormEval && mode != GradNormInBatch {
 		return nil, fmt.Errorf("trainer: unknown gradient-norm mode %q (want eval or inbatch)", mode)
 	}
@@ -238,9 +229,7 @@ func psConv(c *gradCtx, dy string, slots []int) map[int]string {
 	if len(xs) != 4 {
 		failf("per-sample norms of a %d-D Conv are not supported", len(xs)-2)
 	}
-	if ws[2]*ws[3] > maxTaps {
-		failf("Conv %q: kernel %v has more than %d taps, more than bnaudit differentiates", c.e.node.GetName(), ws[2:], maxTaps)
-	}
+	checkTaps(c.e.node.GetName(), ws)
 	out := map[int]string{}
 	for _, k := range slots {
 		switch k {

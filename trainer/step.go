@@ -355,14 +355,7 @@ func (p *modelPlan) declareInterface(b *builder) {
 // statistics, softmax cross-entropy, backward, optimizer update and
 // running-statistics update, as one ONNX graph under the naming contract.
 func BuildStep(m *onnxio.Model, cfg StepConfig) (g *Graph, err error) {
-	// Deferred calls run last first: recoverBuild turns a build panic into
-	// err before the wrapper below names the model in it.
-	defer func() {
-		if err != nil && !errors.Is(err, ErrUnsupported) && !strings.HasPrefix(err.Error(), "trainer: ") {
-			err = fmt.Errorf("trainer: %s: %s: %w", m.Name, onnxio.CleanMessage(err.Error()), ErrUnsupported)
-		}
-	}()
-	defer recoverBuild(&err)
+	defer finishBuild(m, &err)
 	if cfg.Batch <= 0 {
 		return nil, fmt.Errorf("trainer: batch size must be positive, not %d", cfg.Batch)
 	}
@@ -481,14 +474,7 @@ func (b *builder) update(o Optimizer, p, grad, lr, t string) []string {
 // per-sample loss. It takes the same parameter and statistic names as the
 // step graph, with the source model's values as defaults.
 func BuildEval(m *onnxio.Model, batch int) (g *Graph, err error) {
-	// Deferred calls run last first: recoverBuild turns a build panic into
-	// err before the wrapper below names the model in it.
-	defer func() {
-		if err != nil && !errors.Is(err, ErrUnsupported) && !strings.HasPrefix(err.Error(), "trainer: ") {
-			err = fmt.Errorf("trainer: %s: %s: %w", m.Name, onnxio.CleanMessage(err.Error()), ErrUnsupported)
-		}
-	}()
-	defer recoverBuild(&err)
+	defer finishBuild(m, &err)
 	p, err := planModel(m, batch)
 	if err != nil {
 		return nil, err
