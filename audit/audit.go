@@ -31,8 +31,11 @@ type AuditConfig struct {
 	// RMIA and Feldman–Zhang scores; RefDir caches them.
 	References int
 	Jobs       int
-	Train      trainer.Config
-	RefDir     string
+	// LiRAVariance is "auto" (or ""), "fixed" or "per-sample"
+	// (LiRAVarianceFor).
+	LiRAVariance string
+	Train        trainer.Config
+	RefDir       string
 	// Cache keeps logits on disk by model and data hashes.
 	Cache    SignalCache
 	Progress func(done, total int, reused bool)
@@ -45,6 +48,10 @@ type AuditConfig struct {
 func Audit(ctx context.Context, cfg AuditConfig) (*Report, error) {
 	if cfg.Model == nil || cfg.Members == nil || cfg.NonMembers == nil {
 		return nil, fmt.Errorf("audit: an audit needs a model, members and non-members: %w", ErrInvalidInput)
+	}
+	perSample, err := LiRAVarianceFor(cfg.LiRAVariance, cfg.References)
+	if err != nil {
+		return nil, err
 	}
 	if cfg.Population != nil && cfg.References == 0 {
 		return nil, fmt.Errorf("audit: a population serves reference models; give a number of them (--ref-models) too: %w", ErrInvalidInput)
@@ -70,6 +77,7 @@ func Audit(ctx context.Context, cfg AuditConfig) (*Report, error) {
 		if err != nil {
 			return nil, err
 		}
+		ref.PerSampleVariance = perSample
 		audited := cfg.Members.Len() + cfg.NonMembers.Len()
 		idx := make([]int, audited)
 		for i := range idx {
@@ -95,7 +103,11 @@ func Audit(ctx context.Context, cfg AuditConfig) (*Report, error) {
 			pool = fmt.Sprintf("members ∪ non-members ∪ %d population samples", cfg.Population.Len())
 			z = fmt.Sprintf("the %d population samples as z", cfg.Population.Len())
 		}
-		refNote = fmt.Sprintf("LiRA (fixed variance, means of φ) and RMIA (online and offline, γ = 1, %s) use %d reference models trained from scratch with the audit's recipe on random halves of %s; Feldman–Zhang scores come from the same models.", z, cfg.References, pool)
+		variance := "fixed variance"
+		if perSample {
+			variance = "per-sample variance"
+		}
+		refNote = fmt.Sprintf("LiRA ("+variance+", means of φ) and RMIA (online and offline, γ = 1, %s) use %d reference models trained from scratch with the audit's recipe on random halves of %s; Feldman–Zhang scores come from the same models.", z, cfg.References, pool)
 	}
 	res, err := Measure(ctx, cfg.Model, ec)
 	if err != nil {

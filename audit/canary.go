@@ -1,8 +1,12 @@
 package audit
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
+	"math"
 	"math/rand/v2"
+	"slices"
 
 	"github.com/bnaudit/bnaudit/trainer/dataset"
 )
@@ -28,6 +32,27 @@ func canaryRand(seed uint64) *rand.Rand {
 // splits them into m inserted and m held out. The canaries take norm, the
 // normalization of the data they are inserted into.
 func MakeCanaries(src *dataset.Dataset, m, classes int, norm dataset.Normalization, seed uint64) (*Canaries, error) {
+	return makeCanaries(src, m, classes, norm, seed, false)
+}
+
+// RelabeledCanaries makes canaries from in-distribution samples that are
+// not members (e.g. the training split beyond the members): 2·m of them
+// in a seeded order, each given a label drawn uniformly from the classes
+// other than its true one, so that a model can only classify an inserted
+// one "right" by memorizing it. Then as MakeCanaries.
+func RelabeledCanaries(src *dataset.Dataset, m, classes int, norm dataset.Normalization, seed uint64) (*Canaries, error) {
+	if classes < 2 {
+		return nil, fmt.Errorf("audit: relabeled canaries need at least 2 classes, not %d: %w", classes, ErrInvalidInput)
+	}
+	c, err := makeCanaries(src, m, classes, norm, seed, true)
+	if err != nil {
+		return nil, err
+	}
+	c.Source = src.Name() + " (relabeled)"
+	return c, nil
+}
+
+func makeCanaries(src *dataset.Dataset, m, classes int, norm dataset.Normalization, seed uint64, avoidTrue bool) (*Canaries, error) {
 	if m <= 0 {
 		return nil, fmt.Errorf("audit: the number of canaries must be positive, not %d", m)
 	}
@@ -38,7 +63,20 @@ func MakeCanaries(src *dataset.Dataset, m, classes int, norm dataset.Normalizati
 	order := r.Perm(src.Len())[:2*m]
 	labels := make([]int64, 2*m)
 	for i := range labels {
-		labels[i] = int64(r.IntN(classes))
+		if !avoidTrue {
+			labels[i] = int64(r.IntN(classes))
+			continue
+		}
+		// Uniform over the classes other than the true one.
+		y := src.Labels()[order[i]]
+		if y < 0 || y >= int64(classes) {
+			return nil, fmt.Errorf("audit: %s sample %d has label %d outside [0, %d): %w", src.Name(), order[i], y, classes, ErrInvalidInput)
+		}
+		l := int64(r.IntN(classes - 1))
+		if l >= y {
+			l++
+		}
+		labels[i] = l
 	}
 	pick, err := src.Subset(order)
 	if err != nil {
@@ -128,4 +166,69 @@ func relabel(d *dataset.Dataset, labels []int64, classes int) (*dataset.Dataset,
 		return nil, err
 	}
 	return out.WithClasses(classes)
+}
+
+// ErrNoneOutside is Outside's error when every sample of the pool is a
+// member.
+var ErrNoneOutside = fmt.Errorf("no sample is left outside the members: %w", ErrInvalidInput)
+
+// Outside returns the samples of pool that are not in members: those whose
+// raw values and label match no member's. It is the source of relabeled
+// canaries (in-distribution samples the target was not trained on) when
+// members were drawn from the same split.
+func Outside(pool, members *dataset.Dataset) (*dataset.Dataset, error) {
+	if !slices.Equal(pool.SampleShape(), members.SampleShape()) {
+		return nil, fmt.Errorf("audit: %s has samples of shape %v and %s %v: %w", pool.Name(), pool.SampleShape(), members.Name(), members.SampleShape(), ErrInvalidInput)
+	}
+	seen := map[[32]byte]bool{}
+	if err := eachSampleHash(members, func(_ int, h [32]byte) { seen[h] = true }); err != nil {
+		return nil, err
+	}
+	var keep []int
+	if err := eachSampleHash(pool, func(i int, h [32]byte) {
+		if !seen[h] {
+			keep = append(keep, i)
+		}
+	}); err != nil {
+		return nil, err
+	}
+	if len(keep) == 0 {
+		return nil, fmt.Errorf("audit: every sample of %s is a member: %w", pool.Name(), ErrNoneOutside)
+	}
+	return pool.Subset(keep)
+}
+
+// eachSampleHash calls f with the SHA-256 of each sample's raw values
+// (identity normalization) and label.
+func eachSampleHash(d *dataset.Dataset, f func(i int, h [32]byte)) error {
+	raw, err := d.WithNorm(dataset.IdentityNorm())
+	if err != nil {
+		return err
+	}
+	per := 1
+	for _, s := range raw.SampleShape() {
+		per *= int(s)
+	}
+	const chunk = 1024
+	buf := make([]float32, chunk*per)
+	row := make([]byte, 4*per+8)
+	labels := raw.Labels()
+	for start := 0; start < raw.Len(); start += chunk {
+		n := min(chunk, raw.Len()-start)
+		idx := make([]int, n)
+		for i := range idx {
+			idx[i] = start + i
+		}
+		if err := raw.Batch(idx, buf[:n*per]); err != nil {
+			return err
+		}
+		for i := 0; i < n; i++ {
+			for j, v := range buf[i*per : (i+1)*per] {
+				binary.LittleEndian.PutUint32(row[4*j:], math.Float32bits(v))
+			}
+			binary.LittleEndian.PutUint64(row[4*per:], uint64(labels[start+i]))
+			f(start+i, sha256.Sum256(row))
+		}
+	}
+	return nil
 }

@@ -52,6 +52,9 @@ type CompareConfig struct {
 	// seeds: LiRA, RMIA and Feldman–Zhang join the threshold attacks.
 	RefModels int
 	Jobs      int
+	// LiRAVariance is "auto" (or ""), "fixed" or "per-sample"
+	// (LiRAVarianceFor).
+	LiRAVariance string
 	// Cache keeps logits by model and data hashes.
 	Cache SignalCache
 	// GradNormCheckpoints measures the eval-mode gradient-norm study at
@@ -140,6 +143,9 @@ func Compare(ctx context.Context, cfg CompareConfig) (*Report, error) {
 	}
 	if cfg.Dir == "" {
 		return nil, fmt.Errorf("audit: compare needs an output folder: %w", ErrInvalidInput)
+	}
+	if _, err := LiRAVarianceFor(cfg.LiRAVariance, cfg.RefModels); err != nil {
+		return nil, err
 	}
 	for _, sub := range []string{"runs", "models", "checkpoints"} {
 		if err := os.MkdirAll(filepath.Join(cfg.Dir, sub), 0o755); err != nil {
@@ -250,7 +256,14 @@ func compareReferences(ctx context.Context, cfg CompareConfig, v string, vm *onn
 			cfg.Progress(CompareProgress{Variant: v, Run: n, Runs: runs, Elapsed: time.Since(start), RefDone: done, RefTotal: total, RefReused: reused})
 		}
 	}
-	return TrainReferences(ctx, rc)
+	ref, err := TrainReferences(ctx, rc)
+	if err != nil {
+		return nil, err
+	}
+	if ref.PerSampleVariance, err = LiRAVarianceFor(cfg.LiRAVariance, cfg.RefModels); err != nil {
+		return nil, err
+	}
+	return ref, nil
 }
 
 // runRecipe hashes what a run's results depend on.
@@ -267,6 +280,11 @@ func runRecipe(cfg CompareConfig, vm *onnxio.Model) (string, error) {
 	parts = append(parts, fmt.Sprintf("%d|%d|%+v|%g|%s|%g|%+v|%s|%g|%d|%d|%d|%t|%d|%d", t.Epochs, t.Batch, t.Optimizer, t.LR, t.Schedule,
 		t.LabelSmoothing, t.Augment, t.Init, t.StopAtTrainAcc, cfg.Seed, cfg.RefModels, cfg.GradNormCheckpoints, cfg.InBatch,
 		cfg.Bootstrap.Replicates, cfg.Bootstrap.Seed))
+	// LiRA's variance: runs recorded before the setting existed used the
+	// pooled one, and keep their recipe.
+	if perSample, _ := LiRAVarianceFor(cfg.LiRAVariance, cfg.RefModels); perSample && cfg.RefModels > 0 {
+		parts = append(parts, "lira per-sample variance")
+	}
 	// 0 means the default 256; runs recorded before the setting existed
 	// used it, and keep their recipe.
 	if n := cfg.GradNormSample; n != 0 && n != 256 {
@@ -379,27 +397,69 @@ func buildCompareReport(cfg CompareConfig, records map[string][]*runRecord) (*Re
 				}
 				return seedInterval(vals, own, cfg.Bootstrap)
 			}
-			auc := func(as []AttackReport, name string) Interval {
-				if a := findAttack(as, name); a != nil {
-					return a.AUC
-				}
-				return Interval{Estimate: math.NaN()}
-			}
 			base.TestAccuracy = get(func(x VariantReport) Interval { return x.TestAccuracy })
 			base.TrainAccuracy = get(func(x VariantReport) Interval { return x.TrainAccuracy })
 			base.TrainLoss = get(func(x VariantReport) Interval { return x.TrainLoss })
 			base.TestLoss = get(func(x VariantReport) Interval { return x.TestLoss })
-			for ai := range base.Attacks {
-				name := base.Attacks[ai].Attack
-				base.Attacks[ai].AUC = get(func(x VariantReport) Interval { return auc(x.Attacks, name) })
+			// Every number of an attack row is the mean over the seeds,
+			// with the seeds' interval: AUC, advantage, balanced accuracy
+			// and TPR at each target FPR. (The ROC curve drawn is seed
+			// 0's; see PerSeed.)
+			avgAttacks := func(rows []AttackReport, of func(VariantReport) []AttackReport) []AttackReport {
+				out := append([]AttackReport(nil), rows...)
+				for ai := range out {
+					name := out[ai].Attack
+					pick := func(f func(AttackReport) Interval) Interval {
+						return get(func(x VariantReport) Interval {
+							if a := findAttack(of(x), name); a != nil {
+								return f(*a)
+							}
+							return Interval{Estimate: math.NaN()}
+						})
+					}
+					out[ai].AUC = pick(func(a AttackReport) Interval { return a.AUC })
+					out[ai].Advantage = pick(func(a AttackReport) Interval { return a.Advantage })
+					out[ai].BalancedAccInterval = pick(func(a AttackReport) Interval {
+						if a.BalancedAccInterval == (Interval{}) {
+							// A record of an older bnaudit: the estimate only.
+							return Interval{Estimate: a.BalancedAcc, Lo: a.BalancedAcc, Hi: a.BalancedAcc}
+						}
+						return a.BalancedAccInterval
+					})
+					out[ai].BalancedAcc = out[ai].BalancedAccInterval.Estimate
+					out[ai].TPRAt = append([]TPRAtInterval(nil), out[ai].TPRAt...)
+					for ti := range out[ai].TPRAt {
+						target := out[ai].TPRAt[ti].TargetFPR
+						out[ai].TPRAt[ti].TPR = pick(func(a AttackReport) Interval {
+							for _, t := range a.TPRAt {
+								if t.TargetFPR == target {
+									return t.TPR
+								}
+							}
+							return Interval{Estimate: math.NaN()}
+						})
+					}
+				}
+				return out
 			}
-			for ai := range base.CanaryAttacks {
-				name := base.CanaryAttacks[ai].Attack
-				base.CanaryAttacks[ai].AUC = get(func(x VariantReport) Interval { return auc(x.CanaryAttacks, name) })
-			}
+			base.Attacks = avgAttacks(base.Attacks, func(x VariantReport) []AttackReport { return x.Attacks })
+			base.CanaryAttacks = avgAttacks(base.CanaryAttacks, func(x VariantReport) []AttackReport { return x.CanaryAttacks })
 			if base.Memorization != nil {
 				gap := *base.Memorization
-				gap.AccuracyGap = get(func(x VariantReport) Interval { return x.Memorization.AccuracyGap })
+				mem := func(f func(CanaryGap) Interval) Interval {
+					return get(func(x VariantReport) Interval {
+						if x.Memorization == nil {
+							return Interval{Estimate: math.NaN()}
+						}
+						return f(*x.Memorization)
+					})
+				}
+				gap.AccuracyGap = mem(func(g CanaryGap) Interval { return g.AccuracyGap })
+				gap.InsertedAccuracy = mem(func(g CanaryGap) Interval { return g.InsertedAccuracy })
+				gap.HeldOutAccuracy = mem(func(g CanaryGap) Interval { return g.HeldOutAccuracy })
+				gap.InsertedLoss = mem(func(g CanaryGap) Interval { return g.InsertedLoss })
+				gap.HeldOutLoss = mem(func(g CanaryGap) Interval { return g.HeldOutLoss })
+				gap.LossGap = mem(func(g CanaryGap) Interval { return g.LossGap })
 				base.Memorization = &gap
 			}
 			if len(base.GradNorms) > 0 {
@@ -445,6 +505,15 @@ func buildCompareReport(cfg CompareConfig, records map[string][]*runRecord) (*Re
 		r.Samples = recs[0].Samples
 	} else if recs := records[cfg.Variants[0]]; len(recs) > 0 {
 		r.Samples = recs[0].Samples
+	}
+	// Every run's own table, so that each variant's and each seed's AUCs
+	// can be recomputed from the files.
+	for _, v := range cfg.Variants {
+		for k, rc := range records[v] {
+			if rc.Samples != nil {
+				r.Runs = append(r.Runs, RunSamples{Variant: v, Seed: k, Table: rc.Samples})
+			}
+		}
 	}
 	orig, ok := agg["original"]
 	if !ok {
@@ -503,6 +572,10 @@ func buildCompareReport(cfg CompareConfig, records map[string][]*runRecord) (*Re
 	}
 	if cfg.Seeds == 1 && r.VerdictCode != "not_distinguishable" {
 		r.Verdict = "On one training seed per variant (intervals over samples only, not over training runs): " + r.Verdict
+	}
+	if cfg.RefModels > 0 {
+		perSample, _ := LiRAVarianceFor(cfg.LiRAVariance, cfg.RefModels)
+		r.Notes = append(r.Notes, liraVarianceNote(perSample, cfg.RefModels))
 	}
 	if cfg.Seeds == 1 {
 		r.Notes = append(r.Notes, "One seed per variant: intervals resample samples, not training runs; run-to-run variation is not in them (use --seeds K).")
@@ -710,6 +783,10 @@ func Definitions() map[string]string {
 		"entropy":                      "Entropy attack: score = −H(p).",
 		"modified_entropy":             "Modified-entropy attack (Song & Mittal 2021, eq. 8): score = −Mentr.",
 		"auc":                          "Area under the ROC curve, members positive, ties as one step (as scikit-learn); interval: 95% stratified bootstrap over samples.",
+		"advantage":                    "Attacker advantage (Yeom et al. 2018): the largest TPR − FPR over all thresholds of the attack's score; interval: 95% stratified bootstrap over samples.",
+		"balanced_accuracy":            "Balanced accuracy of the best threshold: (TPR + 1 − FPR)/2 = (1 + advantage)/2; its interval maps the advantage interval the same way.",
+		"loss_gap":                     "Canary memorization in loss: mean cross-entropy on inserted canaries minus held-out canaries (negative: inserted canaries are fitted).",
+		"feldman_zhang":                "Feldman–Zhang memorization (Feldman & Zhang 2020): accuracy of the reference models that trained on the sample minus that of the models that did not; summarized over the samples with at least one IN and one OUT model.",
 		"tpr_at_fpr":                   "Largest TPR among ROC points with FPR ≤ target (no interpolation), with the number of false positives the target allows among the non-members.",
 		"accuracy_gap":                 "Canary memorization: accuracy on inserted canaries minus held-out canaries (same source, same random-label rule).",
 		"grad_norm_ratio":              "Median eval-mode per-sample gradient norm of inserted canaries over that of a sample of typical members.",
@@ -717,8 +794,8 @@ func Definitions() map[string]string {
 		"canary_loss_auc":              "Comparison metric: LOSS-attack AUC on inserted vs held-out canaries, with BN minus without (paired as above).",
 		"member_lira_auc":              "Comparison metric: LiRA (online, fixed variance) AUC on members vs non-members, with BN minus without (each variant with its own reference models; paired as above).",
 		"canary_lira_auc":              "Comparison metric: LiRA (online) AUC on inserted vs held-out canaries, with BN minus without (paired as above).",
-		"lira_online":                  "LiRA online (Carlini et al. 2022): likelihood ratio of the target's φ under Gaussians fitted to reference models trained with (IN) and without (OUT) the sample; fixed (pooled) variance.",
-		"lira_offline":                 "LiRA offline: one-sided test of the target's φ against the OUT Gaussian only.",
+		"lira_online":                  "LiRA online (Carlini et al. 2022): likelihood ratio of the target's φ under Gaussians fitted to reference models trained with (IN) and without (OUT) the sample; one pooled σ_in and σ_out (fixed variance) below 64 reference models, per-sample σ from 64 on or with --lira-variance per-sample (the notes say which).",
+		"lira_offline":                 "LiRA offline: one-sided test of the target's φ against the OUT Gaussian only, fitted on the reference models that did not train on the sample (the OUT half of the same models, as in Carlini et al.'s offline attack; no model trained on it is used).",
 		"rmia_online":                  "RMIA (Zarifzadeh et al. 2024), online, γ = 1: share of population samples z whose likelihood ratio the sample dominates, with Pr(x) averaged over IN and OUT reference models.",
 		"rmia_offline":                 "RMIA offline: Pr(x) from the OUT reference models only, ((1+a)/2)·mean_OUT + (1−a)/2, with a in {0, 0.1, …, 1} tuned on reference model 0 taken as the target.",
 		"grad_norm_inbatch":            "In-batch gradient norm: the canaries and the sampled members shuffled together into batches of the training batch size, BN on batch statistics; each sample's own loss term's gradient norm inside its batch.",

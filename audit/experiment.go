@@ -566,7 +566,8 @@ func attackReport(name string, scores []float64, member []bool, opt BootstrapOpt
 	if err != nil {
 		return AttackReport{}, err
 	}
-	rep := AttackReport{Attack: name, Members: m.NMembers, NonMembers: m.NNonMembers, AUC: iv.AUC, Advantage: iv.Advantage, BalancedAcc: m.BalancedAccuracy}
+	rep := AttackReport{Attack: name, Members: m.NMembers, NonMembers: m.NNonMembers, AUC: iv.AUC, Advantage: iv.Advantage, BalancedAcc: m.BalancedAccuracy,
+		BalancedAccInterval: balancedFromAdvantage(iv.Advantage)}
 	for k, t := range m.TPRAt {
 		rep.TPRAt = append(rep.TPRAt, TPRAtInterval{TargetFPR: t.TargetFPR, TPR: iv.TPRAt[k], AllowedFP: t.AllowedFP, Note: t.Note()})
 	}
@@ -615,4 +616,13 @@ func loadGradNormPoints(dir string, upTo int) []GradNormPoint {
 		}
 	}
 	return out
+}
+
+// balancedFromAdvantage maps an advantage interval (max over thresholds of
+// TPR − FPR) to the balanced-accuracy interval at the same threshold:
+// (TPR + 1 − FPR)/2 = (1 + advantage)/2, monotone, so the bootstrap's
+// percentiles map one to one.
+func balancedFromAdvantage(a Interval) Interval {
+	f := func(x float64) float64 { return (1 + x) / 2 }
+	return Interval{Estimate: f(a.Estimate), Lo: f(a.Lo), Hi: f(a.Hi)}
 }

@@ -31,6 +31,28 @@ type Report struct {
 	Definitions map[string]string `json:"definitions"`
 	// Samples is the per-sample table (scores.csv, signals.npz).
 	Samples *SampleTable `json:"-"`
+	// Runs holds every training run's own per-sample table (a comparison
+	// of several variants or seeds); the writers put each in
+	// samples/VARIANT-seedK.{csv,npz} and list them in SampleFiles.
+	Runs []RunSamples `json:"-"`
+	// SampleFiles lists the per-run sample files of the report folder.
+	SampleFiles []SampleFile `json:"sample_files,omitempty"`
+}
+
+// RunSamples is one training run's per-sample table.
+type RunSamples struct {
+	Variant string
+	Seed    int // 0-based, as in SeedReport
+	Table   *SampleTable
+}
+
+// SampleFile names one run's per-sample files, relative to the report
+// folder.
+type SampleFile struct {
+	Variant string `json:"variant"`
+	Seed    int    `json:"seed"`
+	Scores  string `json:"scores"`
+	Signals string `json:"signals"`
 }
 
 // VariantReport is what was measured on one model.
@@ -88,13 +110,18 @@ type AttackAUC struct {
 
 // AttackReport is one attack's metrics with intervals.
 type AttackReport struct {
-	Attack      string          `json:"attack"` // "loss", "confidence", "entropy", "modified_entropy", "lira_online", …
-	Members     int             `json:"members"`
-	NonMembers  int             `json:"non_members"`
-	AUC         Interval        `json:"auc"`
-	Advantage   Interval        `json:"advantage"`
-	BalancedAcc float64         `json:"balanced_accuracy"`
-	TPRAt       []TPRAtInterval `json:"tpr_at_fpr"`
+	Attack      string   `json:"attack"` // "loss", "confidence", "entropy", "modified_entropy", "lira_online", …
+	Members     int      `json:"members"`
+	NonMembers  int      `json:"non_members"`
+	AUC         Interval `json:"auc"`
+	Advantage   Interval `json:"advantage"`
+	BalancedAcc float64  `json:"balanced_accuracy"`
+	// BalancedAccInterval is BalancedAcc with its interval: balanced
+	// accuracy at the best threshold is (1 + advantage)/2 for every
+	// resample, so the interval is the advantage interval mapped the same
+	// way.
+	BalancedAccInterval Interval        `json:"balanced_accuracy_interval"`
+	TPRAt               []TPRAtInterval `json:"tpr_at_fpr"`
 	// ROC is the curve, thinned for plotting (at most a few hundred points,
 	// always keeping the low-FPR end).
 	ROC []ROCPoint `json:"roc"`

@@ -12,8 +12,11 @@
 //   - report.html: one self-contained page (inline CSS and inline SVG plots,
 //     no script, no external asset) with the same content plus plots:
 //     log-log ROC curves, gradient-norm histograms and ratios along
-//     training, canary memorization, and the variants side by side; every
-//     variant's most exposed members (up to ten) with their loss.
+//     training, canary memorization (accuracy and loss gaps), histograms
+//     of the Feldman–Zhang memorization scores (overlaid across variants
+//     in a comparison), and the variants side by side; each attack's
+//     balanced accuracy with its interval; every variant's most exposed
+//     members (up to ten) with their loss.
 //   - scores.csv: one row per sample of Report.Samples with whether the
 //     model classifies it correctly and every attack's score, for
 //     spreadsheets; columns are meant to be found by header name.

@@ -32,9 +32,14 @@ func slice(name string, members, nonMembers int, auc, adv, tpr1 audit.Interval, 
 	return audit.SliceReport{Slice: name, Attack: audit.AttackReport{
 		Attack: "lira_online", Members: members, NonMembers: nonMembers,
 		AUC: auc, Advantage: adv,
-		TPRAt: []audit.TPRAtInterval{tpr(0.01, tpr1, allowed)},
+		BalancedAcc:         (1 + adv.Estimate) / 2,
+		BalancedAccInterval: iv((1+adv.Estimate)/2, (1+adv.Lo)/2, (1+adv.Hi)/2),
+		TPRAt:               []audit.TPRAtInterval{tpr(0.01, tpr1, allowed)},
 	}}
 }
+
+// fzEdges are ten bins of Feldman–Zhang score from 0 to 1.
+func fzEdges() []float64 { return []float64{0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1} }
 
 // logEdges returns n+1 log-spaced histogram edges from lo to hi.
 func logEdges(lo, hi float64, n int) []float64 {
@@ -93,6 +98,7 @@ func fixtureReport() *audit.Report {
 			{
 				Attack: "lira_online", Members: 5000, NonMembers: 5000,
 				AUC: iv(0.6012, 0.5931, 0.6090), Advantage: iv(0.152, 0.141, 0.163), BalancedAcc: 0.576,
+				BalancedAccInterval: iv(0.576, 0.5704, 0.5816),
 				TPRAt: []audit.TPRAtInterval{
 					tpr(0.001, iv(0.0193, 0.0150, 0.0240), 5),
 					tpr(0.01, iv(0.0561, 0.0490, 0.0630), 50),
@@ -114,6 +120,7 @@ func fixtureReport() *audit.Report {
 			{
 				Attack: "loss", Members: 50, NonMembers: 50,
 				AUC: iv(0.97, 0.94, 0.99), Advantage: iv(0.8, 0.7, 0.9), BalancedAcc: 0.9,
+				BalancedAccInterval: iv(0.9, 0.85, 0.95),
 				TPRAt: []audit.TPRAtInterval{
 					tpr(0.001, iv(0.62, 0.40, 0.80), 0),
 					tpr(0.01, iv(0.62, 0.40, 0.80), 0),
@@ -126,7 +133,11 @@ func fixtureReport() *audit.Report {
 			InsertedAccuracy: iv(0.94, 0.88, 0.98), HeldOutAccuracy: iv(0.10, 0.04, 0.18), AccuracyGap: iv(0.84, 0.74, 0.92),
 			InsertedLoss: iv(0.21, 0.12, 0.33), HeldOutLoss: iv(5.12, 4.61, 5.70), LossGap: iv(-4.91, -5.50, -4.37),
 		},
-		FeldmanZhang: &audit.Distribution{N: 5100, Mean: 0.031, Median: 0.002, P90: 0.08, Max: 0.97},
+		// Most samples near 0, an empty bin and a skew of 4590/8: a
+		// logarithmic count axis.
+		FeldmanZhang: &audit.Distribution{N: 5100, Mean: 0.031, Median: 0.002, P90: 0.08, Max: 0.97,
+			Edges:  fzEdges(),
+			Counts: []int{4590, 240, 120, 60, 40, 20, 12, 8, 0, 10}},
 		GradNorms: gradPoints(map[int][2]audit.Interval{
 			10: {iv(12.5, 10.1, 15.2), iv(14.1, 11.0, 17.9)},
 			20: {iv(25.3, 21.7, 29.9), iv(27.0, 22.2, 31.8)},

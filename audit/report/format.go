@@ -81,6 +81,17 @@ func fmtFit(iv audit.Interval) string {
 	return fmtInterval(iv)
 }
 
+// fmtBalanced formats an attack's balanced accuracy with its interval. A
+// report from before the interval was recorded (BalancedAccInterval left
+// at zero, as an older report.json reads) or without one (NaN) shows the
+// estimate alone.
+func fmtBalanced(a audit.AttackReport) string {
+	if iv := a.BalancedAccInterval; iv != (audit.Interval{}) && !math.IsNaN(iv.Estimate) {
+		return fmtInterval(iv)
+	}
+	return fmtValue(a.BalancedAcc)
+}
+
 // fmtPercent formats a target FPR as a percentage: 0.001 → "0.1%".
 func fmtPercent(fpr float64) string {
 	return strconv.FormatFloat(100*fpr, 'g', 6, 64) + "%"

@@ -32,6 +32,27 @@ func TestFmtInterval(t *testing.T) {
 	}
 }
 
+func TestFmtBalanced(t *testing.T) {
+	nan := math.NaN()
+	for _, c := range []struct {
+		est  float64
+		in   audit.Interval
+		want string
+	}{
+		{0.625, iv(0.625, 0.6, 0.65), "0.625 [0.600, 0.650]"},
+		{0.625, audit.Interval{}, "0.625"},               // an older report.json
+		{0.625, iv(nan, nan, nan), "0.625"},              // no interval
+		{0.625, iv(nan, 0.6, 0.65), "0.625"},             // no estimate in it
+		{nan, audit.Interval{}, "n/a"},                   // nothing measured
+		{0.5, iv(0.5, 0.5, 0.5), "0.500 [0.500, 0.500]"}, // a real, degenerate one
+	} {
+		a := audit.AttackReport{BalancedAcc: c.est, BalancedAccInterval: c.in}
+		if got := fmtBalanced(a); got != c.want {
+			t.Errorf("fmtBalanced(%v, %v) = %q, want %q", c.est, c.in, got, c.want)
+		}
+	}
+}
+
 func TestFmtFit(t *testing.T) {
 	for _, c := range []struct {
 		in   audit.Interval

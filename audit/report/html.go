@@ -68,6 +68,17 @@ func encodeHTML(r *audit.Report) ([]byte, error) {
 					return p.Ratio, ok
 				}),
 		)
+		// Memorization by the reference models, BN against no BN: the
+		// variants' Feldman–Zhang histograms overlaid.
+		withFZ := 0
+		for _, vr := range r.Variants {
+			if vr.FeldmanZhang != nil {
+				withFZ++
+			}
+		}
+		if withFZ > 1 {
+			page.Compare = append(page.Compare, feldmanZhangCompareFigure("Feldman–Zhang memorization by variant", r.Variants))
+		}
 	}
 	hasGap := false
 	for _, vr := range r.Variants {
@@ -81,6 +92,13 @@ func encodeHTML(r *audit.Report) ([]byte, error) {
 						return audit.Interval{}, false
 					}
 					return vr.Memorization.AccuracyGap, true
+				}),
+			barsFigure("Canary memorization gap (loss)", "Mean loss on inserted canaries minus mean loss on held-out canaries, with 95% intervals: the further below zero, the better the model fits the canaries it trained on.", "loss gap", r.Variants,
+				func(vr *audit.VariantReport) (audit.Interval, bool) {
+					if vr.Memorization == nil {
+						return audit.Interval{}, false
+					}
+					return vr.Memorization.LossGap, true
 				}))
 	}
 
@@ -102,6 +120,9 @@ func encodeHTML(r *audit.Report) ([]byte, error) {
 		}
 		if len(vr.GradNorms) > 0 {
 			hv.Figures = append(hv.Figures, ratioFigure("Gradient-norm ratio along training: "+name, vr.GradNorms))
+		}
+		if vr.FeldmanZhang != nil {
+			hv.Figures = append(hv.Figures, feldmanZhangFigure("Feldman–Zhang memorization: "+name, name, vr.FeldmanZhang, variantColor(vr)))
 		}
 		page.Variants = append(page.Variants, hv)
 	}

@@ -190,3 +190,71 @@ func TestReadJSONErrors(t *testing.T) {
 		}
 	}
 }
+
+// dropKey removes every member named key from a decoded JSON tree.
+func dropKey(x any, key string) {
+	switch v := x.(type) {
+	case map[string]any:
+		delete(v, key)
+		for _, e := range v {
+			dropKey(e, key)
+		}
+	case []any:
+		for _, e := range v {
+			dropKey(e, key)
+		}
+	}
+}
+
+// TestReadJSONWithoutBalancedAccInterval: a report.json written before
+// balanced_accuracy_interval existed still reads, and report.html then
+// shows each balanced accuracy alone, without an interval.
+func TestReadJSONWithoutBalancedAccInterval(t *testing.T) {
+	data, err := encodeJSON(fixtureReport())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var tree any
+	if err := dec.Decode(&tree); err != nil {
+		t.Fatal(err)
+	}
+	dropKey(tree, "balanced_accuracy_interval")
+	old, err := json.Marshal(tree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(old, []byte("balanced_accuracy_interval")) || !bytes.Contains(old, []byte(`"balanced_accuracy":0.576`)) {
+		t.Fatalf("the old report.json is not as intended:\n%.600s", old)
+	}
+	r, err := ReadJSON(bytes.NewReader(old))
+	if err != nil {
+		t.Fatalf("an old report.json does not read: %v", err)
+	}
+	a := r.Variants[0].Attacks[1]
+	if a.Attack != "lira_online" || a.BalancedAcc != 0.576 || a.BalancedAccInterval != (audit.Interval{}) {
+		t.Errorf("old attack read as %s, balanced accuracy %v, interval %v", a.Attack, a.BalancedAcc, a.BalancedAccInterval)
+	}
+	html, err := encodeHTML(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parseHTML(t, html)
+	flat := strings.ReplaceAll(string(html), "\u00a0", " ")
+	for _, want := range []string{
+		"<td>0.152 [0.141, 0.163]</td><td>0.576</td>", // original, lira_online
+		"<td>0.800 [0.700, 0.900]</td><td>0.900</td>", // canaries and the canary slice
+		"<td>0.066 [0.055, 0.077]</td><td>n/a</td>",   // NaN stays n/a
+	} {
+		if !strings.Contains(flat, want) {
+			t.Errorf("report.html of an old report.json lacks %s", want)
+		}
+	}
+	if strings.Contains(flat, "0.576 [0.570, 0.582]") || strings.Contains(flat, "0.0000 [0.0000, 0.0000]") {
+		t.Error("report.html of an old report.json shows a balanced-accuracy interval")
+	}
+	if err := WriteMarkdown(&bytes.Buffer{}, r); err != nil {
+		t.Errorf("report.md of an old report.json: %v", err)
+	}
+}

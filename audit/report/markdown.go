@@ -62,7 +62,8 @@ func writeMarkdown(w *bufio.Writer, v view) {
 		if vv.Attacks.Empty() {
 			p("No attack was run.\n\n")
 		} else {
-			mdTable(w, vv.Attacks)
+			// The balanced accuracy, (1 + advantage)/2, is in report.html.
+			mdTable(w, vv.Attacks.without(balancedAccCol))
 		}
 	}
 	// The most exposed members of the first variant that has them (the

@@ -174,3 +174,27 @@ func TestSliceTableMixedAttacks(t *testing.T) {
 		t.Errorf("no slices: %v %q", tb, by)
 	}
 }
+
+// TestMarkdownAttacksWithoutBalancedAccuracy: the attack table of a
+// one-model report.md keeps its columns; the balanced accuracy is
+// report.html's.
+func TestMarkdownAttacksWithoutBalancedAccuracy(t *testing.T) {
+	r := fixtureReport()
+	r.Kind, r.Variants, r.Comparisons = "audit", r.Variants[:1], nil
+	var b bytes.Buffer
+	if err := WriteMarkdown(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	md := b.String()
+	for _, want := range []string{
+		"| attack | members | non-members | AUC | advantage | TPR@0.1% FPR | TPR@1% FPR |",
+		"| lira_online | 5000 | 5000 | 0.601 [0.593, 0.609] | 0.152 [0.141, 0.163] | 0.019 [0.015, 0.024] (rests on 5 non-members) | 0.056 [0.049, 0.063] |",
+	} {
+		if !strings.Contains(md, want+"\n") {
+			t.Errorf("report.md lacks the line\n%s\n%s", want, md)
+		}
+	}
+	if strings.Contains(md, "balanced accuracy") || strings.Contains(md, "0.576") {
+		t.Error("report.md shows the balanced accuracy")
+	}
+}

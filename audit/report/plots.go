@@ -6,6 +6,7 @@ import (
 	"html/template"
 	"image/color"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -249,7 +250,7 @@ func histogramFigure(title string, pt audit.GradNormPoint) figure {
 	logX := true
 	n := 0
 	for _, d := range []audit.Distribution{pt.Outlier, pt.Typical} {
-		if len(d.Edges) != len(d.Counts)+1 || len(d.Counts) == 0 {
+		if !hasHistogram(&d) {
 			continue
 		}
 		n++
@@ -272,7 +273,7 @@ func histogramFigure(title string, pt audit.GradNormPoint) figure {
 		{"typical (members)", pt.Typical, palette[0]},
 	} {
 		d := g.d
-		if len(d.Edges) != len(d.Counts)+1 || len(d.Counts) == 0 {
+		if !hasHistogram(&d) {
 			continue
 		}
 		total := 0
@@ -282,13 +283,11 @@ func histogramFigure(title string, pt audit.GradNormPoint) figure {
 		if total == 0 {
 			continue
 		}
-		xys := plotter.XYs{{X: d.Edges[0], Y: 0}}
+		shares := make([]float64, len(d.Counts))
 		for j, c := range d.Counts {
-			share := float64(c) / float64(total)
-			xys = append(xys, plotter.XY{X: d.Edges[j], Y: share}, plotter.XY{X: d.Edges[j+1], Y: share})
+			shares[j] = float64(c) / float64(total)
 		}
-		xys = append(xys, plotter.XY{X: d.Edges[len(d.Edges)-1], Y: 0})
-		l, err := plotter.NewLine(xys)
+		l, err := plotter.NewLine(steps(d.Edges, shares, 0))
 		if err != nil {
 			return failed(title, err.Error())
 		}
@@ -489,4 +488,230 @@ func barsFigure(title, caption, ylabel string, variants []audit.VariantReport, v
 	fig := render(title, caption, p, w, smallPlotH)
 	fig.Small = true
 	return fig
+}
+
+// hasHistogram reports whether d carries a histogram: Edges one longer
+// than a non-empty Counts.
+func hasHistogram(d *audit.Distribution) bool {
+	return d != nil && len(d.Counts) > 0 && len(d.Edges) == len(d.Counts)+1
+}
+
+// steps returns the outline of a histogram: height h[j] over the bin from
+// edges[j] to edges[j+1], never below floor, starting and ending at floor
+// (the bottom of the axis: a logarithmic axis has no zero).
+func steps(edges, h []float64, floor float64) plotter.XYs {
+	xys := plotter.XYs{{X: edges[0], Y: floor}}
+	for j, y := range h {
+		y = math.Max(y, floor)
+		xys = append(xys, plotter.XY{X: edges[j], Y: y}, plotter.XY{X: edges[j+1], Y: y})
+	}
+	return append(xys, plotter.XY{X: edges[len(edges)-1], Y: floor})
+}
+
+// skewedRatio is how many times a histogram's highest bar must exceed its
+// lowest non-empty one for the y axis to be logarithmic: on a linear axis
+// a bar below a twentieth of the highest is a few points tall and reads as
+// empty.
+const skewedRatio = 20
+
+// skewed returns the lowest positive and the highest of the heights, and
+// whether they span more than skewedRatio.
+func skewed(hs ...[]float64) (minPos, maxH float64, logY bool) {
+	minPos = math.Inf(1)
+	for _, h := range hs {
+		for _, y := range h {
+			if y > 0 && !math.IsInf(y, 0) {
+				minPos, maxH = math.Min(minPos, y), math.Max(maxH, y)
+			}
+		}
+	}
+	return minPos, maxH, maxH > skewedRatio*minPos
+}
+
+// headroom is the top of a histogram's y axis: room above the highest bar
+// for the legend.
+func headroom(floor, maxH float64, logY bool) float64 {
+	if logY {
+		return maxH * math.Pow(maxH/floor, 0.25)
+	}
+	return 1.3 * maxH
+}
+
+// binCounts lists a histogram's bins with their counts, for a plot's
+// accessible name: "[0, 0.1): 4590; …; [0.9, 1]: 10" (the last bin holds
+// its upper edge).
+func binCounts(d *audit.Distribution) string {
+	parts := make([]string, len(d.Counts))
+	for j, c := range d.Counts {
+		end := ")"
+		if j == len(d.Counts)-1 {
+			end = "]"
+		}
+		parts[j] = "[" + fmtEdge(d.Edges[j]) + ", " + fmtEdge(d.Edges[j+1]) + end + ": " + strconv.Itoa(c)
+	}
+	return strings.Join(parts, "; ")
+}
+
+// fmtEdge formats a histogram edge with up to four significant digits.
+func fmtEdge(x float64) string { return strconv.FormatFloat(x, 'g', 4, 64) }
+
+// labelled gives a drawn figure's SVG an accessible name (aria-label): the
+// plot's content in words and numbers, for a reader who cannot see it.
+func labelled(fig figure, label string) figure {
+	if fig.SVG == "" {
+		return fig
+	}
+	attr := `aria-label="` + template.HTMLEscapeString(oneLine(label)) + `" `
+	// The label is escaped above; the rest is render's SVG.
+	fig.SVG = template.HTML(strings.Replace(string(fig.SVG), `<svg role="img" `, `<svg role="img" `+attr, 1)) //nolint:gosec // see above
+	return fig
+}
+
+// fzAxis is the x axis of the Feldman–Zhang plots.
+const fzAxis = "Feldman–Zhang memorization score"
+
+// fzMeaning says in words what the Feldman–Zhang score is.
+const fzMeaning = "the accuracy on a sample of the reference models trained with it minus that of the reference models trained without it (near 0: not memorized; near 1: only the models that saw the sample get it right)"
+
+// feldmanZhangFigure draws one variant's histogram of Feldman–Zhang
+// memorization scores as the number of samples per bin. Most samples score
+// near 0, so the y axis is logarithmic when the bars span more than
+// skewedRatio; an empty bin then has no bar.
+func feldmanZhangFigure(title, name string, fz *audit.Distribution, c color.RGBA) figure {
+	if !hasHistogram(fz) {
+		return failed(title, "no histogram was recorded")
+	}
+	counts := make([]float64, len(fz.Counts))
+	total := 0
+	for j, n := range fz.Counts {
+		counts[j], total = float64(n), total+n
+	}
+	if total <= 0 {
+		return failed(title, "no sample has a Feldman–Zhang score")
+	}
+	p := newPlot(title, fzAxis, "number of samples")
+	p.Legend.Top = true
+	_, maxH, logY := skewed(counts)
+	floor := 0.0
+	if logY {
+		floor = 0.5 // below one sample: a bin of one has a bar
+		p.Y.Scale, p.Y.Tick.Marker = plot.LogScale{}, logTicks{}
+	} else {
+		p.Y.Tick.Marker = integerTicks{}
+	}
+	l, err := plotter.NewLine(steps(fz.Edges, counts, floor))
+	if err != nil {
+		return failed(title, err.Error())
+	}
+	l.Color, l.FillColor, l.Width = c, translucent(c, 0x40), vg.Points(1.2)
+	p.Add(l)
+	p.Legend.Add(fmt.Sprintf("%s: median %s (n=%d)", name, fmtValue(fz.Median), fz.N), l)
+	p.X.Min, p.X.Max = fz.Edges[0], fz.Edges[len(fz.Edges)-1]
+	p.Y.Min, p.Y.Max = floor, headroom(floor, maxH, logY)
+	caption := fmt.Sprintf("Feldman–Zhang memorization of the %d samples the reference models score: %s. Mean %s, median %s, 90th percentile %s, max %s.",
+		fz.N, fzMeaning, fmtValue(fz.Mean), fmtValue(fz.Median), fmtValue(fz.P90), fmtValue(fz.Max))
+	if logY {
+		caption += " The number of samples is on a logarithmic axis; an empty bin has no bar."
+	}
+	fig := render(title, caption, p, plotW, plotH)
+	return labelled(fig, fmt.Sprintf("Histogram of the Feldman–Zhang memorization scores of %s (%d samples), samples per score bin: %s", name, fz.N, binCounts(fz)))
+}
+
+// feldmanZhangCompareFigure overlays the variants' histograms of
+// Feldman–Zhang scores, one line per variant that has one, as the share of
+// the variant's scored samples per bin, so that variants with different
+// numbers of samples compare; where the variants' bins differ, as the
+// share per unit of score. The y axis is logarithmic when skewed; an empty
+// bin then drops to the bottom of the axis.
+func feldmanZhangCompareFigure(title string, variants []audit.VariantReport) figure {
+	type series struct {
+		i  int
+		vr *audit.VariantReport
+		h  []float64
+	}
+	var ss []series
+	for i := range variants {
+		vr := &variants[i]
+		if !hasHistogram(vr.FeldmanZhang) {
+			continue
+		}
+		total := 0
+		for _, c := range vr.FeldmanZhang.Counts {
+			total += c
+		}
+		if total <= 0 {
+			continue
+		}
+		h := make([]float64, len(vr.FeldmanZhang.Counts))
+		for j, c := range vr.FeldmanZhang.Counts {
+			h[j] = float64(c) / float64(total)
+		}
+		ss = append(ss, series{i: i, vr: vr, h: h})
+	}
+	if len(ss) == 0 {
+		return failed(title, "no histogram was recorded")
+	}
+	sameBins := true
+	for _, s := range ss[1:] {
+		sameBins = sameBins && slices.Equal(s.vr.FeldmanZhang.Edges, ss[0].vr.FeldmanZhang.Edges)
+	}
+	ylabel := "share of samples per bin"
+	if !sameBins {
+		ylabel = "share of samples per unit of score"
+		for _, s := range ss {
+			e := s.vr.FeldmanZhang.Edges
+			for j := range s.h {
+				w := e[j+1] - e[j]
+				if !(w > 0) {
+					return failed(title, "the histogram's bin edges do not increase")
+				}
+				s.h[j] /= w
+			}
+		}
+	}
+	all := make([][]float64, len(ss))
+	for k, s := range ss {
+		all[k] = s.h
+	}
+	minPos, maxH, logY := skewed(all...)
+	p := newPlot(title, fzAxis, ylabel)
+	p.Legend.Top = true
+	floor := 0.0
+	if logY {
+		floor = minPos / 2
+		p.Y.Scale, p.Y.Tick.Marker = plot.LogScale{}, logTicks{}
+	}
+	xmin, xmax := math.Inf(1), math.Inf(-1)
+	var label []string
+	for _, s := range ss {
+		d := s.vr.FeldmanZhang
+		l, err := plotter.NewLine(steps(d.Edges, s.h, floor))
+		if err != nil {
+			return failed(title, err.Error())
+		}
+		c := colorFor(s.i)
+		l.Color, l.FillColor, l.Width, l.Dashes = c, translucent(c, 0x26), vg.Points(1.4), dashesFor(s.i)
+		p.Add(l)
+		bn := "no BN"
+		if s.vr.BatchNorms > 0 {
+			bn = "with BN"
+		}
+		name := shortName(s.vr.Name)
+		p.Legend.Add(fmt.Sprintf("%s (%s), median %s (n=%d)", name, bn, fmtValue(d.Median), d.N), l)
+		xmin, xmax = math.Min(xmin, d.Edges[0]), math.Max(xmax, d.Edges[len(d.Edges)-1])
+		label = append(label, fmt.Sprintf("%s (%d samples): %s.", name, d.N, binCounts(d)))
+	}
+	p.X.Min, p.X.Max = xmin, xmax
+	p.Y.Min, p.Y.Max = floor, headroom(floor, maxH, logY)
+	caption := "Feldman–Zhang memorization of each variant's samples, scored by that variant's reference models: " + fzMeaning + ". "
+	if sameBins {
+		caption += "Each line is the share of the variant's scored samples in each bin, so that variants compare whatever their number of samples."
+	} else {
+		caption += "The variants' bins differ, so each line is the share of the variant's scored samples per unit of score (a density)."
+	}
+	if logY {
+		caption += " The share is on a logarithmic axis; an empty bin drops to its bottom."
+	}
+	fig := render(title, caption, p, plotW, plotH)
+	return labelled(fig, "Histograms of the Feldman–Zhang memorization scores by variant, samples per score bin. "+strings.Join(label, " "))
 }

@@ -86,6 +86,22 @@ func (t table) head(rows, cols int) table {
 	return out
 }
 
+// without returns the table less column col (the table itself when it has
+// no such column).
+func (t table) without(col int) table {
+	if col < 0 || col >= len(t.Header) {
+		return t
+	}
+	out := table{Header: slices.Delete(slices.Clone(t.Header), col, col+1)}
+	for _, r := range t.Rows {
+		if col < len(r) {
+			r = slices.Delete(slices.Clone(r), col, col+1)
+		}
+		out.Rows = append(out.Rows, r)
+	}
+	return out
+}
+
 // buildView lays out the report.
 func buildView(r *audit.Report) view {
 	v := view{
@@ -203,16 +219,20 @@ func comparisonTable(cs []audit.Comparison) table {
 	return t
 }
 
-// attackTable lists every attack with its AUC, advantage and TPR at each
-// target FPR measured.
+// balancedAccCol is the column of attackTable that holds the balanced
+// accuracy; report.md leaves it out.
+const balancedAccCol = 5
+
+// attackTable lists every attack with its AUC, advantage, balanced
+// accuracy and TPR at each target FPR measured.
 func attackTable(atts []audit.AttackReport) table {
 	targets := targetFPRs(atts)
-	t := table{Header: []string{"attack", "members", "non-members", "AUC", "advantage"}}
+	t := table{Header: []string{"attack", "members", "non-members", "AUC", "advantage", "balanced accuracy"}}
 	for _, f := range targets {
 		t.Header = append(t.Header, "TPR@"+fmtPercent(f)+" FPR")
 	}
 	for _, a := range atts {
-		row := []string{a.Attack, strconv.Itoa(a.Members), strconv.Itoa(a.NonMembers), fmtInterval(a.AUC), fmtInterval(a.Advantage)}
+		row := []string{a.Attack, strconv.Itoa(a.Members), strconv.Itoa(a.NonMembers), fmtInterval(a.AUC), fmtInterval(a.Advantage), fmtBalanced(a)}
 		for _, f := range targets {
 			if tp, ok := tprAt(a, f); ok {
 				row = append(row, fmtTPR(tp, a.NonMembers))

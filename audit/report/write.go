@@ -18,7 +18,26 @@ const (
 	HTMLFile     = "report.html"
 	ScoresFile   = "scores.csv"
 	SignalsFile  = "signals.npz"
+	// SamplesDir holds each run's scores and signals in a comparison of
+	// several runs (report.json's sample_files lists them).
+	SamplesDir = "samples"
 )
+
+// fileSafe keeps letters, digits, '-', '_' and '.' of a variant name for a
+// file name; anything else becomes '_'.
+func fileSafe(name string) string {
+	b := []byte(name)
+	for i, c := range b {
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.'
+		if !ok || (c == '.' && i == 0) {
+			b[i] = '_'
+		}
+	}
+	if len(b) == 0 {
+		return "_"
+	}
+	return string(b)
+}
 
 // Write writes the report into dir, creating dir if needed: report.json,
 // report.md and report.html always, scores.csv and signals.npz when the
@@ -49,7 +68,31 @@ func Write(dir string, r *audit.Report) error {
 		files = append(files, file{name, data})
 		return nil
 	}
-	data, err := encodeJSON(r)
+	// Each run's own table when the report has several (a comparison):
+	// samples/VARIANT-seedK.csv and .npz, listed in report.json.
+	var sampleFiles []audit.SampleFile
+	if len(r.Runs) > 1 {
+		for _, run := range r.Runs {
+			if run.Table == nil {
+				continue
+			}
+			base := fmt.Sprintf("%s-seed%d", fileSafe(run.Variant), run.Seed)
+			sf := audit.SampleFile{Variant: run.Variant, Seed: run.Seed,
+				Scores: SamplesDir + "/" + base + ".csv", Signals: SamplesDir + "/" + base + ".npz"}
+			data, err := encodeCSV(run.Table)
+			if err := add(sf.Scores, data, err); err != nil {
+				return err
+			}
+			data, err = encodeNPZ(run.Table)
+			if err := add(sf.Signals, data, err); err != nil {
+				return err
+			}
+			sampleFiles = append(sampleFiles, sf)
+		}
+	}
+	withFiles := *r
+	withFiles.SampleFiles = sampleFiles
+	data, err := encodeJSON(&withFiles)
 	if err := add(JSONFile, data, err); err != nil {
 		return err
 	}
@@ -75,6 +118,11 @@ func Write(dir string, r *audit.Report) error {
 
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("report: cannot create the report folder: %w", err)
+	}
+	if len(sampleFiles) > 0 {
+		if err := os.MkdirAll(filepath.Join(dir, SamplesDir), 0o755); err != nil {
+			return fmt.Errorf("report: cannot create the samples folder: %w", err)
+		}
 	}
 	for _, f := range files {
 		path := filepath.Join(dir, f.name)

@@ -7,7 +7,10 @@ roc_auc_score, the AUC of every attack of the run the per-sample table
 belongs to (the first variant; when its row aggregates several training
 seeds, the first seed, whose AUCs report.json lists under per_seed): on
 members vs non-members (rows with canary = 0) and on inserted vs held-out
-canaries (rows with canary = 1).
+canaries (rows with canary = 1). A comparison of several runs also has
+each run's own files under samples/ (listed in report.json's
+sample_files); every one of them is checked against its variant's AUCs
+(per_seed[seed] when the variant has several seeds).
 It also recomputes the LOSS attack from the raw loss in signals.npz. Exits 1
 when any AUC differs from the report's by 0.0005 or more (three decimals).
 
@@ -23,32 +26,50 @@ from sklearn.metrics import roc_auc_score
 
 d = sys.argv[1]
 rep = json.load(open(os.path.join(d, "report.json")))
-variant = rep["variants"][0]
-rows = list(csv.DictReader(open(os.path.join(d, "scores.csv"))))
-sig = np.load(os.path.join(d, "signals.npz"))
-member = np.array([r["member"] == "1" for r in rows])
-canary = np.array([r["canary"] == "1" for r in rows])
 bad = 0
+checked = 0
 
 
 def check(name, want, scores, labels):
-    global bad
+    global bad, checked
     got = roc_auc_score(labels, scores)
     ok = abs(got - want) < 5e-4
     bad += not ok
-    print("%-4s %-34s report %.4f  recomputed %.4f" % ("ok" if ok else "DIFF", name, want, got))
+    checked += 1
+    print("%-4s %-44s report %.4f  recomputed %.4f" % ("ok" if ok else "DIFF", name, want, got))
 
 
-attacks, canary_attacks = variant["attacks"], variant.get("canary_attacks") or []
-if variant.get("per_seed"):
-    first = variant["per_seed"][0]
-    attacks, canary_attacks = first["auc"], first.get("canary_auc") or []
-    print("the row aggregates %d seeds; checking seed 0, the per-sample table's run" % len(variant["per_seed"]))
-for block, sel, attacks in (("members", ~canary, attacks), ("canaries", canary, canary_attacks)):
-    for a in attacks:
-        col = "score_" + a["attack"]
-        scores = np.array([float(r[col]) for r in rows])[sel]
-        check("%s/%s (scores.csv)" % (block, a["attack"]), a["auc"]["estimate"], scores, member[sel])
-        if a["attack"] == "loss":
-            check("%s/loss (signals.npz raw loss)" % block, a["auc"]["estimate"], -sig["loss"][sel], sig["member"][sel])
+def run_aucs(variant, seed):
+    """The AUCs report.json gives for one run of a variant."""
+    if variant.get("per_seed"):
+        for s in variant["per_seed"]:
+            if s["seed"] == seed:
+                return s["auc"], s.get("canary_auc") or []
+        raise SystemExit("report.json has no seed %d for variant %s" % (seed, variant["name"]))
+    return variant["attacks"], variant.get("canary_attacks") or []
+
+
+def check_run(label, variant, seed, scores_path, signals_path):
+    rows = list(csv.DictReader(open(os.path.join(d, scores_path))))
+    sig = np.load(os.path.join(d, signals_path))
+    member = np.array([r["member"] == "1" for r in rows])
+    canary = np.array([r["canary"] == "1" for r in rows])
+    attacks, canary_attacks = run_aucs(variant, seed)
+    for block, sel, attacks in (("members", ~canary, attacks), ("canaries", canary, canary_attacks)):
+        for a in attacks:
+            col = "score_" + a["attack"]
+            scores = np.array([float(r[col]) for r in rows])[sel]
+            check("%s %s/%s (csv)" % (label, block, a["attack"]), a["auc"]["estimate"], scores, member[sel])
+            if a["attack"] == "loss":
+                check("%s %s/loss (npz raw loss)" % (label, block), a["auc"]["estimate"], -sig["loss"][sel], sig["member"][sel])
+
+
+variants = {v["name"]: v for v in rep["variants"]}
+first = rep["variants"][0]
+if first.get("per_seed"):
+    print("the first row aggregates %d seeds; scores.csv is seed 0" % len(first["per_seed"]))
+check_run(first["name"] + "/seed0", first, 0, "scores.csv", "signals.npz")
+for f in rep.get("sample_files") or []:
+    check_run("%s/seed%d" % (f["variant"], f["seed"]), variants[f["variant"]], f["seed"], f["scores"], f["signals"])
+print("%d AUCs checked, %d differ" % (checked, bad))
 sys.exit(1 if bad else 0)

@@ -25,6 +25,7 @@ func auditDataFlags() []cli.Flag {
 		&cli.StringFlag{Name: "norm", Usage: "normalization MEAN/STD the model expects (required for raw image data; e.g. 0.2860/0.3530)"},
 		&cli.IntFlag{Name: "bootstrap", Value: 1000, Usage: "bootstrap replicates"},
 		&cli.IntFlag{Name: "ref-models", Usage: "train this many reference models (random halves of members ∪ non-members ∪ population) for LiRA, RMIA and Feldman–Zhang (0: threshold attacks only)"},
+		&cli.StringFlag{Name: "lira-variance", Value: "auto", Usage: "LiRA's Gaussians: fixed (one pooled σ, better with few reference models), per-sample, or auto (per-sample from 64 reference models on)"},
 		&cli.StringFlag{Name: "population", Usage: "more data from the same distribution, neither member nor audited non-member: reference models also train on it and RMIA compares against it (needs --ref-models)"},
 		&cli.StringFlag{Name: "population-split", Value: "train", Usage: "split of an IDX folder given as --population"},
 		&cli.IntFlag{Name: "jobs", Value: 1, Usage: "reference models trained at once (the threads are split between them)"},
@@ -115,6 +116,9 @@ func runAudit(c *cli.Context, m *onnxio.Model) (*audit.Report, error) {
 			return nil, err
 		}
 	}
+	if _, err := audit.LiRAVarianceFor(c.String("lira-variance"), c.Int("ref-models")); err != nil {
+		return nil, usageErrorf("--lira-variance must be auto, fixed or per-sample, not %q", c.String("lira-variance"))
+	}
 	if r := c.Int("ref-models"); r == 1 || r < 0 {
 		return nil, usageErrorf("--ref-models needs 0 or at least 2 reference models, not %d", r)
 	}
@@ -133,7 +137,7 @@ func runAudit(c *cli.Context, m *onnxio.Model) (*audit.Report, error) {
 	return audit.Audit(c.Context, audit.AuditConfig{Model: m, Members: mem, NonMembers: non, Population: pop, Jobs: c.Int("jobs"), Cache: cache,
 		Bootstrap: audit.BootstrapOptions{Replicates: c.Int("bootstrap"), Seed: c.Uint64("seed")},
 		Session:   opts, Command: strings.Join(os.Args, " "),
-		References: c.Int("ref-models"), RefDir: refDir,
+		References: c.Int("ref-models"), RefDir: refDir, LiRAVariance: c.String("lira-variance"),
 		Train: trainer.Config{Epochs: c.Int("ref-epochs"), Batch: c.Int("ref-batch"), Optimizer: trainer.SGD(0.9, 5e-4, false),
 			LR: float32(c.Float64("ref-lr")), Schedule: trainer.Cosine, Session: opts},
 		Progress: func(done, total int, reused bool) {

@@ -23,7 +23,7 @@ func compareFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "data", Usage: "in-distribution data: members are drawn from its train split (required)"},
 		&cli.StringFlag{Name: "test", Usage: "non-members (default: the test split of --data)"},
-		&cli.StringFlag{Name: "ood", Value: "noise", Usage: "canary source: a data set (e.g. MNIST digits for a Fashion-MNIST model) or noise"},
+		&cli.StringFlag{Name: "ood", Value: "noise", Usage: "canary source: a data set (e.g. MNIST digits for a Fashion-MNIST model), noise (uniform-noise images), or relabel (training samples of --data beyond --members, each with a wrong label)"},
 		&cli.IntFlag{Name: "canaries", Value: 50, Usage: "canaries inserted (as many more are held out)"},
 		&cli.IntFlag{Name: "members", Usage: "members: the first N training samples (0: all)"},
 		&cli.IntFlag{Name: "non-members", Usage: "non-members: the first N test samples (0: all)"},
@@ -41,6 +41,7 @@ func compareFlags() []cli.Flag {
 		&cli.StringFlag{Name: "norm", Value: "auto", Usage: "normalization MEAN/STD or auto"},
 		&cli.IntFlag{Name: "bootstrap", Value: 1000, Usage: "bootstrap replicates of each interval"},
 		&cli.IntFlag{Name: "groups", Usage: "groupnorm variant: groups (default gcd(32, C))"},
+		&cli.StringFlag{Name: "lira-variance", Value: "auto", Usage: "LiRA's Gaussians: fixed (one pooled σ, better with few reference models), per-sample, or auto (per-sample from 64 reference models on)"},
 		&cli.IntFlag{Name: "ref-models", Usage: "reference models per variant (random halves of members ∪ non-members ∪ canaries, same recipe) for LiRA, RMIA and Feldman–Zhang (0: threshold attacks only)"},
 		&cli.IntFlag{Name: "jobs", Value: 1, Usage: "reference models trained at once (the threads are split between them)"},
 		&cli.Float64Flag{Name: "fit-to", Usage: "matched fit: stop each run after the first epoch whose training accuracy reaches this (0–1; --epochs is the maximum)"},
@@ -92,6 +93,9 @@ func runCompare(c *cli.Context, m *onnxio.Model, data, test, ood, out string) er
 	if f := c.Float64("fit-to"); f < 0 || f > 1 {
 		return usageErrorf("--fit-to takes a training accuracy in (0, 1], not %g", f)
 	}
+	if _, err := audit.LiRAVarianceFor(c.String("lira-variance"), c.Int("ref-models")); err != nil {
+		return usageErrorf("--lira-variance must be auto, fixed or per-sample, not %q", c.String("lira-variance"))
+	}
 	if r := c.Int("ref-models"); r == 1 || r < 0 {
 		return usageErrorf("--ref-models needs 0 or at least 2 reference models, not %d", r)
 	}
@@ -131,6 +135,27 @@ func runCompare(c *cli.Context, m *onnxio.Model, data, test, ood, out string) er
 		if canaries, err = audit.NoiseCanaries(members.SampleShape(), k, classes, norm, c.Uint64("seed")); err != nil {
 			return err
 		}
+	case ood == "relabel":
+		// In-distribution samples that are not members: the training
+		// split of --data without the members.
+		all, err := dataset.Load(data, dataset.LoadOptions{Split: "train"})
+		if err != nil {
+			return err
+		}
+		src, err := audit.Outside(all, members)
+		spare := 0
+		switch {
+		case err == nil:
+			spare = src.Len()
+		case !errors.Is(err, audit.ErrNoneOutside):
+			return &exitError{exitBadInput, err}
+		}
+		if spare < 2*k {
+			return usageErrorf("--ood relabel draws %d canaries from the training samples of %s that are not members, and there are %d; lower --members or --canaries", 2*k, data, spare)
+		}
+		if canaries, err = audit.RelabeledCanaries(src, k, classes, norm, c.Uint64("seed")); err != nil {
+			return &exitError{exitBadInput, err}
+		}
 	default:
 		src, err := dataset.Load(ood, dataset.LoadOptions{Split: "train"})
 		if err != nil {
@@ -155,7 +180,7 @@ func runCompare(c *cli.Context, m *onnxio.Model, data, test, ood, out string) er
 		Bootstrap: audit.BootstrapOptions{Replicates: c.Int("bootstrap"), Seed: c.Uint64("seed")},
 		Session:   opts, Dir: out, Resume: c.Bool("resume"),
 		Command:   strings.Join(os.Args, " "),
-		RefModels: c.Int("ref-models"), Jobs: c.Int("jobs"),
+		RefModels: c.Int("ref-models"), Jobs: c.Int("jobs"), LiRAVariance: c.String("lira-variance"),
 		GradNormCheckpoints: c.Int("grad-checkpoints"), InBatch: c.Bool("inbatch"),
 		GradNormSample: c.Int("grad-sample"),
 	}

@@ -147,9 +147,12 @@ func TestBadInputs(t *testing.T) {
 		{"bad groups", []string{"ablate", filepath.Join(models, "small_cnn.preserve.onnx"), "--mode", "groupnorm", "--groups", "5", "-o", filepath.Join(dir, "o.onnx")}, "cannot be split"},
 		{"population without reference models", []string{"audit", filepath.Join(models, "small_cnn.preserve.onnx"), "--members", "../../testdata/fashion-mnist", "--nonmembers", "../../testdata/fashion-mnist", "--population", "../../testdata/fashion-mnist", "--norm", "0.286/0.353", "-o", filepath.Join(dir, "rep")}, "--ref-models"},
 		{"one reference model", []string{"compare", filepath.Join(models, "small_cnn.training.onnx"), "--data", "../../testdata/fashion-mnist", "--members", "64", "--non-members", "64", "--ref-models", "1", "-o", filepath.Join(dir, "rep2")}, "at least 2 reference models"},
+		{"unknown LiRA variance", []string{"compare", filepath.Join(models, "small_cnn.training.onnx"), "--data", "../../testdata/fashion-mnist", "--lira-variance", "median", "-o", filepath.Join(dir, "rep6")}, "--lira-variance must be"},
 		{"unknown optimizer", []string{"compare", filepath.Join(models, "small_cnn.training.onnx"), "--data", "../../testdata/fashion-mnist", "--optimizer", "rmsprop", "-o", filepath.Join(dir, "rep4")}, "sgd or adamw"},
 		{"fit target above 1", []string{"compare", filepath.Join(models, "small_cnn.training.onnx"), "--data", "../../testdata/fashion-mnist", "--members", "64", "--non-members", "64", "--fit-to", "1.5", "-o", filepath.Join(dir, "rep3")}, "--fit-to"},
 		{"missing library", []string{"--ort-lib", filepath.Join(dir, "libnothing.so"), "ablate", filepath.Join(models, "small_cnn.preserve.onnx"), "--mode", "fold", "--verify", "-o", filepath.Join(dir, "o.onnx")}, "install-ort.sh"},
+		// After the missing library: compare starts ORT before loading data.
+		{"relabeled canaries without spare samples", []string{"compare", filepath.Join(models, "small_cnn.training.onnx"), "--data", "../../testdata/fashion-mnist", "--members", "0", "--non-members", "64", "--ood", "relabel", "--canaries", "50", "-o", filepath.Join(dir, "rep5")}, "lower --members or --canaries"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
