@@ -215,3 +215,51 @@ func TestCompareRowKeepsSeeds(t *testing.T) {
 		t.Errorf("per-seed AUCs %+v, want 0.60 and 0.70 (canary 0.90 first)", v.PerSeed)
 	}
 }
+
+// TestComputeSlicesCanaries: with canaries, the "canaries" slice is the
+// attack on inserted vs held-out canaries alone, and class slices leave
+// canaries out (hand-counted AUCs).
+func TestComputeSlicesCanaries(t *testing.T) {
+	var in SliceInput
+	in.Attack = "loss"
+	add := func(score float64, member bool, label int64, canary bool) {
+		in.Scores = append(in.Scores, score)
+		in.Member = append(in.Member, member)
+		in.Label = append(in.Label, label)
+		in.Canary = append(in.Canary, canary)
+	}
+	// 12 typical members and 12 typical non-members of class 0, members
+	// all above: class=0 and typical AUC 1.
+	for k := 1; k <= 12; k++ {
+		add(10+float64(k), true, 0, false)
+		add(-float64(k), false, 0, false)
+	}
+	// 10 inserted and 10 held-out canaries, also labelled 0, interleaved:
+	// inserted k scores k, held-out k scores k + 0.5, so inserted k beats
+	// held-out j < k: (0+1+…+9)/100 = 0.45.
+	for k := 1; k <= 10; k++ {
+		add(float64(k), true, 0, true)
+		add(float64(k)+0.5, false, 0, true)
+	}
+	sl, err := ComputeSlices(in, BootstrapOptions{Replicates: 50, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]AttackReport{}
+	for _, s := range sl {
+		got[s.Slice] = s.Attack
+	}
+	for name, w := range map[string]struct {
+		auc      float64
+		pos, neg int
+	}{"canaries": {0.45, 10, 10}, "class=0": {1, 12, 12}, "typical": {1, 12, 12}} {
+		a, ok := got[name]
+		if !ok {
+			t.Errorf("no %s slice (have %d slices)", name, len(sl))
+			continue
+		}
+		if math.Abs(a.AUC.Estimate-w.auc) > 1e-12 || a.Members != w.pos || a.NonMembers != w.neg {
+			t.Errorf("%s: AUC %v on %d/%d, want %v on %d/%d", name, a.AUC.Estimate, a.Members, a.NonMembers, w.auc, w.pos, w.neg)
+		}
+	}
+}
