@@ -419,13 +419,7 @@ func buildCompareReport(cfg CompareConfig, records map[string][]*runRecord) (*Re
 					}
 					out[ai].AUC = pick(func(a AttackReport) Interval { return a.AUC })
 					out[ai].Advantage = pick(func(a AttackReport) Interval { return a.Advantage })
-					out[ai].BalancedAccInterval = pick(func(a AttackReport) Interval {
-						if a.BalancedAccInterval == (Interval{}) {
-							// A record of an older bnaudit: the estimate only.
-							return Interval{Estimate: a.BalancedAcc, Lo: a.BalancedAcc, Hi: a.BalancedAcc}
-						}
-						return a.BalancedAccInterval
-					})
+					out[ai].BalancedAccInterval = pick(AttackReport.BalancedAccuracy)
 					out[ai].BalancedAcc = out[ai].BalancedAccInterval.Estimate
 					out[ai].TPRAt = append([]TPRAtInterval(nil), out[ai].TPRAt...)
 					for ti := range out[ai].TPRAt {

@@ -1,5 +1,7 @@
 package audit
 
+import "math"
+
 // The report data model: what an audit (or a BN comparison) found, in the
 // form every report writer (report.json, report.md, report.html, scores.csv,
 // signals.npz) renders. Numbers carry their interval and definition.
@@ -125,6 +127,23 @@ type AttackReport struct {
 	// ROC is the curve, thinned for plotting (at most a few hundred points,
 	// always keeping the low-FPR end).
 	ROC []ROCPoint `json:"roc"`
+}
+
+// BalancedAccuracy returns the balanced accuracy with its interval. A
+// record or report.json from before the interval was kept (left at zero)
+// or one without it (NaN) gives the estimate alone, as Lo = Hi = Estimate.
+func (a AttackReport) BalancedAccuracy() Interval {
+	if a.HasBalancedAccInterval() {
+		return a.BalancedAccInterval
+	}
+	return Interval{Estimate: a.BalancedAcc, Lo: a.BalancedAcc, Hi: a.BalancedAcc}
+}
+
+// HasBalancedAccInterval says whether the balanced accuracy's interval was
+// recorded (see BalancedAccuracy).
+func (a AttackReport) HasBalancedAccInterval() bool {
+	iv := a.BalancedAccInterval
+	return iv != (Interval{}) && !math.IsNaN(iv.Estimate)
 }
 
 // TPRAtInterval is TPR at a target FPR with its interval and how many

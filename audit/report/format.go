@@ -81,13 +81,11 @@ func fmtFit(iv audit.Interval) string {
 	return fmtInterval(iv)
 }
 
-// fmtBalanced formats an attack's balanced accuracy with its interval. A
-// report from before the interval was recorded (BalancedAccInterval left
-// at zero, as an older report.json reads) or without one (NaN) shows the
-// estimate alone.
+// fmtBalanced formats an attack's balanced accuracy with its interval, or
+// the estimate alone where none was recorded (AttackReport.BalancedAccuracy).
 func fmtBalanced(a audit.AttackReport) string {
-	if iv := a.BalancedAccInterval; iv != (audit.Interval{}) && !math.IsNaN(iv.Estimate) {
-		return fmtInterval(iv)
+	if a.HasBalancedAccInterval() {
+		return fmtInterval(a.BalancedAccInterval)
 	}
 	return fmtValue(a.BalancedAcc)
 }
