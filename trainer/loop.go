@@ -24,7 +24,7 @@ type session struct {
 }
 
 func openSession(g *Graph, opts ort.SessionOptions, batch int) (*session, error) {
-	raw, err := g.Model.Bytes()
+	raw, err := sessionModel(g, opts).Bytes()
 	if err != nil {
 		return nil, err
 	}

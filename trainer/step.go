@@ -95,6 +95,9 @@ type Graph struct {
 	MaskRatios map[string]float32
 	// Shapes of every interface value.
 	Shapes map[string][]int64
+	// convs has the operand shapes of the graph's Conv nodes, for the
+	// CPU session's blocked-layout rewrite (nchwc.go).
+	convs map[string]convShape
 }
 
 // modelPlan is what both graphs need to know about the source model.
@@ -421,6 +424,7 @@ func BuildStep(m *onnxio.Model, cfg StepConfig) (g *Graph, err error) {
 	}
 	outputs = append(outputs, NameStepNext)
 	g.Model = p.finish(b, "training_step", inputs, outputs, cfg)
+	g.convs = convShapes(b)
 	for _, v := range append(inputs, outputs...) {
 		g.Shapes[v] = b.shape(v)
 	}
@@ -490,6 +494,7 @@ func BuildEval(m *onnxio.Model, batch int) (g *Graph, err error) {
 	inputs = append(inputs, g.Stats...)
 	outputs := []string{p.output, NamePerSampleLoss, NameLoss}
 	g.Model = p.finish(b, "evaluation", inputs, outputs, StepConfig{Batch: batch})
+	g.convs = convShapes(b)
 	for _, v := range append(inputs, outputs...) {
 		g.Shapes[v] = b.shape(v)
 	}

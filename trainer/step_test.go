@@ -56,11 +56,13 @@ type stepRunner struct {
 
 func newStepRunner(t testing.TB, g *Graph, src *onnxio.Model) *stepRunner {
 	t.Helper()
-	b, err := g.Model.Bytes()
+	opts := ort.SessionOptions{Threads: 2}
+	// the model the trainer's own sessions run (blocked convolutions on CPUs with NCHWc kernels)
+	b, err := sessionModel(g, opts).Bytes()
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := ort.NewSessionAuto(b, ort.SessionOptions{Threads: 2})
+	s, err := ort.NewSessionAuto(b, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

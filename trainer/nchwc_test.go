@@ -1,0 +1,183 @@
+package trainer
+
+import (
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/bnaudit/bnaudit/onnxio/onnxpb"
+	"github.com/bnaudit/bnaudit/onnxio/ort"
+)
+
+func TestBlockedEligible(t *testing.T) {
+	conv := func(attrs ...*onnxpb.AttributeProto) *onnxpb.NodeProto {
+		return &onnxpb.NodeProto{OpType: "Conv", Input: []string{"x", "w"}, Output: []string{"y"}, Attribute: attrs}
+	}
+	for _, c := range []struct {
+		name  string
+		n     *onnxpb.NodeProto
+		x, w  []int64
+		block int64
+		want  bool
+	}{
+		{"16→32 3×3", conv(aInts("pads", []int64{1, 1, 1, 1})), []int64{8, 16, 28, 28}, []int64{32, 16, 3, 3}, 16, true},
+		{"1×1 stride 2", conv(aInts("strides", []int64{2, 2})), []int64{8, 16, 28, 28}, []int64{32, 16, 1, 1}, 16, true},
+		{"one input channel", conv(), []int64{8, 1, 28, 28}, []int64{16, 1, 3, 3}, 16, false},
+		{"24 channels, block 16", conv(), []int64{8, 24, 28, 28}, []int64{24, 24, 3, 3}, 16, false},
+		{"24 channels, block 8", conv(), []int64{8, 24, 28, 28}, []int64{24, 24, 3, 3}, 8, true},
+		{"grouped", conv(aInt("group", 2)), []int64{8, 32, 28, 28}, []int64{32, 16, 3, 3}, 16, false},
+		{"group 1 spelled out", conv(aInt("group", 1)), []int64{8, 32, 28, 28}, []int64{32, 32, 3, 3}, 16, true},
+		{"auto_pad", conv(&onnxpb.AttributeProto{Name: "auto_pad", S: []byte("SAME_UPPER"), Type: onnxpb.AttributeProto_STRING}), []int64{8, 16, 28, 28}, []int64{16, 16, 3, 3}, 16, false},
+		{"1-D", conv(), []int64{8, 16, 28}, []int64{16, 16, 3}, 16, false},
+	} {
+		if got := blockedEligible(c.n, convShape{c.x, c.w}, c.block); got != c.want {
+			t.Errorf("%s: eligible = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+// TestBlockedConvsRewrite checks the rewritten graph's structure: every
+// eligible Conv of the small ResNet's step (forward and input gradients)
+// replaced, each input and weight reordered once, the rest untouched, and
+// the source model unchanged.
+func TestBlockedConvsRewrite(t *testing.T) {
+	m := loadFixture(t, "small_resnet.training.onnx")
+	g, err := BuildStep(m, StepConfig{Batch: 8, Optimizer: SGD(0.9, 0, false)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := len(g.Model.Graph().GetNode())
+	plain := 0
+	for _, n := range g.Model.Graph().GetNode() {
+		if n.GetOpType() == "Conv" {
+			plain++
+		}
+	}
+	out, count := blockedConvs(g.Model, g.convs, 16)
+	// conv1 (1 input channel) stays; the five other forward convolutions and
+	// the three stride-1 input gradients are rewritten.
+	if plain != 9 || count != 8 {
+		t.Fatalf("%d Conv nodes, %d rewritten; want 9 and 8", plain, count)
+	}
+	if len(g.Model.Graph().GetNode()) != before {
+		t.Fatal("the source graph was modified")
+	}
+	ops := map[string]int{}
+	xs := map[string]bool{}
+	for _, n := range out.Graph().GetNode() {
+		ops[n.GetDomain()+"."+n.GetOpType()]++
+		if n.GetOpType() == "ReorderInput" {
+			if xs[n.GetInput()[0]] {
+				t.Errorf("%s reordered twice", n.GetInput()[0])
+			}
+			xs[n.GetInput()[0]] = true
+		}
+	}
+	if ops[".Conv"] != 1 || ops["com.microsoft.nchwc.Conv"] != 8 || ops["com.microsoft.nchwc.ReorderOutput"] != 8 {
+		t.Errorf("op counts after the rewrite: %v", ops)
+	}
+	// layer1.conv2 and the downsample share layer1's output... each distinct
+	// input is reordered once, so there are fewer reorders than convolutions.
+	if ops["com.microsoft.nchwc.ReorderInput"] >= 8 {
+		t.Errorf("%d ReorderInput nodes for 8 convolutions: shared inputs were reordered again", ops["com.microsoft.nchwc.ReorderInput"])
+	}
+	if out.Opset("com.microsoft.nchwc") != 1 {
+		t.Error("the nchwc domain is not imported")
+	}
+}
+
+// TestBlockedConvsMatchPlain runs the small CNN's and the small ResNet's
+// step graphs in both forms on the same 64 images: the blocked convolutions
+// (ORT's NCHWc kernels, weights rearranged in the graph) must give the plain
+// graph's loss and logits within 1e-5 and its gradients, momentum buffers
+// and updated parameters within 1e-4 of the largest value (the tolerances
+// TestStepMatchesPyTorch holds both forms to against PyTorch; it runs the
+// blocked form, through newStepRunner).
+//
+// Why not fewer images: at batch 16 one pre-activation of the small ResNet
+// lies so close to zero that float32 rounding decides which side of ReLU's
+// kink it falls on; the plain form then differs from PyTorch in float64 by
+// 4e-3 in layer2.conv2's gradient, the blocked form by 1.5e-6 (checked with
+// testdata/steps/make_step_refs.py's model at batch 16, 2026-12-02). That is
+// a discontinuity of the function, not an error of either form.
+func TestBlockedConvsMatchPlain(t *testing.T) {
+	requireORT(t)
+	block := ort.NCHWcBlock()
+	if block == 0 {
+		t.Skip("this ONNX Runtime library has no NCHWc kernels on this CPU")
+	}
+	for _, f := range []string{"small_cnn.training.onnx", "small_resnet.training.onnx"} {
+		t.Run(f, func(t *testing.T) {
+			m := loadFixture(t, f)
+			g, err := BuildStep(m, StepConfig{Batch: 64, Optimizer: SGD(0.9, 5e-4, false), WithGrads: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, count := blockedConvs(g.Model, g.convs, int64(block)); count == 0 {
+				t.Fatal("nothing rewritten")
+			}
+			rp := newStepRunner(t, g, m)
+			defer rp.s.Close()
+			raw, err := g.Model.Bytes()
+			if err != nil {
+				t.Fatal(err)
+			}
+			// newStepRunner already runs the blocked form; swap in a plain session
+			plainS, err := ort.NewSessionAuto(raw, ort.SessionOptions{Threads: 2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rb := &stepRunner{s: rp.s, g: g, values: rp.values}
+			rp = &stepRunner{s: plainS, g: g, values: rp.values}
+			defer plainS.Close()
+			x, y := mnistBatch(t, 64)
+			// perturb the momentum buffers so the update path is exercised
+			rng := rand.New(rand.NewPCG(5, 6))
+			for name, v := range rp.values {
+				if len(name) > 2 && name[len(name)-2:] == ".m" {
+					for i := range v {
+						v[i] = float32(rng.NormFloat64() * 0.01)
+					}
+				}
+			}
+			a := rp.run(t, x, y, 0.01, 0)
+			b := rb.run(t, x, y, 0.01, 0)
+			// A conv bias just before a train-mode BN has gradient 0 in exact
+			// arithmetic: both forms give rounding noise there, which is only
+			// required to stay negligible (below 1e-4 of the largest gradient).
+			maxGrad := 0.0
+			for name, ta := range a {
+				if strings.HasSuffix(name, SuffixGrad) {
+					for _, v := range ta.Float32 {
+						maxGrad = math.Max(maxGrad, math.Abs(float64(v)))
+					}
+				}
+			}
+			for name, ta := range a {
+				tb := b[name]
+				if ta.Float32 == nil {
+					continue
+				}
+				scale, worst := 0.0, 0.0
+				for i := range ta.Float32 {
+					scale = math.Max(scale, math.Abs(float64(ta.Float32[i])))
+					worst = math.Max(worst, math.Abs(float64(ta.Float32[i]-tb.Float32[i])))
+				}
+				if strings.HasSuffix(name, SuffixGrad) && scale < 1e-4*maxGrad {
+					if worst > 2e-4*maxGrad {
+						t.Errorf("%s: a gradient zero in exact arithmetic differs by %.3g (largest gradient %.3g)", name, worst, maxGrad)
+					}
+					continue
+				}
+				tol := 1e-4
+				if name == NameLoss || name == NamePerSampleLoss || name == g.Logits {
+					tol = 1e-5
+				}
+				if worst > tol*math.Max(scale, 1e-3) {
+					t.Errorf("%s: blocked and plain differ by %.3g (max |value| %.3g)", name, worst, scale)
+				}
+			}
+		})
+	}
+}
