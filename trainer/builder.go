@@ -71,6 +71,9 @@ type builder struct {
 	// hook, when set, sees every tape entry the backward pass differentiates,
 	// with its output adjoints, before its rule runs.
 	hook func(e *tapeEntry, dy []string, needs []bool)
+	// dws records the convolution weight gradients emitted, for the CPU
+	// session's blocked-layout rewrite (nchwc.go).
+	dws []dwRecord
 }
 
 func newBuilder(opset int64, model *onnxio.Model) *builder {

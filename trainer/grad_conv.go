@@ -98,6 +98,19 @@ func convInputGradStride1(b *builder, dy, wname string, ws []int64, w spatial, g
 // (and dY once) keeps the k·k-times larger im2col columns from ever being
 // materialized or transposed; the measured costs are in BENCHMARKS.md.
 func convWeightGrad(b *builder, x, dy string, xs, ws []int64, w spatial, g int64) string {
+	start := len(b.nodes)
+	out := convWeightGradPlain(b, x, dy, xs, ws, w, g)
+	rec := dwRecord{x: x, dy: dy, out: out, xs: xs, ws: ws, ys: b.shape(dy), w: w, group: g, nodes: map[string]bool{}}
+	for _, n := range b.nodes[start:] {
+		for _, o := range n.GetOutput() {
+			rec.nodes[o] = true
+		}
+	}
+	b.dws = append(b.dws, rec)
+	return out
+}
+
+func convWeightGradPlain(b *builder, x, dy string, xs, ws []int64, w spatial, g int64) string {
 	n, cin := xs[0], xs[1]
 	cout, kh, kw := ws[0], ws[2], ws[3]
 	ys := b.shape(dy)

@@ -69,99 +69,212 @@ func blockedEligible(n *onnxpb.NodeProto, s convShape, block int64) bool {
 	return true
 }
 
+// dwRecord is a convolution weight gradient as convWeightGrad emitted it:
+// its operands, its result, and the outputs of the nodes that compute it
+// (which the rewrite replaces).
+type dwRecord struct {
+	x, dy, out string
+	xs, ws, ys []int64
+	w          spatial
+	group      int64
+	nodes      map[string]bool
+}
+
+// dwBlockedEligible reports whether a weight gradient can be computed from
+// blocked operands: one group, no dilation, channel counts multiples of the
+// block, and a per-sample product [N, O, C, k] no larger than twice the
+// input (it is summed over the batch; for wide layers on small planes the
+// plain product over the whole batch is leaner).
+func dwBlockedEligible(r dwRecord, block int64) bool {
+	if r.group != 1 || len(r.xs) != 4 || len(r.ws) != 4 || len(r.ys) != 4 {
+		return false
+	}
+	for _, d := range r.w.dilations {
+		if d != 1 {
+			return false
+		}
+	}
+	o, c, k := r.ws[0], r.ws[1], r.ws[2]*r.ws[3]
+	if o%block != 0 || c%block != 0 {
+		return false
+	}
+	return o*k <= 2*r.xs[2]*r.xs[3]
+}
+
 // blockedConvs returns a copy of m in which every eligible Conv (see
-// blockedEligible) runs in ORT's NCHWc layout with block size block, and how
-// many were rewritten. Reorders of one input or one weight are shared.
-func blockedConvs(m *onnxio.Model, shapes map[string]convShape, block int64) (*onnxio.Model, int) {
+// blockedEligible) runs in ORT's NCHWc layout with block size block, every
+// eligible weight gradient (dwBlockedEligible) is computed from the blocked
+// tensors, and how many of each were rewritten. A tensor reordered for
+// several consumers is reordered once.
+func blockedConvs(m *onnxio.Model, shapes map[string]convShape, dws []dwRecord, block int64) (*onnxio.Model, int, int) {
 	out := m.Clone()
 	g := out.Graph()
-	used := map[string]bool{}
+	rw := &blockRewriter{g: g, block: block, used: map[string]bool{}, reordered: map[string]string{}, weights: map[string]string{}}
 	for _, n := range g.GetNode() {
 		for _, v := range append(append([]string{}, n.GetInput()...), n.GetOutput()...) {
-			used[v] = true
+			rw.used[v] = true
 		}
 	}
 	for _, t := range g.GetInitializer() {
-		used[t.GetName()] = true
+		rw.used[t.GetName()] = true
 	}
 	for _, v := range g.GetInput() {
-		used[v.GetName()] = true
+		rw.used[v.GetName()] = true
 	}
-	fresh := func(base string) string {
-		name := base
-		for k := 1; used[name]; k++ {
-			name = fmt.Sprintf("%s_%d", base, k)
+	// weight gradients to replace, by the name of their result; every node
+	// they emitted, by output
+	gradAt := map[string]dwRecord{}
+	drop := map[string]bool{}
+	if out.Opset("") >= 13 {
+		for _, r := range dws {
+			if dwBlockedEligible(r, block) {
+				gradAt[r.out] = r
+				for o := range r.nodes {
+					drop[o] = true
+				}
+			}
 		}
-		used[name] = true
-		return name
 	}
-	shapeConst := func(dims ...int64) string {
-		name := fresh("nchwc/shape")
-		g.Initializer = append(g.Initializer, onnxio.Int64Tensor(name, []int64{int64(len(dims))}, dims))
-		return name
-	}
-	reorderedX := map[string]string{}
-	reorderedW := map[string]string{}
-	var nodes []*onnxpb.NodeProto
-	count := 0
+	convs, grads := 0, 0
 	for _, n := range g.GetNode() {
-		s, ok := shapes[firstOutput(n)]
-		if !ok || n.GetOpType() != "Conv" || n.GetDomain() != "" || !blockedEligible(n, s, block) {
-			nodes = append(nodes, n)
+		if r, ok := gradAt[firstOutput(n)]; ok {
+			rw.weightGrad(r)
+			grads++
 			continue
 		}
-		count++
-		base := n.GetName()
-		if base == "" {
-			base = firstOutput(n)
+		if drop[firstOutput(n)] {
+			continue
 		}
-		x, w := n.GetInput()[0], n.GetInput()[1]
-		xr, ok := reorderedX[x]
-		if !ok {
-			xr = fresh(x + "/nchwc")
-			nodes = append(nodes, &onnxpb.NodeProto{Name: fresh(base + "/nchwc/ReorderInput"), OpType: "ReorderInput", Domain: ort.NCHWcDomain,
-				Input: []string{x}, Output: []string{xr}})
-			reorderedX[x] = xr
+		s, ok := shapes[firstOutput(n)]
+		if !ok || n.GetOpType() != "Conv" || n.GetDomain() != "" || !blockedEligible(n, s, block) {
+			rw.nodes = append(rw.nodes, n)
+			continue
 		}
-		wr, ok := reorderedW[w]
-		if !ok {
-			o, i, kh, kw := s.w[0], s.w[1], s.w[2], s.w[3]
-			w6, wt := fresh(w+"/nchwc/6d"), fresh(w+"/nchwc/t")
-			wr = fresh(w + "/nchwc")
-			nodes = append(nodes,
-				&onnxpb.NodeProto{Name: fresh(base + "/nchwc/w6"), OpType: "Reshape", Input: []string{w, shapeConst(o/block, block, i/block, block, kh, kw)}, Output: []string{w6}},
-				// [O/B, Bo, I/B, Bi, kh, kw] → [O/B, I/B, kh, kw, Bi, Bo]
-				&onnxpb.NodeProto{Name: fresh(base + "/nchwc/wt"), OpType: "Transpose", Input: []string{w6}, Output: []string{wt}, Attribute: []*onnxpb.AttributeProto{aInts("perm", []int64{0, 2, 4, 5, 3, 1})}},
-				&onnxpb.NodeProto{Name: fresh(base + "/nchwc/w4"), OpType: "Reshape", Input: []string{wt, shapeConst(o, i, kh, kw)}, Output: []string{wr}})
-			reorderedW[w] = wr
-		}
-		ins := []string{xr, wr}
-		if len(n.GetInput()) > 2 && n.GetInput()[2] != "" {
-			ins = append(ins, n.GetInput()[2])
-		}
-		attrs := []*onnxpb.AttributeProto{}
-		hasKernel := false
-		for _, a := range n.GetAttribute() {
-			if a.GetName() == "kernel_shape" {
-				hasKernel = true
-			}
-			attrs = append(attrs, a)
-		}
-		if !hasKernel {
-			attrs = append(attrs, aInts("kernel_shape", s.w[2:]))
-		}
-		yr := fresh(firstOutput(n) + "/nchwc")
-		nodes = append(nodes,
-			&onnxpb.NodeProto{Name: fresh(base + "/nchwc/Conv"), OpType: "Conv", Domain: ort.NCHWcDomain, Input: ins, Output: []string{yr}, Attribute: attrs},
-			&onnxpb.NodeProto{Name: fresh(base + "/nchwc/ReorderOutput"), OpType: "ReorderOutput", Domain: ort.NCHWcDomain,
-				Input: []string{yr}, Output: []string{firstOutput(n)}, Attribute: []*onnxpb.AttributeProto{aInt("channels", s.w[0])}})
+		rw.conv(n, s)
+		convs++
 	}
-	if count == 0 {
-		return m, 0
+	if convs+grads == 0 {
+		return m, 0, 0
 	}
-	g.Node = nodes
+	g.Node = rw.nodes
 	out.Proto.OpsetImport = append(out.Proto.OpsetImport, &onnxpb.OperatorSetIdProto{Domain: ort.NCHWcDomain, Version: 1})
-	return out, count
+	return out, convs, grads
+}
+
+type blockRewriter struct {
+	g         *onnxpb.GraphProto
+	block     int64
+	nodes     []*onnxpb.NodeProto
+	used      map[string]bool
+	reordered map[string]string // tensor → its blocked form
+	weights   map[string]string // weight → its OIHWBiBo form
+}
+
+func (rw *blockRewriter) fresh(base string) string {
+	name := base
+	for k := 1; rw.used[name]; k++ {
+		name = fmt.Sprintf("%s_%d", base, k)
+	}
+	rw.used[name] = true
+	return name
+}
+
+func (rw *blockRewriter) ints(dims ...int64) string {
+	name := rw.fresh("nchwc/ints")
+	rw.g.Initializer = append(rw.g.Initializer, onnxio.Int64Tensor(name, []int64{int64(len(dims))}, dims))
+	return name
+}
+
+// node appends a node and returns its (fresh) output.
+func (rw *blockRewriter) node(op, domain, hint string, ins []string, attrs ...*onnxpb.AttributeProto) string {
+	y := rw.fresh(hint)
+	rw.nodes = append(rw.nodes, &onnxpb.NodeProto{Name: rw.fresh(hint + "/" + op), OpType: op, Domain: domain, Input: ins, Output: []string{y}, Attribute: attrs})
+	return y
+}
+
+// blocked returns x in the NCHWc layout, reordering it at its first use.
+func (rw *blockRewriter) blocked(x string) string {
+	if xr, ok := rw.reordered[x]; ok {
+		return xr
+	}
+	xr := rw.node("ReorderInput", ort.NCHWcDomain, x+"/nchwc", []string{x})
+	rw.reordered[x] = xr
+	return xr
+}
+
+func (rw *blockRewriter) conv(n *onnxpb.NodeProto, s convShape) {
+	b := rw.block
+	w := n.GetInput()[1]
+	wr, ok := rw.weights[w]
+	if !ok {
+		o, i, kh, kw := s.w[0], s.w[1], s.w[2], s.w[3]
+		w6 := rw.node("Reshape", "", w+"/nchwc/6d", []string{w, rw.ints(o/b, b, i/b, b, kh, kw)})
+		// [O/B, Bo, I/B, Bi, kh, kw] → [O/B, I/B, kh, kw, Bi, Bo]
+		wt := rw.node("Transpose", "", w+"/nchwc/t", []string{w6}, aInts("perm", []int64{0, 2, 4, 5, 3, 1}))
+		wr = rw.node("Reshape", "", w+"/nchwc", []string{wt, rw.ints(o, i, kh, kw)})
+		rw.weights[w] = wr
+	}
+	ins := []string{rw.blocked(n.GetInput()[0]), wr}
+	if len(n.GetInput()) > 2 && n.GetInput()[2] != "" {
+		ins = append(ins, n.GetInput()[2])
+	}
+	attrs := []*onnxpb.AttributeProto{}
+	hasKernel := false
+	for _, a := range n.GetAttribute() {
+		hasKernel = hasKernel || a.GetName() == "kernel_shape"
+		attrs = append(attrs, a)
+	}
+	if !hasKernel {
+		attrs = append(attrs, aInts("kernel_shape", s.w[2:]))
+	}
+	yr := rw.node("Conv", ort.NCHWcDomain, firstOutput(n)+"/nchwc", ins, attrs...)
+	rw.nodes = append(rw.nodes, &onnxpb.NodeProto{Name: rw.fresh(firstOutput(n) + "/nchwc/ReorderOutput"), OpType: "ReorderOutput", Domain: ort.NCHWcDomain,
+		Input: []string{yr}, Output: []string{firstOutput(n)}, Attribute: []*onnxpb.AttributeProto{aInt("channels", s.w[0])}})
+}
+
+// weightGrad computes dW[o, c, i, j] = Σ_{n,h,w} dY[n, o, h, w]·X[n, c, h·s+i−p, w·s+j−p]
+// from the blocked input and output gradient, viewed as [N, C/B, H, W, B]:
+// per kernel offset, a window of the padded input [N, 1, C/B, Ho·Wo, B] is
+// multiplied by dY transposed to [N, O/B, 1, B, Ho·Wo] (batched over the
+// samples and the channel blocks, broadcast), the products are summed over
+// the samples, and the blocks put back in [O, C, kh, kw] order. The windows
+// are rows of W·B contiguous values, and dY is transposed once per layer.
+func (rw *blockRewriter) weightGrad(r dwRecord) {
+	b := rw.block
+	n, c, h, w := r.xs[0], r.xs[1], r.xs[2], r.xs[3]
+	o, kh, kw := r.ws[0], r.ws[2], r.ws[3]
+	ho, wo := r.ys[2], r.ys[3]
+	cb, ob := c/b, o/b
+	hint := r.out + "/nchwc"
+	x5 := rw.node("Reshape", "", hint+"/x5", []string{rw.blocked(r.x), rw.ints(n, cb, h, w, b)})
+	p := r.w.pads
+	if p[0] != 0 || p[1] != 0 || p[2] != 0 || p[3] != 0 {
+		x5 = rw.node("Pad", "", hint+"/xpad", []string{x5, rw.ints(0, 0, p[0], p[1], 0, 0, 0, p[2], p[3], 0)})
+	}
+	hp, wp := h+p[0]+p[2], w+p[1]+p[3]
+	d := rw.node("Reshape", "", hint+"/dy5", []string{rw.blocked(r.dy), rw.ints(n, ob, 1, ho*wo, b)})
+	d = rw.node("Transpose", "", hint+"/dyT", []string{d}, aInts("perm", []int64{0, 1, 2, 4, 3}))
+	st := r.w.strides
+	var parts []string
+	for i := int64(0); i < kh; i++ {
+		for j := int64(0); j < kw; j++ {
+			win := x5
+			if !(i == 0 && j == 0 && st[0] == 1 && st[1] == 1 && hp == ho && wp == wo) {
+				win = rw.node("Slice", "", hint+"/win", []string{x5, rw.ints(i, j), rw.ints(i+st[0]*(ho-1)+1, j+st[1]*(wo-1)+1), rw.ints(2, 3), rw.ints(st[0], st[1])})
+			}
+			win = rw.node("Reshape", "", hint+"/win5", []string{win, rw.ints(n, 1, cb, ho*wo, b)})
+			prod := rw.node("MatMul", "", hint+"/prod", []string{d, win}) // [N, O/B, C/B, Bo, Bc]
+			parts = append(parts, rw.node("Unsqueeze", "", hint+"/prod6", []string{prod, rw.ints(5)}))
+		}
+	}
+	all := parts[0]
+	if len(parts) > 1 {
+		all = rw.node("Concat", "", hint+"/cat", parts, aInt("axis", 5)) // [N, O/B, C/B, Bo, Bc, k]
+	}
+	sum := rw.node("ReduceSum", "", hint+"/sum", []string{all, rw.ints(0)}, aInt("keepdims", 0))
+	t := rw.node("Transpose", "", hint+"/oc", []string{sum}, aInts("perm", []int64{0, 2, 1, 3, 4})) // [O/B, Bo, C/B, Bc, k]
+	rw.nodes = append(rw.nodes, &onnxpb.NodeProto{Name: rw.fresh(hint + "/Reshape"), OpType: "Reshape",
+		Input: []string{t, rw.ints(r.ws...)}, Output: []string{r.out}})
 }
 
 func firstOutput(n *onnxpb.NodeProto) string {
@@ -177,8 +290,12 @@ func nchwcDisabled() bool {
 	return v == "0" || strings.EqualFold(v, "off") || strings.EqualFold(v, "false")
 }
 
-// sessionModel is the model a session of g runs with opts: g's own, or on
-// the CPU its blocked-convolution form when ORT has NCHWc kernels.
+// SessionModel is the model bnaudit's own sessions run for g with opts:
+// g.Model, or on the CPU, where ORT has NCHWc kernels, its blocked-layout
+// form (convolutions and weight gradients; see above). Profilers and
+// benchmarks that want to see what the trainer runs should load this.
+func SessionModel(g *Graph, opts ort.SessionOptions) *onnxio.Model { return sessionModel(g, opts) }
+
 func sessionModel(g *Graph, opts ort.SessionOptions) *onnxio.Model {
 	if d := strings.ToLower(opts.Device); (d != "" && d != "cpu") || len(g.convs) == 0 || nchwcDisabled() {
 		return g.Model
@@ -187,6 +304,6 @@ func sessionModel(g *Graph, opts ort.SessionOptions) *onnxio.Model {
 	if block < 2 {
 		return g.Model
 	}
-	m, _ := blockedConvs(g.Model, g.convs, int64(block))
+	m, _, _ := blockedConvs(g.Model, g.convs, g.dws, int64(block))
 	return m
 }

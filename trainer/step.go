@@ -98,6 +98,8 @@ type Graph struct {
 	// convs has the operand shapes of the graph's Conv nodes, for the
 	// CPU session's blocked-layout rewrite (nchwc.go).
 	convs map[string]convShape
+	// dws are its convolution weight gradients, for the same rewrite.
+	dws []dwRecord
 }
 
 // modelPlan is what both graphs need to know about the source model.
@@ -424,7 +426,7 @@ func BuildStep(m *onnxio.Model, cfg StepConfig) (g *Graph, err error) {
 	}
 	outputs = append(outputs, NameStepNext)
 	g.Model = p.finish(b, "training_step", inputs, outputs, cfg)
-	g.convs = convShapes(b)
+	g.convs, g.dws = convShapes(b), b.dws
 	for _, v := range append(inputs, outputs...) {
 		g.Shapes[v] = b.shape(v)
 	}
@@ -494,7 +496,7 @@ func BuildEval(m *onnxio.Model, batch int) (g *Graph, err error) {
 	inputs = append(inputs, g.Stats...)
 	outputs := []string{p.output, NamePerSampleLoss, NameLoss}
 	g.Model = p.finish(b, "evaluation", inputs, outputs, StepConfig{Batch: batch})
-	g.convs = convShapes(b)
+	g.convs, g.dws = convShapes(b), b.dws
 	for _, v := range append(inputs, outputs...) {
 		g.Shapes[v] = b.shape(v)
 	}

@@ -2,27 +2,22 @@ package orttune
 
 import (
 	"os"
-	"path/filepath"
 	"testing"
 
-	onnxruntime "github.com/yalue/onnxruntime_go"
+	"github.com/bnaudit/bnaudit/onnxio/ort"
 )
 
 var envErr error
 
+// TestMain loads ONNX Runtime through onnxio/ort (the library it finds:
+// ONNXRUNTIME_SHARED_LIBRARY_PATH, or scripts/install-ort.sh's cache), so
+// that the trainer's session rewrites, which ask it about the CPU, apply
+// here as in bnaudit.
 func TestMain(m *testing.M) {
-	lib := os.Getenv("ONNXRUNTIME_SHARED_LIBRARY_PATH")
-	if lib == "" {
-		home, _ := os.UserHomeDir()
-		lib = filepath.Join(home, ".cache", "bnaudit", "onnxruntime-1.30.0", "libonnxruntime.so.1")
-	}
-	if _, envErr = os.Stat(lib); envErr == nil {
-		onnxruntime.SetSharedLibraryPath(lib)
-		envErr = onnxruntime.InitializeEnvironment()
-	}
+	envErr = ort.Init("")
 	code := m.Run()
 	if envErr == nil {
-		onnxruntime.DestroyEnvironment()
+		ort.Close()
 	}
 	os.Exit(code)
 }

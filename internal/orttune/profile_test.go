@@ -12,6 +12,7 @@ import (
 	onnxruntime "github.com/yalue/onnxruntime_go"
 
 	"github.com/bnaudit/bnaudit/onnxio"
+	"github.com/bnaudit/bnaudit/onnxio/ort"
 	"github.com/bnaudit/bnaudit/trainer"
 )
 
@@ -33,7 +34,7 @@ func TestProfile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw, _ := g.Model.Bytes()
+	raw, _ := trainer.SessionModel(g, ort.SessionOptions{Threads: 2}).Bytes()
 	dir := t.TempDir()
 	so, _ := onnxruntime.NewSessionOptions()
 	so.SetIntraOpNumThreads(2)
