@@ -115,7 +115,9 @@ func (b *builder) emitBNTrain(node *onnxpb.NodeProto, x, scale, bias, y string) 
 
 // gradBNTrain: with x̂ = (x − μ_B)·inv and S₁ = Σdy, S₂ = Σdy·x̂ per channel,
 // dβ = S₁, dγ = S₂, and dx = γ·inv·(dy − S₁/M − x̂·S₂/M), written as two
-// per-channel affine maps and one Add.
+// per-channel affine maps (of dy and of the centred input x − μ_B, whose
+// scale takes the extra inv: x̂ itself is never materialized, one pass over
+// the activations fewer) and one Add. S₂ = inv·Σdy·(x − μ_B).
 func gradBNTrain(c *gradCtx, dy []string) []string {
 	b := c.b
 	xs := c.xShape(0)
@@ -124,16 +126,18 @@ func gradBNTrain(c *gradCtx, dy []string) []string {
 	m := float32(numel(xs) / ch)
 	axes := nonChannelAxes(r)
 	inv := c.e.saved["inv"]
-	xhat := b.channelAffine(c.e.saved["centred"], inv, b.constF32([]int64{ch}, make([]float32, ch)))
+	xc := c.e.saved["centred"]
 	g := dy[0]
 	s1 := b.reduceSum(g, axes, false)
-	s2 := b.reduceSum(b.op("Mul", []string{g, xhat}), axes, false)
+	s2 := b.op("Mul", []string{b.reduceSum(b.op("Mul", []string{g, xc}), axes, false), inv})
 	out := make([]string, 3)
 	out[1], out[2] = s2, s1
 	if c.want(0) {
 		k := b.op("Mul", []string{c.x(1), inv}) // γ·inv
 		a := b.channelAffine(g, k, b.op("Neg", []string{b.op("Mul", []string{k, b.op("Mul", []string{s1, b.scalar(1 / m)})})}))
-		bb := b.channelAffine(xhat, b.op("Neg", []string{b.op("Mul", []string{k, b.op("Mul", []string{s2, b.scalar(1 / m)})})}), b.constF32([]int64{ch}, make([]float32, ch)))
+		// x̂·(−k·S₂/M) = (x − μ_B)·(−k·inv·S₂/M)
+		kc := b.op("Neg", []string{b.op("Mul", []string{b.op("Mul", []string{k, inv}), b.op("Mul", []string{s2, b.scalar(1 / m)})})})
+		bb := b.channelAffine(xc, kc, b.constF32([]int64{ch}, make([]float32, ch)))
 		out[0] = b.op("Add", []string{a, bb})
 	}
 	if !c.want(1) {

@@ -293,3 +293,108 @@ func TestBlockedWeightGrad(t *testing.T) {
 		})
 	}
 }
+
+// naiveConv is a 2-D convolution (one group, no dilation) in float64,
+// straight from the definition.
+func naiveConv(x, w []float32, xs, ws, st, pd []int64) []float64 {
+	n, c, h, wd := xs[0], xs[1], xs[2], xs[3]
+	o, kh, kw := ws[0], ws[2], ws[3]
+	ho := (h+pd[0]+pd[2]-kh)/st[0] + 1
+	wo := (wd+pd[1]+pd[3]-kw)/st[1] + 1
+	out := make([]float64, n*o*ho*wo)
+	for nn := int64(0); nn < n; nn++ {
+		for oo := int64(0); oo < o; oo++ {
+			for i := int64(0); i < ho; i++ {
+				for j := int64(0); j < wo; j++ {
+					s := 0.0
+					for cc := int64(0); cc < c; cc++ {
+						for a := int64(0); a < kh; a++ {
+							for b := int64(0); b < kw; b++ {
+								hh, ww := i*st[0]+a-pd[0], j*st[1]+b-pd[1]
+								if hh < 0 || ww < 0 || hh >= h || ww >= wd {
+									continue
+								}
+								s += float64(x[((nn*c+cc)*h+hh)*wd+ww]) * float64(w[((oo*c+cc)*kh+a)*kw+b])
+							}
+						}
+					}
+					out[((nn*o+oo)*ho+i)*wo+j] = s
+				}
+			}
+		}
+	}
+	return out
+}
+
+// TestBlockedConvMatchesDefinition runs single convolutions, weights fed as
+// inputs, in both forms and compares each with the definition in float64:
+// several channel blocks in and out, stride 2, 1×1, no padding.
+func TestBlockedConvMatchesDefinition(t *testing.T) {
+	requireORT(t)
+	block := int64(ort.NCHWcBlock())
+	if block == 0 {
+		t.Skip("this ONNX Runtime library has no NCHWc kernels on this CPU")
+	}
+	for _, c := range []struct {
+		name          string
+		xs, ws        []int64
+		strides, pads []int64
+	}{
+		{"3×3 pad 1", []int64{4, block, 10, 10}, []int64{block, block, 3, 3}, []int64{1, 1}, []int64{1, 1, 1, 1}},
+		{"3×3 stride 2, twice the channels", []int64{4, block, 10, 10}, []int64{2 * block, block, 3, 3}, []int64{2, 2}, []int64{1, 1, 1, 1}},
+		{"3×3, half the channels", []int64{3, 2 * block, 9, 9}, []int64{block, 2 * block, 3, 3}, []int64{1, 1}, []int64{1, 1, 1, 1}},
+		{"1×1 stride 2", []int64{4, block, 10, 10}, []int64{2 * block, block, 1, 1}, []int64{2, 2}, []int64{0, 0, 0, 0}},
+		{"2×3, no padding", []int64{3, block, 8, 9}, []int64{block, block, 2, 3}, []int64{1, 1}, []int64{0, 0, 0, 0}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			b := newBuilder(17, nil)
+			b.declare("x", &value{shape: c.xs, dtype: onnxio.TypeFloat})
+			b.declare("w", &value{shape: c.ws, dtype: onnxio.TypeFloat})
+			y := b.op("Conv", []string{"x", "w"}, aInts("strides", c.strides), aInts("pads", c.pads))
+			m := &onnxio.Model{Proto: &onnxpb.ModelProto{IrVersion: 8, OpsetImport: []*onnxpb.OperatorSetIdProto{{Version: 17}},
+				Graph: &onnxpb.GraphProto{Name: "conv", Node: b.nodes, Initializer: b.inits,
+					Input: []*onnxpb.ValueInfoProto{b.valueInfo("x"), b.valueInfo("w")}, Output: []*onnxpb.ValueInfoProto{b.valueInfo(y)}}}}
+			bm, convs, _ := blockedConvs(m, convShapes(b), nil, block)
+			if convs != 1 {
+				t.Fatalf("%d convolutions rewritten, want 1", convs)
+			}
+			rng := rand.New(rand.NewPCG(9, 10))
+			x := make([]float32, numel(c.xs))
+			for i := range x {
+				x[i] = float32(rng.NormFloat64())
+			}
+			w := make([]float32, numel(c.ws))
+			for i := range w {
+				w[i] = float32(rng.NormFloat64())
+			}
+			want := naiveConv(x, w, c.xs, c.ws, c.strides, c.pads)
+			for _, mm := range []*onnxio.Model{m, bm} {
+				raw, err := mm.Bytes()
+				if err != nil {
+					t.Fatal(err)
+				}
+				s, err := ort.NewSessionAuto(raw, ort.SessionOptions{Threads: 2})
+				if err != nil {
+					t.Fatal(err)
+				}
+				out, err := s.Run(map[string]*ort.Tensor{"x": ort.Float32Tensor(c.xs, x), "w": ort.Float32Tensor(c.ws, w)})
+				s.Close()
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := out[y].Float32
+				if len(got) != len(want) {
+					t.Fatalf("%d outputs, want %d", len(got), len(want))
+				}
+				worst, scale := 0.0, 0.0
+				for i := range want {
+					worst = math.Max(worst, math.Abs(float64(got[i])-want[i]))
+					scale = math.Max(scale, math.Abs(want[i]))
+				}
+				if worst > 1e-5*scale {
+					t.Errorf("%d nodes: error %.3g (max |y| %.3g)", len(mm.Graph().GetNode()), worst, scale)
+				}
+			}
+		})
+	}
+}
