@@ -24,7 +24,8 @@ type session struct {
 }
 
 func openSession(g *Graph, opts ort.SessionOptions, batch int) (*session, error) {
-	raw, err := sessionModel(g, opts).Bytes()
+	m := sessionModel(g, opts)
+	raw, err := m.Bytes()
 	if err != nil {
 		return nil, err
 	}
@@ -37,6 +38,14 @@ func openSession(g *Graph, opts ort.SessionOptions, batch int) (*session, error)
 		outputs = append(outputs, o.GetName())
 	}
 	s, err := ort.NewSession(raw, inputs, outputs, opts)
+	if err != nil && m != g.Model {
+		// The blocked-layout rewrite is an optimization: should ORT refuse
+		// it for some layer, run the graph as built.
+		if raw, err = g.Model.Bytes(); err != nil {
+			return nil, err
+		}
+		s, err = ort.NewSession(raw, inputs, outputs, opts)
+	}
 	if err != nil {
 		return nil, err
 	}

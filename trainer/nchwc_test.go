@@ -243,9 +243,7 @@ func TestBlockedWeightGrad(t *testing.T) {
 			b.declare("dy", &value{shape: ys, dtype: onnxio.TypeFloat})
 			sp := spatial{kernel: c.ws[2:], strides: c.strides, dilations: []int64{1, 1}, pads: c.pads}
 			dw := convWeightGrad(b, "x", "dy", c.xs, c.ws, sp, 1)
-			m := &onnxio.Model{Proto: &onnxpb.ModelProto{IrVersion: 8, OpsetImport: []*onnxpb.OperatorSetIdProto{{Version: 17}},
-				Graph: &onnxpb.GraphProto{Name: "dw", Node: b.nodes, Initializer: b.inits,
-					Input: []*onnxpb.ValueInfoProto{b.valueInfo("x"), b.valueInfo("dy")}, Output: []*onnxpb.ValueInfoProto{b.valueInfo(dw)}}}}
+			m := builtModel(b, "dw", []string{"x", "dy"}, dw)
 			bm, _, grads := blockedConvs(m, nil, b.dws, block)
 			if grads != 1 {
 				t.Fatalf("%d weight gradients rewritten, want 1", grads)
@@ -256,41 +254,62 @@ func TestBlockedWeightGrad(t *testing.T) {
 				}
 			}
 			rng := rand.New(rand.NewPCG(7, 8))
-			x := make([]float32, numel(c.xs))
-			for i := range x {
-				x[i] = float32(rng.NormFloat64())
-			}
-			d := make([]float32, numel(ys))
-			for i := range d {
-				d[i] = float32(rng.NormFloat64())
-			}
+			x, d := normals(rng, numel(c.xs)), normals(rng, numel(ys))
 			want := naiveWeightGrad(x, d, c.xs, ys, c.ws, c.strides, c.pads)
-			for _, mm := range []*onnxio.Model{m, bm} {
-				raw, err := mm.Bytes()
-				if err != nil {
-					t.Fatal(err)
-				}
-				s, err := ort.NewSessionAuto(raw, ort.SessionOptions{Threads: 2})
-				if err != nil {
-					t.Fatal(err)
-				}
-				out, err := s.Run(map[string]*ort.Tensor{"x": ort.Float32Tensor(c.xs, x), "dy": ort.Float32Tensor(ys, d)})
-				s.Close()
-				if err != nil {
-					t.Fatal(err)
-				}
-				got := out[dw].Float32
-				worst, scale := 0.0, 0.0
-				for i := range want {
-					worst = math.Max(worst, math.Abs(float64(got[i])-want[i]))
-					scale = math.Max(scale, math.Abs(want[i]))
-				}
-				// sums of a few hundred to a few thousand float32 products
-				if worst > 1e-5*scale {
-					t.Errorf("%s form: error %.3g (max |dW| %.3g)", mm.Graph().GetName(), worst, scale)
-				}
-			}
+			checkForms(t, []*onnxio.Model{m, bm}, map[string]*ort.Tensor{"x": ort.Float32Tensor(c.xs, x), "dy": ort.Float32Tensor(ys, d)}, dw, want)
 		})
+	}
+}
+
+// builtModel wraps the builder's nodes into a model with the given float
+// inputs and one output.
+func builtModel(b *builder, name string, inputs []string, output string) *onnxio.Model {
+	g := &onnxpb.GraphProto{Name: name, Node: b.nodes, Initializer: b.inits, Output: []*onnxpb.ValueInfoProto{b.valueInfo(output)}}
+	for _, in := range inputs {
+		g.Input = append(g.Input, b.valueInfo(in))
+	}
+	return &onnxio.Model{Proto: &onnxpb.ModelProto{IrVersion: 8, OpsetImport: []*onnxpb.OperatorSetIdProto{{Version: 17}}, Graph: g}}
+}
+
+func normals(rng *rand.Rand, n int64) []float32 {
+	v := make([]float32, n)
+	for i := range v {
+		v[i] = float32(rng.NormFloat64())
+	}
+	return v
+}
+
+// checkForms runs each model on the inputs and requires output out within
+// 1e-5 of the largest |want| (sums of at most a few thousand float32
+// products) of the float64 reference.
+func checkForms(t *testing.T, models []*onnxio.Model, in map[string]*ort.Tensor, out string, want []float64) {
+	t.Helper()
+	for k, m := range models {
+		raw, err := m.Bytes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := ort.NewSessionAuto(raw, ort.SessionOptions{Threads: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := s.Run(in)
+		s.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := res[out].Float32
+		if len(got) != len(want) {
+			t.Fatalf("form %d: %d outputs, want %d", k, len(got), len(want))
+		}
+		worst, scale := 0.0, 0.0
+		for i := range want {
+			worst = math.Max(worst, math.Abs(float64(got[i])-want[i]))
+			scale = math.Max(scale, math.Abs(want[i]))
+		}
+		if worst > 1e-5*scale {
+			t.Errorf("form %d (%d nodes): error %.3g (max |want| %.3g)", k, len(m.Graph().GetNode()), worst, scale)
+		}
 	}
 }
 
@@ -351,50 +370,15 @@ func TestBlockedConvMatchesDefinition(t *testing.T) {
 			b.declare("x", &value{shape: c.xs, dtype: onnxio.TypeFloat})
 			b.declare("w", &value{shape: c.ws, dtype: onnxio.TypeFloat})
 			y := b.op("Conv", []string{"x", "w"}, aInts("strides", c.strides), aInts("pads", c.pads))
-			m := &onnxio.Model{Proto: &onnxpb.ModelProto{IrVersion: 8, OpsetImport: []*onnxpb.OperatorSetIdProto{{Version: 17}},
-				Graph: &onnxpb.GraphProto{Name: "conv", Node: b.nodes, Initializer: b.inits,
-					Input: []*onnxpb.ValueInfoProto{b.valueInfo("x"), b.valueInfo("w")}, Output: []*onnxpb.ValueInfoProto{b.valueInfo(y)}}}}
+			m := builtModel(b, "conv", []string{"x", "w"}, y)
 			bm, convs, _ := blockedConvs(m, convShapes(b), nil, block)
 			if convs != 1 {
 				t.Fatalf("%d convolutions rewritten, want 1", convs)
 			}
 			rng := rand.New(rand.NewPCG(9, 10))
-			x := make([]float32, numel(c.xs))
-			for i := range x {
-				x[i] = float32(rng.NormFloat64())
-			}
-			w := make([]float32, numel(c.ws))
-			for i := range w {
-				w[i] = float32(rng.NormFloat64())
-			}
+			x, w := normals(rng, numel(c.xs)), normals(rng, numel(c.ws))
 			want := naiveConv(x, w, c.xs, c.ws, c.strides, c.pads)
-			for _, mm := range []*onnxio.Model{m, bm} {
-				raw, err := mm.Bytes()
-				if err != nil {
-					t.Fatal(err)
-				}
-				s, err := ort.NewSessionAuto(raw, ort.SessionOptions{Threads: 2})
-				if err != nil {
-					t.Fatal(err)
-				}
-				out, err := s.Run(map[string]*ort.Tensor{"x": ort.Float32Tensor(c.xs, x), "w": ort.Float32Tensor(c.ws, w)})
-				s.Close()
-				if err != nil {
-					t.Fatal(err)
-				}
-				got := out[y].Float32
-				if len(got) != len(want) {
-					t.Fatalf("%d outputs, want %d", len(got), len(want))
-				}
-				worst, scale := 0.0, 0.0
-				for i := range want {
-					worst = math.Max(worst, math.Abs(float64(got[i])-want[i]))
-					scale = math.Max(scale, math.Abs(want[i]))
-				}
-				if worst > 1e-5*scale {
-					t.Errorf("%d nodes: error %.3g (max |y| %.3g)", len(mm.Graph().GetNode()), worst, scale)
-				}
-			}
+			checkForms(t, []*onnxio.Model{m, bm}, map[string]*ort.Tensor{"x": ort.Float32Tensor(c.xs, x), "w": ort.Float32Tensor(c.ws, w)}, y, want)
 		})
 	}
 }

@@ -231,3 +231,38 @@ func BenchmarkConvWeightGrad(t *testing.B) {
 		n("Transpose", []string{"g4"}, []string{"y"}, ai("perm", 0, 3, 1, 2)))
 	benchIO(t, "one product over concatenated columns", nodes2, inits2, in, out)
 }
+
+// BenchmarkGEMMPeak measures ONNX Runtime's (MLAS's) float32 matrix product
+// of two 1024×1024 matrices on 2 threads, the practical arithmetic ceiling
+// of these cores that BENCHMARKS.md compares training steps with.
+func BenchmarkGEMMPeak(b *testing.B) {
+	requireORT(b)
+	const n = 1024
+	w := make([]float32, n*n)
+	for i := range w {
+		w[i] = float32(i%13) * 0.01
+	}
+	b.Run("MatMul 1024", func(b *testing.B) {
+		g := &onnxpb.GraphProto{Name: "g", Node: []*onnxpb.NodeProto{{OpType: "MatMul", Input: []string{"x", "y"}, Output: []string{"z"}}},
+			Input:  []*onnxpb.ValueInfoProto{vi("x", n, n), vi("y", n, n)},
+			Output: []*onnxpb.ValueInfoProto{vi("z", n, n)}}
+		raw, _ := proto.Marshal(&onnxpb.ModelProto{IrVersion: 8, OpsetImport: []*onnxpb.OperatorSetIdProto{{Version: 17}}, Graph: g})
+		so, _ := onnxruntime.NewSessionOptions()
+		defer so.Destroy()
+		so.SetIntraOpNumThreads(2)
+		s, err := onnxruntime.NewDynamicAdvancedSessionWithONNXData(raw, []string{"x", "y"}, []string{"z"}, so)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer s.Destroy()
+		x, _ := onnxruntime.NewTensor(onnxruntime.NewShape(n, n), w)
+		y, _ := onnxruntime.NewTensor(onnxruntime.NewShape(n, n), w)
+		z, _ := onnxruntime.NewEmptyTensor[float32](onnxruntime.NewShape(n, n))
+		s.Run([]onnxruntime.Value{x, y}, []onnxruntime.Value{z})
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			s.Run([]onnxruntime.Value{x, y}, []onnxruntime.Value{z})
+		}
+		b.ReportMetric(2*n*n*n*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+	})
+}
