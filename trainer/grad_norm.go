@@ -84,8 +84,9 @@ func (b *builder) channelAffine(x, s, t string) string {
 // entry (inputs x, scale, bias; output y) together with the batch mean and
 // biased variance (shape [C]) for the running-statistics update. The batch
 // statistics are computed in two passes (mean, then the mean square of the
-// centred values), as PyTorch does; the per-channel affine maps are ONNX
-// BatchNormalization nodes in inference mode (see channelAffine).
+// centred values), as PyTorch does; the centring is a broadcast Sub, the
+// final affine map an ONNX BatchNormalization node in inference mode (see
+// channelAffine).
 func (b *builder) emitBNTrain(node *onnxpb.NodeProto, x, scale, bias, y string) (e *tapeEntry, mean, variance string) {
 	xs := b.shape(x)
 	r := len(xs)
@@ -99,7 +100,7 @@ func (b *builder) emitBNTrain(node *onnxpb.NodeProto, x, scale, bias, y string) 
 	}
 	ones := b.constF32([]int64{ch}, onesF(int(ch)))
 	mu := b.reshape(b.reduceMean(x, axes, false), []int64{ch})
-	xc := b.channelAffine(x, ones, b.op("Neg", []string{mu}))
+	xc := b.op("Sub", []string{x, b.reshape(mu, channelShape(ch, r))}) // multithreaded, unlike channelAffine
 	// ReduceMean of the squares: ORT's ReduceSumSquare accumulated enough
 	// float32 error over 100k values to move the logits by 1.7e-5.
 	v := b.reshape(b.reduceMean(b.op("Mul", []string{xc, xc}), axes, false), []int64{ch})
@@ -114,10 +115,11 @@ func (b *builder) emitBNTrain(node *onnxpb.NodeProto, x, scale, bias, y string) 
 }
 
 // gradBNTrain: with x̂ = (x − μ_B)·inv and S₁ = Σdy, S₂ = Σdy·x̂ per channel,
-// dβ = S₁, dγ = S₂, and dx = γ·inv·(dy − S₁/M − x̂·S₂/M), written as two
-// per-channel affine maps (of dy and of the centred input x − μ_B, whose
-// scale takes the extra inv: x̂ itself is never materialized, one pass over
-// the activations fewer) and one Add. S₂ = inv·Σdy·(x − μ_B).
+// dβ = S₁, dγ = S₂, and dx = γ·inv·(dy − S₁/M − x̂·S₂/M), written as a
+// per-channel affine map of dy, a per-channel scaling of the centred input
+// x − μ_B (whose scale takes the extra inv: x̂ itself is never
+// materialized, one pass over the activations fewer) and one Add.
+// S₂ = inv·Σdy·(x − μ_B).
 func gradBNTrain(c *gradCtx, dy []string) []string {
 	b := c.b
 	xs := c.xShape(0)
@@ -137,7 +139,9 @@ func gradBNTrain(c *gradCtx, dy []string) []string {
 		a := b.channelAffine(g, k, b.op("Neg", []string{b.op("Mul", []string{k, b.op("Mul", []string{s1, b.scalar(1 / m)})})}))
 		// x̂·(−k·S₂/M) = (x − μ_B)·(−k·inv·S₂/M)
 		kc := b.op("Neg", []string{b.op("Mul", []string{b.op("Mul", []string{k, inv}), b.op("Mul", []string{s2, b.scalar(1 / m)})})})
-		bb := b.channelAffine(xc, kc, b.constF32([]int64{ch}, make([]float32, ch)))
+		// a Mul broadcasting [1, C, 1, …] runs on all threads, where the
+		// BatchNormalization node of channelAffine runs on one (BENCHMARKS.md)
+		bb := b.op("Mul", []string{xc, b.reshape(kc, channelShape(ch, r))})
 		out[0] = b.op("Add", []string{a, bb})
 	}
 	if !c.want(1) {
