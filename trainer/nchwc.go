@@ -252,16 +252,20 @@ func (rw *blockRewriter) weightGrad(r dwRecord) {
 		x5 = rw.node("Pad", "", hint+"/xpad", []string{x5, rw.ints(0, 0, p[0], p[1], 0, 0, 0, p[2], p[3], 0)})
 	}
 	hp, wp := h+p[0]+p[2], w+p[1]+p[3]
+	flat := rw.node("Reshape", "", hint+"/xflat", []string{x5, rw.ints(n, cb, hp*wp, b)})
 	d := rw.node("Reshape", "", hint+"/dy5", []string{rw.blocked(r.dy), rw.ints(n, ob, 1, ho*wo, b)})
 	d = rw.node("Transpose", "", hint+"/dyT", []string{d}, aInts("perm", []int64{0, 1, 2, 4, 3}))
 	st := r.w.strides
 	var parts []string
 	for i := int64(0); i < kh; i++ {
 		for j := int64(0); j < kw; j++ {
-			win := x5
-			if !(i == 0 && j == 0 && st[0] == 1 && st[1] == 1 && hp == ho && wp == wo) {
-				win = rw.node("Slice", "", hint+"/win", []string{x5, rw.ints(i, j), rw.ints(i+st[0]*(ho-1)+1, j+st[1]*(wo-1)+1), rw.ints(2, 3), rw.ints(st[0], st[1])})
+			idx := make([]int64, 0, ho*wo)
+			for a := int64(0); a < ho; a++ {
+				for c := int64(0); c < wo; c++ {
+					idx = append(idx, (i+st[0]*a)*wp+j+st[1]*c)
+				}
 			}
+			win := rw.node("Gather", "", hint+"/win", []string{flat, rw.ints(idx...)}, aInt("axis", 2))
 			win = rw.node("Reshape", "", hint+"/win5", []string{win, rw.ints(n, 1, cb, ho*wo, b)})
 			prod := rw.node("MatMul", "", hint+"/prod", []string{d, win}) // [N, O/B, C/B, Bo, Bc]
 			parts = append(parts, rw.node("Unsqueeze", "", hint+"/prod6", []string{prod, rw.ints(5)}))
