@@ -237,8 +237,12 @@ func (rw *blockRewriter) conv(n *onnxpb.NodeProto, s convShape) {
 // per kernel offset, a window of the padded input [N, 1, C/B, Ho·Wo, B] is
 // multiplied by dY transposed to [N, O/B, 1, B, Ho·Wo] (batched over the
 // samples and the channel blocks, broadcast), the products are summed over
-// the samples, and the blocks put back in [O, C, kh, kw] order. The windows
-// are rows of W·B contiguous values, and dY is transposed once per layer.
+// the samples, and the blocks put back in [O, C, kh, kw] order. Each window
+// is one Gather on the flattened padded plane (items of B contiguous values;
+// ORT runs Gather on all threads, Slice on one), and dY is transposed once
+// per layer (ORT folds the transpose into the products). One Gather of all
+// k windows feeding one wider product per sample was slower and took 40%
+// more memory (BENCHMARKS.md).
 func (rw *blockRewriter) weightGrad(r dwRecord) {
 	b := rw.block
 	n, c, h, w := r.xs[0], r.xs[1], r.xs[2], r.xs[3]

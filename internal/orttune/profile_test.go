@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -121,7 +122,16 @@ func TestProfile(t *testing.T) {
 		l = append(l, kv{k, v})
 	}
 	sort.Slice(l, func(i, j int) bool { return l[i].v > l[j].v })
-	for _, x := range l[:min(25, len(l))] {
+	for _, x := range l[:min(nodesShown(), len(l))] {
 		fmt.Printf("%-90s %7.2f ms\n", x.k, x.v)
 	}
+}
+
+// nodesShown is how many of the slowest nodes TestProfile lists
+// (BNAUDIT_PROFILE_NODES, default 25).
+func nodesShown() int {
+	if v, err := strconv.Atoi(os.Getenv("BNAUDIT_PROFILE_NODES")); err == nil && v > 0 {
+		return v
+	}
+	return 25
 }
