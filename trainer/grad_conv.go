@@ -130,19 +130,10 @@ func convWeightGradPlain(b *builder, x, dy string, xs, ws []int64, w spatial, g 
 		// [G, Cog, M] → [G, M, Cog], shared by every offset
 		d = transposeLast(b, b.reshape(dt, []int64{g, cog, m}))
 	}
-	xsp := b.shape(xp)
 	var parts []string
 	for i := int64(0); i < kh; i++ {
 		for j := int64(0); j < kw; j++ {
-			h0, w0 := i*w.dilations[0], j*w.dilations[1]
-			win := xp
-			if !(h0 == 0 && w0 == 0 && w.strides[0] == 1 && w.strides[1] == 1 && xsp[2] == ho && xsp[3] == wo) {
-				win = b.op("Slice", []string{xp,
-					b.constI64([]int64{h0, w0}, false),
-					b.constI64([]int64{h0 + w.strides[0]*(ho-1) + 1, w0 + w.strides[1]*(wo-1) + 1}, false),
-					b.constI64([]int64{2, 3}, false),
-					b.constI64([]int64{w.strides[0], w.strides[1]}, false)})
-			}
+			win := convWindow(b, xp, i, j, w, ho, wo)
 			var p string
 			if g == 1 {
 				p = b.op("Gemm", []string{d, b.reshape(win, []int64{cin, m})}, aInt("transB", 1)) // [Cout, Cin]
@@ -177,19 +168,10 @@ func convWeightGradOneChannel(b *builder, x, dy string, xs, ws []int64, w spatia
 	ys := b.shape(dy)
 	ho, wo := ys[2], ys[3]
 	xp := b.pad(x, []int64{0, 0, w.pads[0], w.pads[1], 0, 0, w.pads[2], w.pads[3]})
-	xsp := b.shape(xp)
 	var cols []string
 	for i := int64(0); i < kh; i++ {
 		for j := int64(0); j < kw; j++ {
-			h0, w0 := i*w.dilations[0], j*w.dilations[1]
-			win := xp
-			if !(h0 == 0 && w0 == 0 && w.strides[0] == 1 && w.strides[1] == 1 && xsp[2] == ho && xsp[3] == wo) {
-				win = b.op("Slice", []string{xp,
-					b.constI64([]int64{h0, w0}, false),
-					b.constI64([]int64{h0 + w.strides[0]*(ho-1) + 1, w0 + w.strides[1]*(wo-1) + 1}, false),
-					b.constI64([]int64{2, 3}, false),
-					b.constI64([]int64{w.strides[0], w.strides[1]}, false)})
-			}
+			win := convWindow(b, xp, i, j, w, ho, wo)
 			cols = append(cols, b.reshape(win, []int64{n, ho * wo, 1}))
 		}
 	}
@@ -199,4 +181,20 @@ func convWeightGradOneChannel(b *builder, x, dy string, xs, ws []int64, w spatia
 	}
 	p := b.op("MatMul", []string{b.reshape(dy, []int64{n, cout, ho * wo}), c}) // [N, Cout, k·k]
 	return b.reshape(b.reduceSum(p, []int64{0}, false), ws)
+}
+
+// convWindow is the input window that kernel offset (i, j) of a convolution
+// with output size ho × wo sees, from the padded input xp (axes 2 and 3
+// spatial): a strided Slice, or xp itself where the window is all of it.
+func convWindow(b *builder, xp string, i, j int64, w spatial, ho, wo int64) string {
+	xsp := b.shape(xp)
+	h0, w0 := i*w.dilations[0], j*w.dilations[1]
+	if h0 == 0 && w0 == 0 && w.strides[0] == 1 && w.strides[1] == 1 && xsp[2] == ho && xsp[3] == wo {
+		return xp
+	}
+	return b.op("Slice", []string{xp,
+		b.constI64([]int64{h0, w0}, false),
+		b.constI64([]int64{h0 + w.strides[0]*(ho-1) + 1, w0 + w.strides[1]*(wo-1) + 1}, false),
+		b.constI64([]int64{2, 3}, false),
+		b.constI64([]int64{w.strides[0], w.strides[1]}, false)})
 }
