@@ -382,3 +382,31 @@ func TestBlockedConvMatchesDefinition(t *testing.T) {
 		})
 	}
 }
+
+// TestSessionModelSwitches: the rewrite applies to CPU sessions only, and
+// BNAUDIT_NCHWC=0 (or off/false) turns it off.
+func TestSessionModelSwitches(t *testing.T) {
+	m := loadFixture(t, "small_cnn.training.onnx")
+	g, err := BuildStep(m, StepConfig{Batch: 4, Optimizer: SGD(0.9, 0, false)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sessionModel(g, ort.SessionOptions{Device: "cuda"}) != g.Model {
+		t.Error("a CUDA session got the CPU rewrite")
+	}
+	for _, v := range []string{"0", "off", "FALSE"} {
+		t.Setenv("BNAUDIT_NCHWC", v)
+		if sessionModel(g, ort.SessionOptions{}) != g.Model {
+			t.Errorf("BNAUDIT_NCHWC=%s did not turn the rewrite off", v)
+		}
+	}
+	t.Setenv("BNAUDIT_NCHWC", "")
+	requireORT(t)
+	if ort.NCHWcBlock() == 0 {
+		t.Skip("this ONNX Runtime library has no NCHWc kernels on this CPU")
+	}
+	got := sessionModel(g, ort.SessionOptions{Device: "cpu"})
+	if got == g.Model || got.Opset(ort.NCHWcDomain) != 1 {
+		t.Error("a CPU session did not get the blocked convolutions")
+	}
+}
