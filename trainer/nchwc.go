@@ -26,7 +26,9 @@ import (
 //
 // The rewrite is applied only to the session bnaudit runs on the CPU; the
 // graphs it builds and exports (bnaudit train export) keep standard ONNX
-// operators. BNAUDIT_NCHWC=0 turns it off.
+// operators. blockedLayout (nchwc_layout.go) then keeps the activations
+// between convolutions in the blocked layout. BNAUDIT_NCHWC=0 turns both
+// off, BNAUDIT_NCHWC=conv the second.
 
 // convShape is what the rewrite needs to know of a Conv node's operands.
 type convShape struct{ x, w []int64 }
@@ -109,18 +111,7 @@ func dwBlockedEligible(r dwRecord, block int64) bool {
 func blockedConvs(m *onnxio.Model, shapes map[string]convShape, dws []dwRecord, block int64) (*onnxio.Model, int, int) {
 	out := m.Clone()
 	g := out.Graph()
-	rw := &blockRewriter{g: g, block: block, used: map[string]bool{}, reordered: map[string]string{}, weights: map[string]string{}}
-	for _, n := range g.GetNode() {
-		for _, v := range append(append([]string{}, n.GetInput()...), n.GetOutput()...) {
-			rw.used[v] = true
-		}
-	}
-	for _, t := range g.GetInitializer() {
-		rw.used[t.GetName()] = true
-	}
-	for _, v := range g.GetInput() {
-		rw.used[v.GetName()] = true
-	}
+	rw := newBlockRewriter(g, block)
 	// weight gradients to replace, by the name of their result; every node
 	// they emitted, by output
 	gradAt := map[string]dwRecord{}
@@ -168,6 +159,50 @@ type blockRewriter struct {
 	used      map[string]bool
 	reordered map[string]string // tensor → its blocked form
 	weights   map[string]string // weight → its OIHWBiBo form
+	ren       map[string]string // a dropped node's output → what replaces it
+}
+
+// newBlockRewriter starts a rewrite of g, with every name g uses taken.
+func newBlockRewriter(g *onnxpb.GraphProto, block int64) *blockRewriter {
+	rw := &blockRewriter{g: g, block: block, used: map[string]bool{}, reordered: map[string]string{}, weights: map[string]string{}, ren: map[string]string{}}
+	for _, n := range g.GetNode() {
+		for _, v := range append(append([]string{}, n.GetInput()...), n.GetOutput()...) {
+			rw.used[v] = true
+		}
+	}
+	for _, t := range g.GetInitializer() {
+		rw.used[t.GetName()] = true
+	}
+	for _, v := range g.GetInput() {
+		rw.used[v.GetName()] = true
+	}
+	return rw
+}
+
+// alias makes later uses of name read target instead.
+func (rw *blockRewriter) alias(name, target string) { rw.ren[name] = target }
+
+func (rw *blockRewriter) renamed(ins []string) []string {
+	out := make([]string, len(ins))
+	for i, x := range ins {
+		if r, ok := rw.ren[x]; ok {
+			x = r
+		}
+		out[i] = x
+	}
+	return out
+}
+
+// keep appends n with its inputs renamed and mapped through plainOf.
+func (rw *blockRewriter) keep(n *onnxpb.NodeProto, ins []string, plainOf func(string) string) {
+	c := &onnxpb.NodeProto{Name: n.GetName(), OpType: n.GetOpType(), Domain: n.GetDomain(), Output: n.GetOutput(), Attribute: n.GetAttribute(), DocString: n.GetDocString()}
+	for _, x := range ins {
+		if x != "" {
+			x = plainOf(x)
+		}
+		c.Input = append(c.Input, x)
+	}
+	rw.nodes = append(rw.nodes, c)
 }
 
 func (rw *blockRewriter) fresh(base string) string {
@@ -313,5 +348,8 @@ func sessionModel(g *Graph, opts ort.SessionOptions) *onnxio.Model {
 		return g.Model
 	}
 	m, _, _ := blockedConvs(g.Model, g.convs, g.dws, int64(block))
+	if m != g.Model && !strings.EqualFold(strings.TrimSpace(os.Getenv("BNAUDIT_NCHWC")), "conv") {
+		m, _ = blockedLayout(m, g.vals, int64(block))
+	}
 	return m
 }

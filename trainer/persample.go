@@ -153,7 +153,7 @@ func BuildGradNorms(m *onnxio.Model, batch int, mode GradNormMode) (g *Graph, er
 	b.emitNamed("Identity", NameGradSqNorm+"/out", []string{t}, []string{NameGradSqNorm})
 	outputs = append(outputs, NameGradSqNorm)
 	g.Model = p.finish(b, "grad_norms_"+string(mode), inputs, outputs, StepConfig{Batch: batch})
-	g.convs, g.dws = convShapes(b), b.dws
+	g.convs, g.dws, g.vals = convShapes(b), b.dws, b.vals
 	for _, v := range append(inputs, outputs...) {
 		g.Shapes[v] = b.shape(v)
 	}

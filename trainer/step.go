@@ -100,6 +100,8 @@ type Graph struct {
 	convs map[string]convShape
 	// dws are its convolution weight gradients, for the same rewrite.
 	dws []dwRecord
+	// vals are the builder's values (shapes, types), for the layout pass.
+	vals map[string]*value
 }
 
 // modelPlan is what both graphs need to know about the source model.
@@ -426,7 +428,7 @@ func BuildStep(m *onnxio.Model, cfg StepConfig) (g *Graph, err error) {
 	}
 	outputs = append(outputs, NameStepNext)
 	g.Model = p.finish(b, "training_step", inputs, outputs, cfg)
-	g.convs, g.dws = convShapes(b), b.dws
+	g.convs, g.dws, g.vals = convShapes(b), b.dws, b.vals
 	for _, v := range append(inputs, outputs...) {
 		g.Shapes[v] = b.shape(v)
 	}
@@ -496,7 +498,7 @@ func BuildEval(m *onnxio.Model, batch int) (g *Graph, err error) {
 	inputs = append(inputs, g.Stats...)
 	outputs := []string{p.output, NamePerSampleLoss, NameLoss}
 	g.Model = p.finish(b, "evaluation", inputs, outputs, StepConfig{Batch: batch})
-	g.convs, g.dws = convShapes(b), b.dws
+	g.convs, g.dws, g.vals = convShapes(b), b.dws, b.vals
 	for _, v := range append(inputs, outputs...) {
 		g.Shapes[v] = b.shape(v)
 	}
