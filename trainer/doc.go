@@ -22,4 +22,13 @@
 // cancellation between steps); Evaluate and GradNorms run the evaluation
 // and gradient-norm graphs over a data set. Subpackage dataset reads the
 // data.
+//
+// # The CPU session's graph
+//
+// What bnaudit runs on the CPU is not quite the graph it builds and
+// exports: SessionModel rewrites it for ONNX Runtime's blocked NCHWc
+// kernels (nchwc.go, nchwc_layout.go) — convolutions, weight gradients
+// from the blocked tensors, activations kept blocked between convolutions —
+// because ORT does this by itself only for constant weights. The rewrite
+// uses ORT's com.microsoft.nchwc operators; BNAUDIT_NCHWC=0 turns it off.
 package trainer
