@@ -327,20 +327,28 @@ func firstOutput(n *onnxpb.NodeProto) string {
 	return n.GetOutput()[0]
 }
 
-// nchwcDisabled reports whether BNAUDIT_NCHWC turns the rewrite off.
-func nchwcDisabled() bool {
-	v := strings.TrimSpace(os.Getenv("BNAUDIT_NCHWC"))
-	return v == "0" || strings.EqualFold(v, "off") || strings.EqualFold(v, "false")
+// nchwcMode is what BNAUDIT_NCHWC asks for: "off" (0, off, false),
+// "conv" (blocked convolutions and weight gradients only) or "all".
+func nchwcMode() string {
+	v := strings.ToLower(strings.TrimSpace(os.Getenv("BNAUDIT_NCHWC")))
+	switch v {
+	case "0", "off", "false":
+		return "off"
+	case "conv":
+		return "conv"
+	}
+	return "all"
 }
 
 // SessionModel is the model bnaudit's own sessions run for g with opts:
 // g.Model, or on the CPU, where ORT has NCHWc kernels, its blocked-layout
-// form (convolutions and weight gradients; see above). Profilers and
-// benchmarks that want to see what the trainer runs should load this.
+// form (convolutions, weight gradients and the activations between them;
+// see above). Profilers and benchmarks that want to see what the trainer
+// runs should load this.
 func SessionModel(g *Graph, opts ort.SessionOptions) *onnxio.Model { return sessionModel(g, opts) }
 
 func sessionModel(g *Graph, opts ort.SessionOptions) *onnxio.Model {
-	if d := strings.ToLower(opts.Device); (d != "" && d != "cpu") || len(g.convs) == 0 || nchwcDisabled() {
+	if d := strings.ToLower(opts.Device); (d != "" && d != "cpu") || len(g.convs) == 0 || nchwcMode() == "off" {
 		return g.Model
 	}
 	block := ort.NCHWcBlock()
@@ -348,7 +356,7 @@ func sessionModel(g *Graph, opts ort.SessionOptions) *onnxio.Model {
 		return g.Model
 	}
 	m, _, _ := blockedConvs(g.Model, g.convs, g.dws, int64(block))
-	if m != g.Model && !strings.EqualFold(strings.TrimSpace(os.Getenv("BNAUDIT_NCHWC")), "conv") {
+	if m != g.Model && nchwcMode() == "all" {
 		m, _ = blockedLayout(m, g.vals, int64(block))
 	}
 	return m
