@@ -8,23 +8,24 @@ import (
 )
 
 // The attacks below return one score per sample; a higher score means
-// "more likely a member" (METHODS.md, "Attacks"). Feed the scores with the
+// "more likely a member" (docs/METHODS.md, "Attacks"). Feed the scores with the
 // true membership to Evaluate or BootstrapMetrics.
 
 // LossScores returns the LOSS attack's scores (Yeom et al. 2018): −ℓ.
-func LossScores(s Signals) []float64 { return negated(s.Loss) }
+func LossScores(s Signals) []float64 { return Negated(s.Loss) }
 
 // ConfidenceScores returns the confidence attack's scores: p_y.
 func ConfidenceScores(s Signals) []float64 { return slices.Clone(s.Prob) }
 
 // EntropyScores returns the entropy attack's scores: −H.
-func EntropyScores(s Signals) []float64 { return negated(s.Entropy) }
+func EntropyScores(s Signals) []float64 { return Negated(s.Entropy) }
 
 // ModEntropyScores returns the modified-entropy attack's scores (Song &
 // Mittal 2021): −Mentr.
-func ModEntropyScores(s Signals) []float64 { return negated(s.ModEntropy) }
+func ModEntropyScores(s Signals) []float64 { return Negated(s.ModEntropy) }
 
-func negated(x []float64) []float64 {
+// Negated returns −x elementwise.
+func Negated(x []float64) []float64 {
 	out := make([]float64, len(x))
 	for i, v := range x {
 		out[i] = -v
@@ -89,7 +90,7 @@ type LiRAResult struct {
 	// Scores holds one score per sample, higher = more member-like.
 	// Online: log N(φ; μ_in, σ_in²) − log N(φ; μ_out, σ_out²).
 	// Offline: z = (φ − μ_out)/σ_out, whose one-sided p-value form Φ(z)
-	// (METHODS.md) is a strictly increasing function of z: the ROC, AUC
+	// (docs/METHODS.md) is a strictly increasing function of z: the ROC, AUC
 	// and TPR at every FPR are the same, but z never saturates, where Φ(z)
 	// rounds to 1 above z ≈ 8.3 and would tie the most member-like samples.
 	Scores []float64

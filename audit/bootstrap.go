@@ -34,7 +34,7 @@ type BootstrapOptions struct {
 	TargetFPRs []float64
 }
 
-func (o BootstrapOptions) withDefaults() (BootstrapOptions, error) {
+func (o BootstrapOptions) WithDefaults() (BootstrapOptions, error) {
 	if o.Replicates == 0 {
 		o.Replicates = DefaultReplicates
 	}
@@ -134,7 +134,7 @@ type MetricsInterval struct {
 // replacement and at their original counts, so that every replicate has
 // both classes.
 func BootstrapMetrics(scores []float64, member []bool, opt BootstrapOptions) (MetricsInterval, error) {
-	opt, err := opt.withDefaults()
+	opt, err := opt.WithDefaults()
 	if err != nil {
 		return MetricsInterval{}, err
 	}
@@ -162,7 +162,7 @@ type DifferenceInterval struct {
 // the evidence that A and B differ. With the same seed, the A and B
 // intervals equal those BootstrapMetrics gives for each alone.
 func BootstrapDifference(scoresA, scoresB []float64, member []bool, opt BootstrapOptions) (DifferenceInterval, error) {
-	opt, err := opt.withDefaults()
+	opt, err := opt.WithDefaults()
 	if err != nil {
 		return DifferenceInterval{}, err
 	}
@@ -273,7 +273,7 @@ func buildMetricsInterval(p []float64, v [][]float64, opt BootstrapOptions) Metr
 // between outliers and typical samples.
 func BootstrapGroups(sizes []int, stat func(idx [][]int) []float64, opt BootstrapOptions) ([]Interval, error) {
 	opt.TargetFPRs = []float64{} // unused here
-	opt, err := opt.withDefaults()
+	opt, err := opt.WithDefaults()
 	if err != nil {
 		return nil, err
 	}

@@ -1,11 +1,12 @@
-// Package audit is bnaudit's auditor: per-sample signals from logits,
-// membership-inference attacks, ROC metrics with bootstrap intervals,
-// memorization scores, and the experiments that produce them. Its
-// statistics (signals, attacks, metrics, memorization) are pure Go over
-// arrays and follow the definitions of METHODS.md; the experiments
-// (MakeCanaries, RunExperiment, Measure) train and evaluate models through
-// package trainer on ONNX Runtime. The report data model (Report) is
-// rendered by subpackage report.
+// Package audit is bnaudit's pure statistics: per-sample signals from
+// logits, membership-inference attacks, ROC metrics with bootstrap
+// intervals, paired and seed-level intervals, memorization scores, slices,
+// the report data model (Report) and the pre-deploy policy (Policy, Check).
+// Everything here is plain Go over arrays and follows the definitions of
+// docs/METHODS.md. The package imports neither the trainer nor ONNX
+// Runtime and builds with CGO_ENABLED=0, so any program can compute or
+// check an audit's numbers; the studies that train and evaluate models
+// live in package study, and subpackage report renders a Report.
 //
 // # Signals
 //

@@ -83,7 +83,7 @@ func ratio(a, b int) float64 {
 }
 
 // CanaryGap is the memorization gap on out-of-distribution canaries
-// (METHODS.md, "Memorization", approach 1): inserted canaries were in the
+// (docs/METHODS.md, "Memorization", approach 1): inserted canaries were in the
 // training set, held-out ones come from the same source with the same
 // labelling rule and were not.
 type CanaryGap struct {

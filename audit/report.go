@@ -27,7 +27,7 @@ type Report struct {
 	Verdict     string `json:"verdict"`
 	VerdictCode string `json:"verdict_code"`
 	// Notes are caveats the reader must see (fit differences, sparse
-	// TPR@FPR, departures from METHODS.md).
+	// TPR@FPR, departures from docs/METHODS.md).
 	Notes []string `json:"notes"`
 	// Definitions maps each metric and attack name to its definition.
 	Definitions map[string]string `json:"definitions"`

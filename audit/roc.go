@@ -244,7 +244,7 @@ func allowedFP(target float64, n int) int {
 	return k
 }
 
-// Metrics summarizes one attack: the headline numbers of METHODS.md,
+// Metrics summarizes one attack: the headline numbers of docs/METHODS.md,
 // "Metrics".
 type Metrics struct {
 	NMembers, NNonMembers int

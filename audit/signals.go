@@ -25,7 +25,7 @@ type Label interface {
 }
 
 // Signal holds the per-sample signals of one model on one sample (x, y);
-// see METHODS.md, "Signals".
+// see docs/METHODS.md, "Signals".
 type Signal struct {
 	// Loss is the cross-entropy ℓ = logsumexp(z) − z_y.
 	Loss float64

@@ -99,7 +99,7 @@ func TestSignalsHandComputed(t *testing.T) {
 	}
 }
 
-// TestSignalsExtremeLogits is the float32-underflow pitfall of METHODS.md:
+// TestSignalsExtremeLogits is the float32-underflow pitfall of docs/METHODS.md:
 // losses and φ must stay finite and informative when p_y rounds to 1.
 func TestSignalsExtremeLogits(t *testing.T) {
 	// The wrong class of (1000, 0): loss exactly 1000, φ = −1000.

@@ -53,7 +53,7 @@ func ComputeSlices(in SliceInput, opt BootstrapOptions) ([]SliceReport, error) {
 		if pos < minSliceSide || neg < minSliceSide {
 			return nil
 		}
-		rep, err := attackReport(in.Attack, s, m, opt)
+		rep, err := NewAttackReport(in.Attack, s, m, opt)
 		if err != nil {
 			return fmt.Errorf("audit: slice %s: %w", name, err)
 		}
@@ -166,8 +166,8 @@ func MostVulnerable(t *SampleTable, attack string, k int) []SampleRisk {
 	return out
 }
 
-// strongestAttack names the attack with the highest AUC estimate.
-func strongestAttack(as []AttackReport) string {
+// StrongestAttack names the attack with the highest AUC estimate.
+func StrongestAttack(as []AttackReport) string {
 	best, name := math.Inf(-1), ""
 	for _, a := range as {
 		if a.AUC.Estimate > best {

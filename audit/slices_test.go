@@ -122,29 +122,6 @@ func TestMostVulnerable(t *testing.T) {
 	}
 }
 
-func TestCheckpointEpochs(t *testing.T) {
-	for _, c := range []struct {
-		n, k int
-		want []int
-	}{
-		{15, 5, []int{3, 6, 9, 12, 15}},
-		{4, 5, []int{1, 2, 3, 4}},
-		{10, 1, []int{10}},
-		{10, 3, []int{4, 7, 10}},
-	} {
-		got := checkpointEpochs(c.n, c.k)
-		if len(got) != len(c.want) {
-			t.Errorf("%d epochs, %d checkpoints: %v, want %v", c.n, c.k, got, c.want)
-			continue
-		}
-		for _, e := range c.want {
-			if !got[e] {
-				t.Errorf("%d epochs, %d checkpoints: %v, want %v", c.n, c.k, got, c.want)
-			}
-		}
-	}
-}
-
 // TestHierarchicalInterval: two seeds that agree on a small positive
 // difference, each measured with sampling noise larger than it: the seed
 // means alone give an interval excluding zero; the two-stage bootstrap
@@ -161,11 +138,11 @@ func TestHierarchicalInterval(t *testing.T) {
 			noisy[s][i] = est[s] + 0.02*r.NormFloat64()
 		}
 	}
-	seedOnly := seedInterval(est, []Interval{{}, {}}, opt)
+	seedOnly := SeedInterval(est, []Interval{{}, {}}, opt)
 	if !(seedOnly.Lo > 0) {
 		t.Fatalf("seed means alone: %v; the test expects an interval above zero", seedOnly)
 	}
-	h := hierarchicalInterval(est, noisy, opt)
+	h := HierarchicalInterval(est, noisy, opt)
 	if !(h.Lo < 0 && h.Hi > 0.02) || math.Abs(h.Estimate-0.015) > 1e-15 {
 		t.Errorf("two-stage interval %v: want the estimate 0.015 and an interval that includes 0", h)
 	}
@@ -175,44 +152,13 @@ func TestHierarchicalInterval(t *testing.T) {
 		t.Errorf("two-stage interval %v narrower than the sampling noise allows", h)
 	}
 	exact := [][]float64{{0.010}, {0.020}}
-	if e := hierarchicalInterval(est, exact, opt); math.Abs(e.Lo-0.010) > 1e-12 || math.Abs(e.Hi-0.020) > 1e-12 {
+	if e := HierarchicalInterval(est, exact, opt); math.Abs(e.Lo-0.010) > 1e-12 || math.Abs(e.Hi-0.020) > 1e-12 {
 		t.Errorf("without sampling noise: %v, want [0.010, 0.020]", e)
 	}
-	one := hierarchicalInterval(est[:1], noisy[:1], opt)
+	one := HierarchicalInterval(est[:1], noisy[:1], opt)
 	lo, hi := percentile(append([]float64{}, noisy[0]...), 0.95)
 	if math.Abs(one.Lo-lo) > 0.004 || math.Abs(one.Hi-hi) > 0.004 {
 		t.Errorf("one seed: %v, want about its own percentile interval [%v, %v]", one, lo, hi)
-	}
-}
-
-// TestCompareRowKeepsSeeds: a variant row over two seeds holds the mean
-// AUC, and per_seed keeps each run's own (the first run's numbers are not
-// overwritten by the row's).
-func TestCompareRowKeepsSeeds(t *testing.T) {
-	rec := func(auc, canary float64) *runRecord {
-		return &runRecord{Variant: VariantReport{Name: "original",
-			Attacks:       []AttackReport{{Attack: "loss", AUC: Interval{Estimate: auc, Lo: auc - 0.01, Hi: auc + 0.01}}},
-			CanaryAttacks: []AttackReport{{Attack: "loss", AUC: Interval{Estimate: canary, Lo: canary, Hi: canary}}}}}
-	}
-	cfg := CompareConfig{Variants: []string{"original"}, Seeds: 2, Bootstrap: BootstrapOptions{Replicates: 100, Seed: 1}}
-	r, err := buildCompareReport(cfg, map[string][]*runRecord{"original": {rec(0.60, 0.90), rec(0.70, 0.80)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	v := r.Variants[0]
-	if math.Abs(v.Attacks[0].AUC.Estimate-0.65) > 1e-12 || math.Abs(v.CanaryAttacks[0].AUC.Estimate-0.85) > 1e-12 {
-		t.Errorf("row AUCs %v and %v, want the means 0.65 and 0.85", v.Attacks[0].AUC, v.CanaryAttacks[0].AUC)
-	}
-	// A third run recorded without the attack (an older bnaudit) is left
-	// out of the mean instead of failing.
-	old := rec(0.5, 0.5)
-	old.Variant.Attacks, old.Variant.CanaryAttacks = nil, nil
-	r3, err := buildCompareReport(cfg, map[string][]*runRecord{"original": {rec(0.60, 0.90), rec(0.70, 0.80), old}})
-	if err != nil || math.Abs(r3.Variants[0].Attacks[0].AUC.Estimate-0.65) > 1e-12 {
-		t.Errorf("with a run lacking the attack: %v, AUC %v, want 0.65", err, r3.Variants[0].Attacks[0].AUC)
-	}
-	if len(v.PerSeed) != 2 || v.PerSeed[0].AUC[0].AUC.Estimate != 0.60 || v.PerSeed[1].AUC[0].AUC.Estimate != 0.70 || v.PerSeed[0].CanaryAUC[0].AUC.Estimate != 0.90 {
-		t.Errorf("per-seed AUCs %+v, want 0.60 and 0.70 (canary 0.90 first)", v.PerSeed)
 	}
 }
 

@@ -4,7 +4,7 @@
 # For the small CNN and the small ResNet (testdata/models), batch 128,
 # 2 threads, real Fashion-MNIST training images:
 #   - PyTorch (Debian's torch 1.13) training steps/s and peak RSS, with the
-#     default allocator and with the GLIBC_TUNABLES of FACTS.md;
+#     default allocator and with the GLIBC_TUNABLES of docs/FACTS.md;
 #   - bnaudit's step graph on ONNX Runtime: steps/s and peak RSS
 #     (go test -bench BenchmarkStep), and ORT's forward-only throughput
 #     (BenchmarkForward), the ceiling a step is compared with.

@@ -12,7 +12,7 @@ import (
 // Mode is a way of ablating BatchNormalization layers.
 type Mode string
 
-// The ablation modes (METHODS.md, "BN ablation modes").
+// The ablation modes (docs/METHODS.md, "BN ablation modes").
 const (
 	// ModeFold folds running statistics and affine into the preceding
 	// Conv/ConvTranspose/Gemm/MatMul; the inference function is unchanged.

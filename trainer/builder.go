@@ -11,8 +11,8 @@ import (
 )
 
 // buildError is how graph-building code fails: builders panic with it, and
-// the public entry points recover it into an ordinary error (CONVENTIONS.md:
-// panic while building a graph, errors elsewhere).
+// the public entry points recover it into an ordinary error (the usual Go
+// shape for graph builders: panic while building a graph, errors elsewhere).
 type buildError struct{ err error }
 
 // attrT shortens the attribute type in rule code.

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/bnaudit/bnaudit/internal/atomicfile"
 	"github.com/bnaudit/bnaudit/onnxio"
 )
 
@@ -84,7 +85,7 @@ func (t *trainer) saveCheckpoint() error {
 		}
 		buf.Write(b)
 	}
-	return onnxio.WriteFileAtomic(filepath.Join(t.cfg.CheckpointDir, checkpointFile), buf.Bytes())
+	return atomicfile.WriteFile(filepath.Join(t.cfg.CheckpointDir, checkpointFile), buf.Bytes())
 }
 
 // loadCheckpoint restores a checkpoint when there is one; false means the

@@ -6,11 +6,11 @@ import "math"
 //
 // Conv, 2-D, weights [Cout, Cin/G, kh, kw]:
 //   - dX = ConvTranspose(dY, W) with the same strides, pads, dilations and
-//     groups, and output_padding that restores the input size (FACTS.md:
+//     groups, and output_padding that restores the input size (docs/FACTS.md:
 //     W's layout needs no flip).
 //   - dW by im2col: the k·k strided slices of the padded input are stacked
 //     into columns [G, Cin/G·k·k, N·Ho·Wo] and multiplied with dY viewed as
-//     [G, Cout/G, N·Ho·Wo]. FACTS.md measured this form at 18 ms against 46
+//     [G, Cout/G, N·Ho·Wo]. docs/FACTS.md measured this form at 18 ms against 46
 //     ms for the Conv form on SmallCNN's conv2 (batch 128, 2 threads).
 //   - dB = ΣdY over batch and space.
 

@@ -8,7 +8,7 @@ package trainer
 //	dβ = Σ dy,  dγ = Σ dy·x̂,  dx = inv/M · (M·dx̂ − Σ dx̂ − x̂·Σ dx̂·x̂),  dx̂ = dy·γ
 //
 // which includes the paths through μ_B and σ²_B: the coupling between the
-// samples of a batch that METHODS.md's theory is about. With running
+// samples of a batch that docs/METHODS.md's theory is about. With running
 // statistics (inference, or a frozen BN) the statistics are constants and
 // dx = dy·γ·inv. LayerNormalization and InstanceNormalization have the same
 // form over their own axes.

@@ -13,7 +13,7 @@ func init() {
 }
 
 // gradMaxPool scatters dY to the argmax positions. ORT's Indices output is
-// flattened over N·C·H·W (FACTS.md), so one ScatterElements over the
+// flattened over N·C·H·W (docs/FACTS.md), so one ScatterElements over the
 // flattened input adds each window's gradient where its maximum was.
 func gradMaxPool(c *gradCtx, dy []string) []string {
 	b := c.b

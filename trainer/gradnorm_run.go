@@ -13,7 +13,7 @@ import (
 )
 
 // GradNorms computes each sample's gradient norm ‖∇θ ℓ(x, y; θ)‖₂ over all
-// trainable parameters (METHODS.md). In eval mode BatchNorm uses its
+// trainable parameters (docs/METHODS.md). In eval mode BatchNorm uses its
 // running statistics and one backward pass per batch gives every sample's
 // norm. In in-batch mode the data set is cut into consecutive batches of
 // the given size (a partial last batch included), each run with batch

@@ -1,6 +1,6 @@
 package trainer
 
-// Per-sample gradient norms (METHODS.md, "Per-sample gradient norms").
+// Per-sample gradient norms (docs/METHODS.md, "Per-sample gradient norms").
 //
 // Eval-mode: BatchNorm on running statistics, so the samples of a batch do
 // not interact. One backward pass of Σᵢ ℓᵢ then gives, at every layer, each

@@ -121,7 +121,7 @@ func TestPerSampleGradNormsMatchPyTorch(t *testing.T) {
 	}
 }
 
-// TestGradNormsCoincideWithoutBN is METHODS.md's self-check: without BN the
+// TestGradNormsCoincideWithoutBN is docs/METHODS.md's self-check: without BN the
 // eval-mode and in-batch per-sample gradients are the same quantity.
 func TestGradNormsCoincideWithoutBN(t *testing.T) {
 	requireORT(t)

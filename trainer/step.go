@@ -11,7 +11,7 @@ import (
 	"github.com/bnaudit/bnaudit/onnxio/onnxpb"
 )
 
-// Names of the step graph's interface (ARCHITECTURE.md's naming contract).
+// Names of the step graph's interface (the README's training-step contract).
 const (
 	NameLabels        = "labels"
 	NameLR            = "lr"

@@ -21,7 +21,7 @@ import (
 // BNAUDIT_ZOO_DIR names that folder. With BNAUDIT_ZOO_REPORT it appends a
 // Markdown table row per model to that file (trainer/ZOO.md was made so).
 //
-// Tolerances: FACTS.md measured that deep BN + ReLU networks at random
+// Tolerances: docs/FACTS.md measured that deep BN + ReLU networks at random
 // initialization sit on ReLU kinks within float32 rounding, so two correct
 // float32 implementations differ by up to 1e-2 on some tensors. Each model's
 // gradient tolerance is 2e-2, or three times PyTorch's own float32 spread

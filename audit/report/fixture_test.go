@@ -8,7 +8,7 @@ import (
 
 // The fixture: a hand-built comparison of a BN model ("original") and its
 // BN-removed twin ("remove"), with numbers shaped like the Fashion-MNIST
-// reference runs of METHODS.md. Tests state the strings and values they
+// reference runs of docs/METHODS.md. Tests state the strings and values they
 // expect from these numbers by hand.
 
 func iv(est, lo, hi float64) audit.Interval { return audit.Interval{Estimate: est, Lo: lo, Hi: hi} }

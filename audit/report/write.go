@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/bnaudit/bnaudit/audit"
-	"github.com/bnaudit/bnaudit/onnxio"
+	"github.com/bnaudit/bnaudit/internal/atomicfile"
 )
 
 // The files Write creates.
@@ -126,7 +126,7 @@ func Write(dir string, r *audit.Report) error {
 	}
 	for _, f := range files {
 		path := filepath.Join(dir, f.name)
-		if err := onnxio.WriteFileAtomic(path, f.data); err != nil {
+		if err := atomicfile.WriteFile(path, f.data); err != nil {
 			return fmt.Errorf("report: writing %s: %w", path, err)
 		}
 	}

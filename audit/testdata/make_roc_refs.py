@@ -77,7 +77,7 @@ def main():
     cases.append(case("n1000_nonmembers_ties", s, y))
 
     # Members with losses that underflowed to exactly 0 (LOSS score -0.0 and
-    # 0.0): the float32 pitfall of METHODS.md, a big tie at the top.
+    # 0.0): the float32 pitfall of docs/METHODS.md, a big tie at the top.
     y = np.array([1] * 200 + [0] * 300)
     loss = np.concatenate([rng.exponential(0.2, 200), rng.exponential(0.6, 300)])
     loss[:30] = 0.0

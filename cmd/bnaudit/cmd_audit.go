@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/bnaudit/bnaudit/study"
+
 	"github.com/urfave/cli/v2"
 
 	"github.com/bnaudit/bnaudit/audit"
@@ -116,7 +118,7 @@ func runAudit(c *cli.Context, m *onnxio.Model) (*audit.Report, error) {
 			return nil, err
 		}
 	}
-	if _, err := audit.LiRAVarianceFor(c.String("lira-variance"), c.Int("ref-models")); err != nil {
+	if _, err := study.LiRAVarianceFor(c.String("lira-variance"), c.Int("ref-models")); err != nil {
 		return nil, usageErrorf("--lira-variance must be auto, fixed or per-sample, not %q", c.String("lira-variance"))
 	}
 	if r := c.Int("ref-models"); r == 1 || r < 0 {
@@ -127,14 +129,14 @@ func runAudit(c *cli.Context, m *onnxio.Model) (*audit.Report, error) {
 		return nil, err
 	}
 	refDir := ""
-	var cache audit.SignalCache
+	var cache study.SignalCache
 	if out := c.String("output"); out != "" {
 		refDir = filepath.Join(out, "reference-models")
 		if !c.Bool("no-cache") {
 			cache.Dir = filepath.Join(out, "cache")
 		}
 	}
-	return audit.Audit(c.Context, audit.AuditConfig{Model: m, Members: mem, NonMembers: non, Population: pop, Jobs: c.Int("jobs"), Cache: cache,
+	return study.Audit(c.Context, study.AuditConfig{Model: m, Members: mem, NonMembers: non, Population: pop, Jobs: c.Int("jobs"), Cache: cache,
 		Bootstrap: audit.BootstrapOptions{Replicates: c.Int("bootstrap"), Seed: c.Uint64("seed")},
 		Session:   opts, Command: strings.Join(os.Args, " "),
 		References: c.Int("ref-models"), RefDir: refDir, LiRAVariance: c.String("lira-variance"),

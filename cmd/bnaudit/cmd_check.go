@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/bnaudit/bnaudit/internal/atomicfile"
+
 	"github.com/urfave/cli/v2"
 
 	"github.com/bnaudit/bnaudit/audit"
@@ -103,7 +105,7 @@ func runCheck(c *cli.Context) error {
 		if err := res.WriteJUnit(&buf); err != nil {
 			return err
 		}
-		if err := onnxio.WriteFileAtomic(j, buf.Bytes()); err != nil {
+		if err := atomicfile.WriteFile(j, buf.Bytes()); err != nil {
 			return err
 		}
 	}

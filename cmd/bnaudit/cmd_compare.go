@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bnaudit/bnaudit/study"
+
 	"github.com/urfave/cli/v2"
 
 	"github.com/bnaudit/bnaudit/audit"
@@ -93,7 +95,7 @@ func runCompare(c *cli.Context, m *onnxio.Model, data, test, ood, out string) er
 	if f := c.Float64("fit-to"); f < 0 || f > 1 {
 		return usageErrorf("--fit-to takes a training accuracy in (0, 1], not %g", f)
 	}
-	if _, err := audit.LiRAVarianceFor(c.String("lira-variance"), c.Int("ref-models")); err != nil {
+	if _, err := study.LiRAVarianceFor(c.String("lira-variance"), c.Int("ref-models")); err != nil {
 		return usageErrorf("--lira-variance must be auto, fixed or per-sample, not %q", c.String("lira-variance"))
 	}
 	if r := c.Int("ref-models"); r == 1 || r < 0 {
@@ -127,12 +129,12 @@ func runCompare(c *cli.Context, m *onnxio.Model, data, test, ood, out string) er
 		return err
 	}
 	classes := max(members.Classes(), non.Classes())
-	var canaries *audit.Canaries
+	var canaries *study.Canaries
 	k := c.Int("canaries")
 	switch {
 	case k <= 0:
 	case ood == "noise":
-		if canaries, err = audit.NoiseCanaries(members.SampleShape(), k, classes, norm, c.Uint64("seed")); err != nil {
+		if canaries, err = study.NoiseCanaries(members.SampleShape(), k, classes, norm, c.Uint64("seed")); err != nil {
 			return err
 		}
 	case ood == "relabel":
@@ -142,18 +144,18 @@ func runCompare(c *cli.Context, m *onnxio.Model, data, test, ood, out string) er
 		if err != nil {
 			return err
 		}
-		src, err := audit.Outside(all, members)
+		src, err := study.Outside(all, members)
 		spare := 0
 		switch {
 		case err == nil:
 			spare = src.Len()
-		case !errors.Is(err, audit.ErrNoneOutside):
+		case !errors.Is(err, study.ErrNoneOutside):
 			return &exitError{exitBadInput, err}
 		}
 		if spare < 2*k {
 			return usageErrorf("--ood relabel draws %d canaries from the training samples of %s that are not members, and there are %d; lower --members or --canaries", 2*k, data, spare)
 		}
-		if canaries, err = audit.RelabeledCanaries(src, k, classes, norm, c.Uint64("seed")); err != nil {
+		if canaries, err = study.RelabeledCanaries(src, k, classes, norm, c.Uint64("seed")); err != nil {
 			return &exitError{exitBadInput, err}
 		}
 	default:
@@ -161,7 +163,7 @@ func runCompare(c *cli.Context, m *onnxio.Model, data, test, ood, out string) er
 		if err != nil {
 			return err
 		}
-		if canaries, err = audit.MakeCanaries(src, k, classes, norm, c.Uint64("seed")); err != nil {
+		if canaries, err = study.MakeCanaries(src, k, classes, norm, c.Uint64("seed")); err != nil {
 			return &exitError{exitBadInput, err}
 		}
 	}
@@ -170,7 +172,7 @@ func runCompare(c *cli.Context, m *onnxio.Model, data, test, ood, out string) er
 		return usageErrorf("%v", err)
 	}
 	variants := splitList(c.StringSlice("variants"))
-	cfg := audit.CompareConfig{
+	cfg := study.CompareConfig{
 		Model: m, Variants: variants, Groups: c.Int("groups"),
 		Members: members, NonMembers: non, Canaries: canaries,
 		Train: trainer.Config{Init: init, Epochs: c.Int("epochs"), Batch: c.Int("batch"),
@@ -186,13 +188,13 @@ func runCompare(c *cli.Context, m *onnxio.Model, data, test, ood, out string) er
 	}
 	cfg.Train.StopAtTrainAcc = c.Float64("fit-to")
 	if !c.Bool("no-cache") {
-		cfg.Cache = audit.SignalCache{Dir: filepath.Join(out, "cache")}
+		cfg.Cache = study.SignalCache{Dir: filepath.Join(out, "cache")}
 	}
 	if !c.Bool("quiet") {
 		cfg.Progress = compareProgress(c.App.ErrWriter)
 	}
 	start := time.Now()
-	rep, err := audit.Compare(c.Context, cfg)
+	rep, err := study.Compare(c.Context, cfg)
 	if err != nil {
 		if errors.Is(err, trainer.ErrInterrupted) {
 			return &exitError{exitRuntime, fmt.Errorf("%w; rerun the same command with --resume to continue", err)}
@@ -213,9 +215,9 @@ func runCompare(c *cli.Context, m *onnxio.Model, data, test, ood, out string) er
 	return nil
 }
 
-func compareProgress(w io.Writer) func(audit.CompareProgress) {
+func compareProgress(w io.Writer) func(study.CompareProgress) {
 	last := time.Time{}
-	return func(p audit.CompareProgress) {
+	return func(p study.CompareProgress) {
 		switch {
 		case p.RefTotal > 0:
 			what := "trained"

@@ -120,7 +120,7 @@ func TestFixturesMatchPyTorch(t *testing.T) {
 				// ORT runs a training-mode export with batch statistics.
 				direct = want.TrainLogits
 			}
-			// FACTS.md: exports run in ORT within 2.9e-6 of torch.
+			// docs/FACTS.md: exports run in ORT within 2.9e-6 of torch.
 			if d := relDiff(got, flat(direct)); d > 1e-5 {
 				t.Fatalf("ORT vs PyTorch: relative difference %.3g", d)
 			}

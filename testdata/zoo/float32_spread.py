@@ -5,7 +5,7 @@ For each zoo model written by export_zoo.py into DIR, this recomputes the
 gradients of the reference step in float32 (same file state, input and
 labels, train mode) and writes DIR/<name>.spread.json with, per parameter,
 the norm-wise relative difference ||g32 - g64|| / ||g64|| (g64 read from the
-model's .ref.bin). FACTS.md: deep BN + ReLU nets at random init sit on ReLU
+model's .ref.bin). docs/FACTS.md: deep BN + ReLU nets at random init sit on ReLU
 kinks within float32 rounding, so two correct float32 implementations can
 differ by ~1e-2; bnaudit's zoo check (trainer/zoo_test.go) takes twice this
 spread as its tolerance where it exceeds the fixed 2e-2.

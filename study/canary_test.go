@@ -1,10 +1,11 @@
-package audit
+package study
 
 import (
 	"errors"
 	"slices"
 	"testing"
 
+	"github.com/bnaudit/bnaudit/audit"
 	"github.com/bnaudit/bnaudit/trainer/dataset"
 )
 
@@ -111,7 +112,7 @@ func TestRelabeledCanaries(t *testing.T) {
 	if slices.Equal(sampleIDs(t, other.Inserted), ins) {
 		t.Error("another seed drew the same canaries")
 	}
-	if _, err := RelabeledCanaries(src, m, 1, dataset.IdentityNorm(), 5); !errors.Is(err, ErrInvalidInput) {
+	if _, err := RelabeledCanaries(src, m, 1, dataset.IdentityNorm(), 5); !errors.Is(err, audit.ErrInvalidInput) {
 		t.Errorf("one class: %v, want ErrInvalidInput", err)
 	}
 }
@@ -134,7 +135,7 @@ func TestMakeCanariesCounts(t *testing.T) {
 			t.Errorf("label %d outside [0, 5)", l)
 		}
 	}
-	if _, err := MakeCanaries(src, 16, 5, dataset.IdentityNorm(), 1); !errors.Is(err, ErrInvalidInput) {
+	if _, err := MakeCanaries(src, 16, 5, dataset.IdentityNorm(), 1); !errors.Is(err, audit.ErrInvalidInput) {
 		t.Errorf("32 canaries from 30 samples: %v, want ErrInvalidInput", err)
 	}
 }
@@ -175,7 +176,7 @@ func TestOutside(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Outside(pool, wrong); !errors.Is(err, ErrInvalidInput) {
+	if _, err := Outside(pool, wrong); !errors.Is(err, audit.ErrInvalidInput) {
 		t.Errorf("other sample shape: %v, want ErrInvalidInput", err)
 	}
 }

@@ -1,10 +1,11 @@
-package audit
+package study
 
 import (
 	"context"
 	"fmt"
 	"time"
 
+	"github.com/bnaudit/bnaudit/audit"
 	"github.com/bnaudit/bnaudit/onnxio"
 	"github.com/bnaudit/bnaudit/onnxio/ort"
 	"github.com/bnaudit/bnaudit/trainer"
@@ -23,7 +24,7 @@ type AuditConfig struct {
 	// compares against the population samples. Without it the pool is
 	// members ∪ non-members and RMIA's population is the non-members.
 	Population *dataset.Dataset
-	Bootstrap  BootstrapOptions
+	Bootstrap  audit.BootstrapOptions
 	Session    ort.SessionOptions
 	Command    string
 	// References > 0 trains that many reference models of the audited
@@ -45,16 +46,16 @@ type AuditConfig struct {
 // models LiRA, RMIA and Feldman–Zhang scores, and reports them with
 // intervals, slices and the most exposed members, with the BN layers it
 // found.
-func Audit(ctx context.Context, cfg AuditConfig) (*Report, error) {
+func Audit(ctx context.Context, cfg AuditConfig) (*audit.Report, error) {
 	if cfg.Model == nil || cfg.Members == nil || cfg.NonMembers == nil {
-		return nil, fmt.Errorf("audit: an audit needs a model, members and non-members: %w", ErrInvalidInput)
+		return nil, fmt.Errorf("audit: an audit needs a model, members and non-members: %w", audit.ErrInvalidInput)
 	}
 	perSample, err := LiRAVarianceFor(cfg.LiRAVariance, cfg.References)
 	if err != nil {
 		return nil, err
 	}
 	if cfg.Population != nil && cfg.References == 0 {
-		return nil, fmt.Errorf("audit: a population serves reference models; give a number of them (--ref-models) too: %w", ErrInvalidInput)
+		return nil, fmt.Errorf("audit: a population serves reference models; give a number of them (--ref-models) too: %w", audit.ErrInvalidInput)
 	}
 	ec := ExperimentConfig{Name: "audited", Members: cfg.Members, NonMembers: cfg.NonMembers,
 		Bootstrap: cfg.Bootstrap, Session: cfg.Session, Cache: cfg.Cache}
@@ -95,7 +96,7 @@ func Audit(ctx context.Context, cfg AuditConfig) (*Report, error) {
 			for i := range zIdx {
 				zIdx[i] = audited + i
 			}
-			ec.rmiaZ = &RMIAData{Target: target.Prob, Ref: pickRows(ref.Prob, zIdx), In: pickBoolRows(ref.In, zIdx)}
+			ec.rmiaZ = &audit.RMIAData{Target: target.Prob, Ref: pickRows(ref.Prob, zIdx), In: pickBoolRows(ref.In, zIdx)}
 		}
 		pool := "members ∪ non-members"
 		z := "the non-members as the population z"
@@ -115,8 +116,8 @@ func Audit(ctx context.Context, cfg AuditConfig) (*Report, error) {
 	}
 	v := res.Variant
 	v.Seeds = 0
-	r := &Report{Schema: ReportSchema, Tool: "bnaudit", Created: time.Now().UTC().Format(time.RFC3339), Command: cfg.Command,
-		Seed: cfg.Bootstrap.Seed, Kind: "audit", Variants: []VariantReport{v}, Samples: res.Samples, Definitions: Definitions(),
+	r := &audit.Report{Schema: audit.ReportSchema, Tool: "bnaudit", Created: time.Now().UTC().Format(time.RFC3339), Command: cfg.Command,
+		Seed: cfg.Bootstrap.Seed, Kind: "audit", Variants: []audit.VariantReport{v}, Samples: res.Samples, Definitions: Definitions(),
 		VerdictCode: "not_applicable"}
 	best, bestName := 0.0, ""
 	for _, a := range v.Attacks {

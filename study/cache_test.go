@@ -1,4 +1,4 @@
-package audit
+package study
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bnaudit/bnaudit/audit"
 	"github.com/bnaudit/bnaudit/onnxio"
 	"github.com/bnaudit/bnaudit/onnxio/ort"
 	"github.com/bnaudit/bnaudit/trainer"
@@ -166,7 +167,7 @@ func TestAuditPopulation(t *testing.T) {
 	members, non, pop := part(0, 64), part(64, 128), part(128, 192)
 	recipe := trainer.Config{Epochs: 1, Batch: 32, Optimizer: trainer.SGD(0.9, 0, false), LR: 0.02, Session: ort.SessionOptions{Threads: 2}}
 	cfg := AuditConfig{Model: arch, Members: members, NonMembers: non, Population: pop, References: 2, Train: recipe,
-		Bootstrap: BootstrapOptions{Replicates: 50, Seed: 3}, Session: ort.SessionOptions{Threads: 2}, Cache: SignalCache{Dir: t.TempDir()}}
+		Bootstrap: audit.BootstrapOptions{Replicates: 50, Seed: 3}, Session: ort.SessionOptions{Threads: 2}, Cache: SignalCache{Dir: t.TempDir()}}
 	rep, err := Audit(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package audit
+package study
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/bnaudit/bnaudit/audit"
 	"github.com/bnaudit/bnaudit/onnxio"
 	"github.com/bnaudit/bnaudit/onnxio/ort"
 	"github.com/bnaudit/bnaudit/trainer"
@@ -36,7 +37,7 @@ func TestCompareResumesFinishedRuns(t *testing.T) {
 		Canaries: c, Seeds: 1, Seed: 4, Dir: dir,
 		Train: trainer.Config{Init: trainer.InitScratch, Epochs: 2, Batch: 64, Optimizer: trainer.SGD(0.9, 5e-4, false),
 			LR: 0.02, Schedule: trainer.Cosine, Session: ort.SessionOptions{Threads: 2}},
-		Bootstrap: BootstrapOptions{Replicates: 200, Seed: 1},
+		Bootstrap: audit.BootstrapOptions{Replicates: 200, Seed: 1},
 		Session:   ort.SessionOptions{Threads: 2},
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -104,7 +105,7 @@ func TestCompareWithReferences(t *testing.T) {
 		Cache: SignalCache{Dir: dir + "/cache"},
 		Train: trainer.Config{Init: trainer.InitScratch, Epochs: 3, Batch: 64, Optimizer: trainer.SGD(0.9, 5e-4, false),
 			LR: 0.02, Schedule: trainer.Cosine, Session: ort.SessionOptions{Threads: 2}},
-		Bootstrap: BootstrapOptions{Replicates: 100, Seed: 1},
+		Bootstrap: audit.BootstrapOptions{Replicates: 100, Seed: 1},
 		Session:   ort.SessionOptions{Threads: 2},
 	}
 	rep, err := Compare(context.Background(), cfg)
@@ -113,7 +114,7 @@ func TestCompareWithReferences(t *testing.T) {
 	}
 	for _, v := range rep.Variants {
 		for _, name := range []string{"lira_online", "lira_offline", "rmia_online", "rmia_offline"} {
-			if findAttack(v.Attacks, name) == nil || findAttack(v.CanaryAttacks, name) == nil {
+			if audit.FindAttack(v.Attacks, name) == nil || audit.FindAttack(v.CanaryAttacks, name) == nil {
 				t.Errorf("%s: no %s on members and on canaries", v.Name, name)
 			}
 		}
@@ -121,7 +122,7 @@ func TestCompareWithReferences(t *testing.T) {
 			t.Errorf("%s: no Feldman–Zhang scores", v.Name)
 		}
 		var evalEpochs, inEpochs []int
-		var eval3, inb *GradNormPoint
+		var eval3, inb *audit.GradNormPoint
 		for i, p := range v.GradNorms {
 			switch p.Mode {
 			case string(trainer.GradNormEval):

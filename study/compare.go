@@ -1,4 +1,4 @@
-package audit
+package study
 
 import (
 	"bytes"
@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bnaudit/bnaudit/audit"
+	"github.com/bnaudit/bnaudit/internal/atomicfile"
 	"github.com/bnaudit/bnaudit/onnxio"
 	"github.com/bnaudit/bnaudit/onnxio/ort"
 	"github.com/bnaudit/bnaudit/trainer"
@@ -40,7 +42,7 @@ type CompareConfig struct {
 	// Seeds is the number of seeds per variant (K); run k uses Seed + k.
 	Seeds     int
 	Seed      uint64
-	Bootstrap BootstrapOptions
+	Bootstrap audit.BootstrapOptions
 	Session   ort.SessionOptions
 	// Dir receives the trained models and per-run results; with Resume,
 	// finished runs found there are not retrained.
@@ -80,7 +82,7 @@ type CompareProgress struct {
 	Training     *trainer.Progress
 	Finished     bool
 	Elapsed      time.Duration
-	VariantStats *VariantReport
+	VariantStats *audit.VariantReport
 	// References, when set, reports reference models of the variant done
 	// out of total (RefReused: taken from the cache).
 	RefDone, RefTotal int
@@ -98,7 +100,7 @@ type runRecord struct {
 	Recipe  string
 	Epochs  int
 	Stopped bool
-	Variant VariantReport `json:"variant"`
+	Variant audit.VariantReport `json:"variant"`
 	// Per-sample values the comparisons pair across variants.
 	MemberLoss   []float64 `json:"member_loss"`
 	CanaryLoss   []float64 `json:"canary_loss"`
@@ -109,7 +111,7 @@ type runRecord struct {
 	GradOutlier  []float64 `json:"grad_outlier"`
 	GradTypical  []float64 `json:"grad_typical"`
 	// Samples is the run's per-sample table (scores.csv, signals.npz).
-	Samples *SampleTable
+	Samples *audit.SampleTable
 }
 
 // variantModel builds a variant of the source model.
@@ -119,7 +121,7 @@ func variantModel(m *onnxio.Model, v string, cfg CompareConfig) (*onnxio.Model, 
 	}
 	mode, err := onnxio.ParseMode(v)
 	if err != nil {
-		return nil, fmt.Errorf("audit: unknown variant %q (want original, fold, remove, freeze or groupnorm): %w", v, ErrInvalidInput)
+		return nil, fmt.Errorf("audit: unknown variant %q (want original, fold, remove, freeze or groupnorm): %w", v, audit.ErrInvalidInput)
 	}
 	res, err := onnxio.Ablate(m, onnxio.AblateOptions{Mode: mode, Groups: cfg.Groups, CopyAffine: cfg.CopyAffine})
 	if err != nil {
@@ -131,9 +133,9 @@ func variantModel(m *onnxio.Model, v string, cfg CompareConfig) (*onnxio.Model, 
 }
 
 // Compare trains and audits every variant × seed and returns the report.
-func Compare(ctx context.Context, cfg CompareConfig) (*Report, error) {
+func Compare(ctx context.Context, cfg CompareConfig) (*audit.Report, error) {
 	if cfg.Model == nil || cfg.Members == nil || cfg.NonMembers == nil {
-		return nil, fmt.Errorf("audit: compare needs a model, members and non-members: %w", ErrInvalidInput)
+		return nil, fmt.Errorf("audit: compare needs a model, members and non-members: %w", audit.ErrInvalidInput)
 	}
 	if len(cfg.Variants) == 0 {
 		cfg.Variants = DefaultVariants
@@ -142,7 +144,7 @@ func Compare(ctx context.Context, cfg CompareConfig) (*Report, error) {
 		cfg.Seeds = 1
 	}
 	if cfg.Dir == "" {
-		return nil, fmt.Errorf("audit: compare needs an output folder: %w", ErrInvalidInput)
+		return nil, fmt.Errorf("audit: compare needs an output folder: %w", audit.ErrInvalidInput)
 	}
 	if _, err := LiRAVarianceFor(cfg.LiRAVariance, cfg.RefModels); err != nil {
 		return nil, err
@@ -174,7 +176,7 @@ func Compare(ctx context.Context, cfg CompareConfig) (*Report, error) {
 				key := fmt.Sprintf("%s-seed%d", v, k)
 				if rec, err := loadRecord(filepath.Join(cfg.Dir, "runs", key+".gob")); err == nil {
 					if rec.Recipe != recipe {
-						return nil, fmt.Errorf("audit: %s holds a run %s of another recipe (model, data, canaries or settings changed); resume with the same settings or write to a new folder: %w", cfg.Dir, key, ErrInvalidInput)
+						return nil, fmt.Errorf("audit: %s holds a run %s of another recipe (model, data, canaries or settings changed); resume with the same settings or write to a new folder: %w", cfg.Dir, key, audit.ErrInvalidInput)
 					}
 					finished[k] = rec
 				}
@@ -325,7 +327,7 @@ func saveRecord(path string, rec *runRecord) error {
 	if err := gob.NewEncoder(&buf).Encode(rec); err != nil {
 		return err
 	}
-	return onnxio.WriteFileAtomic(path, buf.Bytes())
+	return atomicfile.WriteFile(path, buf.Bytes())
 }
 
 func loadRecord(path string) (*runRecord, error) {
@@ -340,36 +342,12 @@ func loadRecord(path string) (*runRecord, error) {
 	return &rec, nil
 }
 
-// seedInterval summarizes one number over K seeds: the mean, with the
-// range of a percentile bootstrap over seeds (K = 1: the run's own interval).
-func seedInterval(vals []float64, own []Interval, opt BootstrapOptions) Interval {
-	if len(vals) == 1 {
-		return own[0]
-	}
-	ivs, err := BootstrapGroups([]int{len(vals)}, func(idx [][]int) []float64 {
-		return []float64{mean(pick(vals, idx[0]))}
-	}, opt)
-	if err != nil {
-		return Interval{Estimate: mean(vals), Lo: math.NaN(), Hi: math.NaN()}
-	}
-	return ivs[0]
-}
-
-func findAttack(as []AttackReport, name string) *AttackReport {
-	for i := range as {
-		if as[i].Attack == name {
-			return &as[i]
-		}
-	}
-	return nil
-}
-
 // buildCompareReport aggregates runs per variant and compares each variant
 // without (coupled) BN to the original.
-func buildCompareReport(cfg CompareConfig, records map[string][]*runRecord) (*Report, error) {
-	r := &Report{Schema: ReportSchema, Tool: "bnaudit", Created: time.Now().UTC().Format(time.RFC3339), Command: cfg.Command,
+func buildCompareReport(cfg CompareConfig, records map[string][]*runRecord) (*audit.Report, error) {
+	r := &audit.Report{Schema: audit.ReportSchema, Tool: "bnaudit", Created: time.Now().UTC().Format(time.RFC3339), Command: cfg.Command,
 		Seed: cfg.Seed, Kind: "compare", Definitions: Definitions()}
-	agg := map[string]VariantReport{}
+	agg := map[string]audit.VariantReport{}
 	for _, v := range cfg.Variants {
 		recs := records[v]
 		if len(recs) == 0 {
@@ -377,13 +355,13 @@ func buildCompareReport(cfg CompareConfig, records map[string][]*runRecord) (*Re
 		}
 		base := recs[0].Variant
 		// The row gets its own slices: the first run keeps its numbers.
-		base.Attacks = append([]AttackReport{}, base.Attacks...)
-		base.CanaryAttacks = append([]AttackReport(nil), base.CanaryAttacks...)
+		base.Attacks = append([]audit.AttackReport{}, base.Attacks...)
+		base.CanaryAttacks = append([]audit.AttackReport(nil), base.CanaryAttacks...)
 		if len(recs) > 1 {
 			// A run without the number (a record of an older bnaudit that
 			// lacked an attack) is left out of its mean.
-			get := func(f func(VariantReport) Interval) Interval {
-				vals, own := []float64{}, []Interval{}
+			get := func(f func(audit.VariantReport) audit.Interval) audit.Interval {
+				vals, own := []float64{}, []audit.Interval{}
 				for _, rc := range recs {
 					iv := f(rc.Variant)
 					if math.IsNaN(iv.Estimate) {
@@ -393,75 +371,75 @@ func buildCompareReport(cfg CompareConfig, records map[string][]*runRecord) (*Re
 					own = append(own, iv)
 				}
 				if len(vals) == 0 {
-					return Interval{Estimate: math.NaN(), Lo: math.NaN(), Hi: math.NaN()}
+					return audit.Interval{Estimate: math.NaN(), Lo: math.NaN(), Hi: math.NaN()}
 				}
-				return seedInterval(vals, own, cfg.Bootstrap)
+				return audit.SeedInterval(vals, own, cfg.Bootstrap)
 			}
-			base.TestAccuracy = get(func(x VariantReport) Interval { return x.TestAccuracy })
-			base.TrainAccuracy = get(func(x VariantReport) Interval { return x.TrainAccuracy })
-			base.TrainLoss = get(func(x VariantReport) Interval { return x.TrainLoss })
-			base.TestLoss = get(func(x VariantReport) Interval { return x.TestLoss })
+			base.TestAccuracy = get(func(x audit.VariantReport) audit.Interval { return x.TestAccuracy })
+			base.TrainAccuracy = get(func(x audit.VariantReport) audit.Interval { return x.TrainAccuracy })
+			base.TrainLoss = get(func(x audit.VariantReport) audit.Interval { return x.TrainLoss })
+			base.TestLoss = get(func(x audit.VariantReport) audit.Interval { return x.TestLoss })
 			// Every number of an attack row is the mean over the seeds,
 			// with the seeds' interval: AUC, advantage, balanced accuracy
 			// and TPR at each target FPR. (The ROC curve drawn is seed
 			// 0's; see PerSeed.)
-			avgAttacks := func(rows []AttackReport, of func(VariantReport) []AttackReport) []AttackReport {
-				out := append([]AttackReport(nil), rows...)
+			avgAttacks := func(rows []audit.AttackReport, of func(audit.VariantReport) []audit.AttackReport) []audit.AttackReport {
+				out := append([]audit.AttackReport(nil), rows...)
 				for ai := range out {
 					name := out[ai].Attack
-					pick := func(f func(AttackReport) Interval) Interval {
-						return get(func(x VariantReport) Interval {
-							if a := findAttack(of(x), name); a != nil {
+					pick := func(f func(audit.AttackReport) audit.Interval) audit.Interval {
+						return get(func(x audit.VariantReport) audit.Interval {
+							if a := audit.FindAttack(of(x), name); a != nil {
 								return f(*a)
 							}
-							return Interval{Estimate: math.NaN()}
+							return audit.Interval{Estimate: math.NaN()}
 						})
 					}
-					out[ai].AUC = pick(func(a AttackReport) Interval { return a.AUC })
-					out[ai].Advantage = pick(func(a AttackReport) Interval { return a.Advantage })
-					out[ai].BalancedAccInterval = pick(AttackReport.BalancedAccuracy)
+					out[ai].AUC = pick(func(a audit.AttackReport) audit.Interval { return a.AUC })
+					out[ai].Advantage = pick(func(a audit.AttackReport) audit.Interval { return a.Advantage })
+					out[ai].BalancedAccInterval = pick(audit.AttackReport.BalancedAccuracy)
 					out[ai].BalancedAcc = out[ai].BalancedAccInterval.Estimate
-					out[ai].TPRAt = append([]TPRAtInterval(nil), out[ai].TPRAt...)
+					out[ai].TPRAt = append([]audit.TPRAtInterval(nil), out[ai].TPRAt...)
 					for ti := range out[ai].TPRAt {
 						target := out[ai].TPRAt[ti].TargetFPR
-						out[ai].TPRAt[ti].TPR = pick(func(a AttackReport) Interval {
+						out[ai].TPRAt[ti].TPR = pick(func(a audit.AttackReport) audit.Interval {
 							for _, t := range a.TPRAt {
 								if t.TargetFPR == target {
 									return t.TPR
 								}
 							}
-							return Interval{Estimate: math.NaN()}
+							return audit.Interval{Estimate: math.NaN()}
 						})
 					}
 				}
 				return out
 			}
-			base.Attacks = avgAttacks(base.Attacks, func(x VariantReport) []AttackReport { return x.Attacks })
-			base.CanaryAttacks = avgAttacks(base.CanaryAttacks, func(x VariantReport) []AttackReport { return x.CanaryAttacks })
+			base.Attacks = avgAttacks(base.Attacks, func(x audit.VariantReport) []audit.AttackReport { return x.Attacks })
+			base.CanaryAttacks = avgAttacks(base.CanaryAttacks, func(x audit.VariantReport) []audit.AttackReport { return x.CanaryAttacks })
 			if base.Memorization != nil {
 				gap := *base.Memorization
-				mem := func(f func(CanaryGap) Interval) Interval {
-					return get(func(x VariantReport) Interval {
+				mem := func(f func(audit.CanaryGap) audit.Interval) audit.Interval {
+					return get(func(x audit.VariantReport) audit.Interval {
 						if x.Memorization == nil {
-							return Interval{Estimate: math.NaN()}
+							return audit.Interval{Estimate: math.NaN()}
 						}
 						return f(*x.Memorization)
 					})
 				}
-				gap.AccuracyGap = mem(func(g CanaryGap) Interval { return g.AccuracyGap })
-				gap.InsertedAccuracy = mem(func(g CanaryGap) Interval { return g.InsertedAccuracy })
-				gap.HeldOutAccuracy = mem(func(g CanaryGap) Interval { return g.HeldOutAccuracy })
-				gap.InsertedLoss = mem(func(g CanaryGap) Interval { return g.InsertedLoss })
-				gap.HeldOutLoss = mem(func(g CanaryGap) Interval { return g.HeldOutLoss })
-				gap.LossGap = mem(func(g CanaryGap) Interval { return g.LossGap })
+				gap.AccuracyGap = mem(func(g audit.CanaryGap) audit.Interval { return g.AccuracyGap })
+				gap.InsertedAccuracy = mem(func(g audit.CanaryGap) audit.Interval { return g.InsertedAccuracy })
+				gap.HeldOutAccuracy = mem(func(g audit.CanaryGap) audit.Interval { return g.HeldOutAccuracy })
+				gap.InsertedLoss = mem(func(g audit.CanaryGap) audit.Interval { return g.InsertedLoss })
+				gap.HeldOutLoss = mem(func(g audit.CanaryGap) audit.Interval { return g.HeldOutLoss })
+				gap.LossGap = mem(func(g audit.CanaryGap) audit.Interval { return g.LossGap })
 				base.Memorization = &gap
 			}
 			if len(base.GradNorms) > 0 {
 				// Each checkpoint's ratio over the seeds that reached it.
-				gn := append([]GradNormPoint{}, base.GradNorms...)
+				gn := append([]audit.GradNormPoint{}, base.GradNorms...)
 				for i := range gn {
 					var vals []float64
-					var own []Interval
+					var own []audit.Interval
 					for _, rc := range recs {
 						for _, p := range rc.Variant.GradNorms {
 							if p.Epoch == gn[i].Epoch && p.Mode == gn[i].Mode {
@@ -469,7 +447,7 @@ func buildCompareReport(cfg CompareConfig, records map[string][]*runRecord) (*Re
 							}
 						}
 					}
-					gn[i].Ratio = seedInterval(vals, own, cfg.Bootstrap)
+					gn[i].Ratio = audit.SeedInterval(vals, own, cfg.Bootstrap)
 				}
 				base.GradNorms = gn
 			}
@@ -477,13 +455,13 @@ func buildCompareReport(cfg CompareConfig, records map[string][]*runRecord) (*Re
 		base.Seeds = len(recs)
 		if len(recs) > 1 {
 			for k, rc := range recs {
-				sr := SeedReport{Seed: k, TrainAccuracy: rc.Variant.TrainAccuracy.Estimate, TestAccuracy: rc.Variant.TestAccuracy.Estimate,
+				sr := audit.SeedReport{Seed: k, TrainAccuracy: rc.Variant.TrainAccuracy.Estimate, TestAccuracy: rc.Variant.TestAccuracy.Estimate,
 					Epochs: rc.Epochs, StoppedEarly: rc.Stopped}
 				for _, a := range rc.Variant.Attacks {
-					sr.AUC = append(sr.AUC, AttackAUC{Attack: a.Attack, AUC: a.AUC})
+					sr.AUC = append(sr.AUC, audit.AttackAUC{Attack: a.Attack, AUC: a.AUC})
 				}
 				for _, a := range rc.Variant.CanaryAttacks {
-					sr.CanaryAUC = append(sr.CanaryAUC, AttackAUC{Attack: a.Attack, AUC: a.AUC})
+					sr.CanaryAUC = append(sr.CanaryAUC, audit.AttackAUC{Attack: a.Attack, AUC: a.AUC})
 				}
 				if m := rc.Variant.Memorization; m != nil {
 					g := m.AccuracyGap.Estimate
@@ -505,7 +483,7 @@ func buildCompareReport(cfg CompareConfig, records map[string][]*runRecord) (*Re
 	for _, v := range cfg.Variants {
 		for k, rc := range records[v] {
 			if rc.Samples != nil {
-				r.Runs = append(r.Runs, RunSamples{Variant: v, Seed: k, Table: rc.Samples})
+				r.Runs = append(r.Runs, audit.RunSamples{Variant: v, Seed: k, Table: rc.Samples})
 			}
 		}
 	}
@@ -541,7 +519,7 @@ func buildCompareReport(cfg CompareConfig, records map[string][]*runRecord) (*Re
 		}
 		if d := orig.TrainAccuracy.Estimate - other.TrainAccuracy.Estimate; math.Abs(d) > 0.05 {
 			misfit = append(misfit, v)
-			r.Notes = append(r.Notes, fmt.Sprintf("Fit differs: the original reaches %.1f%% training accuracy and %s %.1f%%; memorization follows fit, so differences against %s may reflect under-fitting rather than batch statistics (METHODS.md). Consider a matched-fit recipe (e.g. a tuned learning rate for %s).",
+			r.Notes = append(r.Notes, fmt.Sprintf("Fit differs: the original reaches %.1f%% training accuracy and %s %.1f%%; memorization follows fit, so differences against %s may reflect under-fitting rather than batch statistics (docs/METHODS.md). Consider a matched-fit recipe (e.g. a tuned learning rate for %s).",
 				100*orig.TrainAccuracy.Estimate, v, 100*other.TrainAccuracy.Estimate, v, v))
 		}
 	}
@@ -579,15 +557,15 @@ func buildCompareReport(cfg CompareConfig, records map[string][]*runRecord) (*Re
 
 // compareVariants computes with-BN minus without-BN differences, paired
 // over the same samples, with a two-stage bootstrap over seeds and samples
-// (hierarchicalInterval) or, with one seed, over samples.
-func compareVariants(cfg CompareConfig, orig, other []*runRecord, name string) []Comparison {
-	var out []Comparison
+// (HierarchicalInterval) or, with one seed, over samples.
+func compareVariants(cfg CompareConfig, orig, other []*runRecord, name string) []audit.Comparison {
+	var out []audit.Comparison
 	// LOSS-attack AUC on members vs non-members, and on inserted vs
 	// held-out canaries: the same samples in both models, so the difference
 	// is bootstrapped paired over samples (one seed) or over seeds.
 	aucDiff := func(metric string, scores func(*runRecord) ([]float64, []bool)) {
 		k := min(len(orig), len(other))
-		var diff Interval
+		var diff audit.Interval
 		if k > 1 {
 			// Two-stage bootstrap: seeds, then samples within each seed.
 			est := make([]float64, k)
@@ -598,30 +576,30 @@ func compareVariants(cfg CompareConfig, orig, other []*runRecord, name string) [
 				if len(sa) == 0 || len(sa) != len(sb) || !equalBools(ma, mb) {
 					return
 				}
-				d, r, err := pairedAUCReplicates(sa, sb, ma, cfg.Bootstrap, uint64(i))
+				d, r, err := audit.PairedAUCReplicates(sa, sb, ma, cfg.Bootstrap, uint64(i))
 				if err != nil {
 					return
 				}
 				est[i], reps[i] = d, r
 			}
-			diff = hierarchicalInterval(est, reps, cfg.Bootstrap)
+			diff = audit.HierarchicalInterval(est, reps, cfg.Bootstrap)
 		} else {
 			sa, ma := scores(orig[0])
 			sb, mb := scores(other[0])
 			if len(sa) == 0 || len(sa) != len(sb) || !equalBools(ma, mb) {
 				return
 			}
-			di, err := BootstrapDifference(sa, sb, ma, cfg.Bootstrap)
+			di, err := audit.BootstrapDifference(sa, sb, ma, cfg.Bootstrap)
 			if err != nil {
 				return
 			}
 			diff = di.Diff.AUC
 		}
-		out = append(out, Comparison{Metric: metric, With: "original", Without: name, Diff: diff,
+		out = append(out, audit.Comparison{Metric: metric, With: "original", Without: name, Diff: diff,
 			Distinguishable: !math.IsNaN(diff.Lo) && (diff.Lo > 0 || diff.Hi < 0)})
 	}
 	aucDiff("member_loss_auc", func(rc *runRecord) ([]float64, []bool) {
-		s := append(negated(rc.MemberLoss), negated(rc.NonLoss)...)
+		s := append(audit.Negated(rc.MemberLoss), audit.Negated(rc.NonLoss)...)
 		m := make([]bool, len(s))
 		for i := range rc.MemberLoss {
 			m[i] = true
@@ -629,7 +607,7 @@ func compareVariants(cfg CompareConfig, orig, other []*runRecord, name string) [
 		return s, m
 	})
 	aucDiff("canary_loss_auc", func(rc *runRecord) ([]float64, []bool) {
-		return negated(rc.CanaryLoss), rc.CanaryMember
+		return audit.Negated(rc.CanaryLoss), rc.CanaryMember
 	})
 	// The strongest attack of the field, when reference models were trained.
 	if hasScores(orig, "lira_online") && hasScores(other, "lira_online") {
@@ -654,7 +632,7 @@ func compareVariants(cfg CompareConfig, orig, other []*runRecord, name string) [
 	// Outlier/typical gradient-norm ratio (eval mode), paired over the same
 	// canaries and the same sampled members in both models.
 	ratio := func(rc *runRecord, io, it []int) float64 {
-		return median(pick(rc.GradOutlier, io)) / median(pick(rc.GradTypical, it))
+		return audit.Median(audit.Pick(rc.GradOutlier, io)) / audit.Median(audit.Pick(rc.GradTypical, it))
 	}
 	if k := min(len(orig), len(other)); k > 1 {
 		est := make([]float64, k)
@@ -665,7 +643,7 @@ func compareVariants(cfg CompareConfig, orig, other []*runRecord, name string) [
 				return out
 			}
 			est[i] = ratio(a, seq(len(a.GradOutlier)), seq(len(a.GradTypical))) - ratio(b, seq(len(b.GradOutlier)), seq(len(b.GradTypical)))
-			opt, _ := cfg.Bootstrap.withDefaults()
+			opt, _ := cfg.Bootstrap.WithDefaults()
 			r := rand.New(rand.NewPCG(opt.Seed^0x67726174, uint64(i)+1))
 			reps[i] = make([]float64, opt.Replicates)
 			io, it := make([]int, len(a.GradOutlier)), make([]int, len(a.GradTypical))
@@ -679,14 +657,14 @@ func compareVariants(cfg CompareConfig, orig, other []*runRecord, name string) [
 				reps[i][rep] = ratio(a, io, it) - ratio(b, io, it)
 			}
 		}
-		diff := hierarchicalInterval(est, reps, cfg.Bootstrap)
-		out = append(out, Comparison{Metric: "grad_norm_ratio", With: "original", Without: name, Diff: diff, Distinguishable: diff.Lo > 0 || diff.Hi < 0})
+		diff := audit.HierarchicalInterval(est, reps, cfg.Bootstrap)
+		out = append(out, audit.Comparison{Metric: "grad_norm_ratio", With: "original", Without: name, Diff: diff, Distinguishable: diff.Lo > 0 || diff.Hi < 0})
 	} else if a, b := orig[0], other[0]; len(a.GradOutlier) > 0 && len(a.GradOutlier) == len(b.GradOutlier) && len(a.GradTypical) == len(b.GradTypical) && len(a.GradTypical) > 0 {
-		ivs, err := BootstrapGroups([]int{len(a.GradOutlier), len(a.GradTypical)}, func(idx [][]int) []float64 {
+		ivs, err := audit.BootstrapGroups([]int{len(a.GradOutlier), len(a.GradTypical)}, func(idx [][]int) []float64 {
 			return []float64{ratio(a, idx[0], idx[1]) - ratio(b, idx[0], idx[1])}
 		}, cfg.Bootstrap)
 		if err == nil {
-			out = append(out, Comparison{Metric: "grad_norm_ratio", With: "original", Without: name, Diff: ivs[0], Distinguishable: ivs[0].Lo > 0 || ivs[0].Hi < 0})
+			out = append(out, audit.Comparison{Metric: "grad_norm_ratio", With: "original", Without: name, Diff: ivs[0], Distinguishable: ivs[0].Lo > 0 || ivs[0].Hi < 0})
 		}
 	}
 	return out
@@ -700,53 +678,6 @@ func hasScores(recs []*runRecord, attack string) bool {
 		}
 	}
 	return len(recs) > 0
-}
-
-// pairedAUCReplicates returns AUC(a) − AUC(b) on the full samples and on
-// each stratified resample (the same resample for both), with the
-// bootstrap seed offset by stream so that seeds draw independently.
-func pairedAUCReplicates(a, b []float64, member []bool, opt BootstrapOptions, stream uint64) (float64, []float64, error) {
-	opt, err := opt.withDefaults()
-	if err != nil {
-		return 0, nil, err
-	}
-	opt.Seed += 0x9e3779b97f4a7c15 * stream
-	pts, vals, err := bootstrapAttacks([][]float64{a, b}, member, opt)
-	if err != nil {
-		return 0, nil, err
-	}
-	d := make([]float64, opt.Replicates)
-	for i := range d {
-		d[i] = vals[0][0][i] - vals[1][0][i]
-	}
-	return pts[0][0] - pts[1][0], d, nil
-}
-
-// hierarchicalInterval is a two-stage bootstrap over K training seeds:
-// each replicate draws K seeds with replacement and, for each, one of that
-// seed's own bootstrap replicates over samples, and averages them. The
-// interval so carries both run-to-run variation and sampling noise; with
-// two or three seeds it is wide, as it should be (a percentile bootstrap
-// over the seed means alone cannot be wider than their range). The
-// estimate is the mean over seeds.
-func hierarchicalInterval(est []float64, reps [][]float64, opt BootstrapOptions) Interval {
-	opt, err := opt.withDefaults()
-	if err != nil || len(est) == 0 {
-		return Interval{Estimate: mean(est), Lo: math.NaN(), Hi: math.NaN()}
-	}
-	r := rand.New(rand.NewPCG(opt.Seed^0x68696572, 0x61726368))
-	k := len(est)
-	vals := make([]float64, opt.Replicates)
-	for b := range vals {
-		sum := 0.0
-		for range k {
-			s := r.IntN(k)
-			sum += reps[s][r.IntN(len(reps[s]))]
-		}
-		vals[b] = sum / float64(k)
-	}
-	lo, hi := percentile(vals, opt.Level)
-	return Interval{Estimate: mean(est), Lo: lo, Hi: hi}
 }
 
 func equalBools(a, b []bool) bool {

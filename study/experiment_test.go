@@ -1,4 +1,4 @@
-package audit
+package study
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"os"
 	"testing"
 
+	"github.com/bnaudit/bnaudit/audit"
 	"github.com/bnaudit/bnaudit/onnxio"
 	"github.com/bnaudit/bnaudit/onnxio/ort"
 	"github.com/bnaudit/bnaudit/trainer"
@@ -59,7 +60,7 @@ func TestCanaryExperimentMemorizes(t *testing.T) {
 		Train: trainer.Config{Model: model, Init: trainer.InitScratch, Epochs: 20, Batch: 64,
 			Optimizer: trainer.SGD(0.9, 5e-4, false), LR: 0.02, Schedule: trainer.Cosine, Seed: 3,
 			Session: ort.SessionOptions{Threads: 2}},
-		Bootstrap: BootstrapOptions{Replicates: 500, Seed: 1},
+		Bootstrap: audit.BootstrapOptions{Replicates: 500, Seed: 1},
 		Session:   ort.SessionOptions{Threads: 2},
 	})
 	if err != nil {
@@ -67,7 +68,7 @@ func TestCanaryExperimentMemorizes(t *testing.T) {
 	}
 	v := res.Variant
 	gap := v.Memorization.AccuracyGap
-	var canaryLoss AttackReport
+	var canaryLoss audit.AttackReport
 	for _, a := range v.CanaryAttacks {
 		if a.Attack == "loss" {
 			canaryLoss = a

@@ -1,4 +1,4 @@
-package audit
+package study
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"sync"
 
+	"github.com/bnaudit/bnaudit/audit"
 	"github.com/bnaudit/bnaudit/onnxio"
 	"github.com/bnaudit/bnaudit/onnxio/ort"
 	"github.com/bnaudit/bnaudit/trainer"
@@ -19,7 +20,7 @@ import (
 )
 
 // ReferenceConfig trains the reference models of LiRA, RMIA and the
-// Feldman–Zhang scores (METHODS.md): K models of the audited architecture,
+// Feldman–Zhang scores (docs/METHODS.md): K models of the audited architecture,
 // each on a random half of the pool, so that every sample of the pool is
 // IN for about half of them. One set of models serves all three.
 type ReferenceConfig struct {
@@ -72,7 +73,7 @@ const (
 // PerSampleVarianceModels is where "auto" switches LiRA to per-sample
 // variance: Carlini et al. (2022) found one pooled σ better with few
 // reference models (16 shadow models on CIFAR-10: AUC 0.686 with fixed
-// variance vs 0.668 per sample; METHODS.md) and fit σ per sample with many.
+// variance vs 0.668 per sample; docs/METHODS.md) and fit σ per sample with many.
 const PerSampleVarianceModels = 64
 
 // LiRAVarianceFor says whether LiRA uses per-sample variance under the
@@ -87,7 +88,7 @@ func LiRAVarianceFor(setting string, models int) (perSample bool, err error) {
 	case LiRAVariancePerSample:
 		return true, nil
 	}
-	return false, fmt.Errorf("audit: LiRA variance must be auto, fixed or per-sample, not %q: %w", setting, ErrInvalidInput)
+	return false, fmt.Errorf("audit: LiRA variance must be auto, fixed or per-sample, not %q: %w", setting, audit.ErrInvalidInput)
 }
 
 // liraVarianceNote says in the report which variance LiRA used.
@@ -102,8 +103,8 @@ func liraVarianceNote(perSample bool, models int) string {
 func (r *ReferenceSignals) Pick(idx []int) *ReferenceSignals {
 	out := &ReferenceSignals{PerSampleVariance: r.PerSampleVariance}
 	for k := range r.Phi {
-		out.Phi = append(out.Phi, pick(r.Phi[k], idx))
-		out.Prob = append(out.Prob, pick(r.Prob[k], idx))
+		out.Phi = append(out.Phi, audit.Pick(r.Phi[k], idx))
+		out.Prob = append(out.Prob, audit.Pick(r.Prob[k], idx))
 		c, in := make([]bool, len(idx)), make([]bool, len(idx))
 		for j, i := range idx {
 			c[j], in[j] = r.Correct[k][i], r.In[k][i]
@@ -142,10 +143,10 @@ func referenceKey(cfg ReferenceConfig) (string, error) {
 // every pool sample under each.
 func TrainReferences(ctx context.Context, cfg ReferenceConfig) (*ReferenceSignals, error) {
 	if cfg.Models < 2 {
-		return nil, fmt.Errorf("audit: reference attacks need at least 2 reference models, not %d: %w", cfg.Models, ErrInvalidInput)
+		return nil, fmt.Errorf("audit: reference attacks need at least 2 reference models, not %d: %w", cfg.Models, audit.ErrInvalidInput)
 	}
 	if cfg.Population == nil || cfg.Train.Model == nil {
-		return nil, fmt.Errorf("audit: reference models need an architecture and a pool: %w", ErrInvalidInput)
+		return nil, fmt.Errorf("audit: reference models need an architecture and a pool: %w", audit.ErrInvalidInput)
 	}
 	pop := cfg.Population
 	n := pop.Len()
@@ -276,7 +277,7 @@ feed:
 // RMIA population samples' signals (target and reference probabilities of
 // the true class); nil takes the audited non-members, as the RMIA paper
 // does when no separate population is at hand.
-func ReferenceAttacks(target Signals, ref *ReferenceSignals, member []bool, z *RMIAData, opt BootstrapOptions) (reps []AttackReport, scores map[string][]float64, fz []float64, err error) {
+func ReferenceAttacks(target audit.Signals, ref *ReferenceSignals, member []bool, z *audit.RMIAData, opt audit.BootstrapOptions) (reps []audit.AttackReport, scores map[string][]float64, fz []float64, err error) {
 	scores, fz, err = referenceScores(target, ref, member, z)
 	if err != nil {
 		return nil, nil, nil, err
@@ -285,7 +286,7 @@ func ReferenceAttacks(target Signals, ref *ReferenceSignals, member []bool, z *R
 		if scores[name] == nil {
 			continue
 		}
-		rep, err := attackReport(name, scores[name], member, opt)
+		rep, err := audit.NewAttackReport(name, scores[name], member, opt)
 		if err != nil {
 			return nil, nil, nil, fmt.Errorf("audit: %s: %w", name, err)
 		}
@@ -296,7 +297,7 @@ func ReferenceAttacks(target Signals, ref *ReferenceSignals, member []bool, z *R
 
 // referenceScores computes the reference attacks' scores and the
 // Feldman–Zhang scores (see ReferenceAttacks).
-func referenceScores(target Signals, ref *ReferenceSignals, member []bool, z *RMIAData) (scores map[string][]float64, fz []float64, err error) {
+func referenceScores(target audit.Signals, ref *ReferenceSignals, member []bool, z *audit.RMIAData) (scores map[string][]float64, fz []float64, err error) {
 	scores = map[string][]float64{}
 	add := func(name string, s []float64) error {
 		scores[name] = s
@@ -304,12 +305,12 @@ func referenceScores(target Signals, ref *ReferenceSignals, member []bool, z *RM
 	}
 	for _, v := range []struct {
 		name string
-		opt  LiRAOptions
+		opt  audit.LiRAOptions
 	}{
-		{"lira_online", LiRAOptions{FixedVariance: !ref.PerSampleVariance}},
-		{"lira_offline", LiRAOptions{Offline: true, FixedVariance: !ref.PerSampleVariance}},
+		{"lira_online", audit.LiRAOptions{FixedVariance: !ref.PerSampleVariance}},
+		{"lira_offline", audit.LiRAOptions{Offline: true, FixedVariance: !ref.PerSampleVariance}},
 	} {
-		res, err := LiRA(target.Phi, ref.Phi, ref.In, v.opt)
+		res, err := audit.LiRA(target.Phi, ref.Phi, ref.In, v.opt)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -324,10 +325,10 @@ func referenceScores(target Signals, ref *ReferenceSignals, member []bool, z *RM
 				zIdx = append(zIdx, i)
 			}
 		}
-		z = &RMIAData{Target: pick(target.Prob, zIdx), Ref: pickRows(ref.Prob, zIdx), In: pickBoolRows(ref.In, zIdx)}
+		z = &audit.RMIAData{Target: audit.Pick(target.Prob, zIdx), Ref: pickRows(ref.Prob, zIdx), In: pickBoolRows(ref.In, zIdx)}
 	}
-	x := RMIAData{Target: target.Prob, Ref: ref.Prob}
-	rm, err := RMIA(x, *z, RMIAOptions{})
+	x := audit.RMIAData{Target: target.Prob, Ref: ref.Prob}
+	rm, err := audit.RMIA(x, *z, audit.RMIAOptions{})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -341,7 +342,7 @@ func referenceScores(target Signals, ref *ReferenceSignals, member []bool, z *RM
 		if err != nil {
 			return nil, nil, err
 		}
-		off, err := RMIA(RMIAData{Target: target.Prob, Ref: ref.Prob, In: ref.In}, *z, RMIAOptions{Offline: true, A: a})
+		off, err := audit.RMIA(audit.RMIAData{Target: target.Prob, Ref: ref.Prob, In: ref.In}, *z, audit.RMIAOptions{Offline: true, A: a})
 		if err != nil {
 			return nil, nil, err
 		}
@@ -349,7 +350,7 @@ func referenceScores(target Signals, ref *ReferenceSignals, member []bool, z *RM
 			return nil, nil, err
 		}
 	}
-	f, err := FeldmanZhang(ref.Correct, ref.In)
+	f, err := audit.FeldmanZhang(ref.Correct, ref.In)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -360,17 +361,17 @@ func referenceScores(target Signals, ref *ReferenceSignals, member []bool, z *RM
 // value whose offline attack, run with reference model 0 as the target
 // and the others as references, best separates model 0's IN samples from
 // its OUT samples (AUC).
-func tuneRMIAOffline(ref *ReferenceSignals, z *RMIAData) (float64, error) {
-	x := RMIAData{Target: ref.Prob[0], Ref: ref.Prob[1:], In: ref.In[1:]}
-	zz := RMIAData{Target: z.Ref[0], Ref: z.Ref[1:], In: z.In[1:]}
+func tuneRMIAOffline(ref *ReferenceSignals, z *audit.RMIAData) (float64, error) {
+	x := audit.RMIAData{Target: ref.Prob[0], Ref: ref.Prob[1:], In: ref.In[1:]}
+	zz := audit.RMIAData{Target: z.Ref[0], Ref: z.Ref[1:], In: z.In[1:]}
 	best, bestAUC := 0.0, math.Inf(-1)
 	for i := 0; i <= 10; i++ {
 		a := float64(i) / 10
-		res, err := RMIA(x, zz, RMIAOptions{Offline: true, A: a})
+		res, err := audit.RMIA(x, zz, audit.RMIAOptions{Offline: true, A: a})
 		if err != nil {
 			return 0, err
 		}
-		m, err := Evaluate(res.Scores, ref.In[0])
+		m, err := audit.Evaluate(res.Scores, ref.In[0])
 		if err != nil {
 			return 0, err
 		}
@@ -398,7 +399,7 @@ func pickBoolRows(rows [][]bool, idx []int) [][]bool {
 func pickRows(rows [][]float64, idx []int) [][]float64 {
 	out := make([][]float64, len(rows))
 	for k, r := range rows {
-		out[k] = pick(r, idx)
+		out[k] = audit.Pick(r, idx)
 	}
 	return out
 }

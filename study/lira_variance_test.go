@@ -1,10 +1,12 @@
-package audit
+package study
 
 import (
 	"errors"
 	"math/rand/v2"
 	"slices"
 	"testing"
+
+	"github.com/bnaudit/bnaudit/audit"
 )
 
 // TestLiRAVarianceFor: auto switches to per-sample variance at 64
@@ -25,7 +27,7 @@ func TestLiRAVarianceFor(t *testing.T) {
 			t.Errorf("LiRAVarianceFor(%q, %d) = %v, %v; want %v", c.setting, c.models, got, err, c.want)
 		}
 	}
-	if _, err := LiRAVarianceFor("median", 8); !errors.Is(err, ErrInvalidInput) {
+	if _, err := LiRAVarianceFor("median", 8); !errors.Is(err, audit.ErrInvalidInput) {
 		t.Errorf("unknown setting: %v, want ErrInvalidInput", err)
 	}
 }
@@ -53,7 +55,7 @@ func TestReferenceScoresFollowVariance(t *testing.T) {
 		}
 		ref.Phi, ref.Prob, ref.In, ref.Correct = append(ref.Phi, phi), append(ref.Prob, prob), append(ref.In, in), append(ref.Correct, correct)
 	}
-	target := Signals{Phi: make([]float64, n), Prob: make([]float64, n)}
+	target := audit.Signals{Phi: make([]float64, n), Prob: make([]float64, n)}
 	member := make([]bool, n)
 	for i := range target.Phi {
 		member[i] = i < n/2
@@ -67,7 +69,7 @@ func TestReferenceScoresFollowVariance(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want, err := LiRA(target.Phi, ref.Phi, ref.In, LiRAOptions{FixedVariance: !perSample})
+		want, err := audit.LiRA(target.Phi, ref.Phi, ref.In, audit.LiRAOptions{FixedVariance: !perSample})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,10 +1,11 @@
-package audit
+package study
 
 import (
 	"context"
 	"strings"
 	"testing"
 
+	"github.com/bnaudit/bnaudit/audit"
 	"github.com/bnaudit/bnaudit/onnxio"
 	"github.com/bnaudit/bnaudit/onnxio/ort"
 	"github.com/bnaudit/bnaudit/trainer"
@@ -43,7 +44,7 @@ func TestAuditWithReferenceModels(t *testing.T) {
 	}
 	dir := t.TempDir()
 	reused := 0
-	cfg := AuditConfig{Model: target.Model, Members: members, NonMembers: non, Bootstrap: BootstrapOptions{Replicates: 200, Seed: 2},
+	cfg := AuditConfig{Model: target.Model, Members: members, NonMembers: non, Bootstrap: audit.BootstrapOptions{Replicates: 200, Seed: 2},
 		Session: session, References: 4, Train: recipe, RefDir: dir,
 		Progress: func(done, total int, r bool) {
 			if r {
@@ -55,7 +56,7 @@ func TestAuditWithReferenceModels(t *testing.T) {
 		t.Fatal(err)
 	}
 	v := rep.Variants[0]
-	auc := map[string]Interval{}
+	auc := map[string]audit.Interval{}
 	for _, a := range v.Attacks {
 		auc[a.Attack] = a.AUC
 	}

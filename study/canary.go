@@ -1,4 +1,4 @@
-package audit
+package study
 
 import (
 	"crypto/sha256"
@@ -8,11 +8,12 @@ import (
 	"math/rand/v2"
 	"slices"
 
+	"github.com/bnaudit/bnaudit/audit"
 	"github.com/bnaudit/bnaudit/trainer/dataset"
 )
 
 // Canaries are out-of-distribution samples with fixed random labels
-// (METHODS.md, "OOD canaries"): Inserted go into the training set,
+// (docs/METHODS.md, "OOD canaries"): Inserted go into the training set,
 // HeldOut come from the same source with the same labelling rule and stay
 // out. A model that learned nothing specific about the inserted ones
 // classifies both sets alike (near chance); the difference is memorization.
@@ -42,7 +43,7 @@ func MakeCanaries(src *dataset.Dataset, m, classes int, norm dataset.Normalizati
 // one "right" by memorizing it. Then as MakeCanaries.
 func RelabeledCanaries(src *dataset.Dataset, m, classes int, norm dataset.Normalization, seed uint64) (*Canaries, error) {
 	if classes < 2 {
-		return nil, fmt.Errorf("audit: relabeled canaries need at least 2 classes, not %d: %w", classes, ErrInvalidInput)
+		return nil, fmt.Errorf("audit: relabeled canaries need at least 2 classes, not %d: %w", classes, audit.ErrInvalidInput)
 	}
 	c, err := makeCanaries(src, m, classes, norm, seed, true)
 	if err != nil {
@@ -57,7 +58,7 @@ func makeCanaries(src *dataset.Dataset, m, classes int, norm dataset.Normalizati
 		return nil, fmt.Errorf("audit: the number of canaries must be positive, not %d", m)
 	}
 	if src.Len() < 2*m {
-		return nil, fmt.Errorf("audit: %s holds %d samples; %d canaries need %d (inserted and held out): %w", src.Name(), src.Len(), m, 2*m, ErrInvalidInput)
+		return nil, fmt.Errorf("audit: %s holds %d samples; %d canaries need %d (inserted and held out): %w", src.Name(), src.Len(), m, 2*m, audit.ErrInvalidInput)
 	}
 	r := canaryRand(seed)
 	order := r.Perm(src.Len())[:2*m]
@@ -70,7 +71,7 @@ func makeCanaries(src *dataset.Dataset, m, classes int, norm dataset.Normalizati
 		// Uniform over the classes other than the true one.
 		y := src.Labels()[order[i]]
 		if y < 0 || y >= int64(classes) {
-			return nil, fmt.Errorf("audit: %s sample %d has label %d outside [0, %d): %w", src.Name(), order[i], y, classes, ErrInvalidInput)
+			return nil, fmt.Errorf("audit: %s sample %d has label %d outside [0, %d): %w", src.Name(), order[i], y, classes, audit.ErrInvalidInput)
 		}
 		l := int64(r.IntN(classes - 1))
 		if l >= y {
@@ -170,7 +171,7 @@ func relabel(d *dataset.Dataset, labels []int64, classes int) (*dataset.Dataset,
 
 // ErrNoneOutside is Outside's error when every sample of the pool is a
 // member.
-var ErrNoneOutside = fmt.Errorf("no sample is left outside the members: %w", ErrInvalidInput)
+var ErrNoneOutside = fmt.Errorf("no sample is left outside the members: %w", audit.ErrInvalidInput)
 
 // Outside returns the samples of pool that are not in members: those whose
 // raw values and label match no member's. It is the source of relabeled
@@ -178,7 +179,7 @@ var ErrNoneOutside = fmt.Errorf("no sample is left outside the members: %w", Err
 // members were drawn from the same split.
 func Outside(pool, members *dataset.Dataset) (*dataset.Dataset, error) {
 	if !slices.Equal(pool.SampleShape(), members.SampleShape()) {
-		return nil, fmt.Errorf("audit: %s has samples of shape %v and %s %v: %w", pool.Name(), pool.SampleShape(), members.Name(), members.SampleShape(), ErrInvalidInput)
+		return nil, fmt.Errorf("audit: %s has samples of shape %v and %s %v: %w", pool.Name(), pool.SampleShape(), members.Name(), members.SampleShape(), audit.ErrInvalidInput)
 	}
 	seen := map[[32]byte]bool{}
 	if err := eachSampleHash(members, func(_ int, h [32]byte) { seen[h] = true }); err != nil {

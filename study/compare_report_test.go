@@ -1,22 +1,24 @@
-package audit
+package study
 
 import (
 	"math"
 	"testing"
+
+	"github.com/bnaudit/bnaudit/audit"
 )
 
 // seedRecord is a finished run with the numbers a report row averages.
-func seedRecord(auc, adv, tpr1, insAcc, lossGap float64, balanced *Interval) *runRecord {
-	a := AttackReport{Attack: "loss", AUC: Interval{auc, auc - 0.01, auc + 0.01},
-		Advantage: Interval{adv, adv - 0.01, adv + 0.01}, BalancedAcc: (1 + adv) / 2,
-		TPRAt: []TPRAtInterval{{TargetFPR: 0.01, TPR: Interval{tpr1, tpr1, tpr1}, AllowedFP: 5}}}
+func seedRecord(auc, adv, tpr1, insAcc, lossGap float64, balanced *audit.Interval) *runRecord {
+	a := audit.AttackReport{Attack: "loss", AUC: audit.Interval{Estimate: auc, Lo: auc - 0.01, Hi: auc + 0.01},
+		Advantage: audit.Interval{Estimate: adv, Lo: adv - 0.01, Hi: adv + 0.01}, BalancedAcc: (1 + adv) / 2,
+		TPRAt: []audit.TPRAtInterval{{TargetFPR: 0.01, TPR: audit.Interval{Estimate: tpr1, Lo: tpr1, Hi: tpr1}, AllowedFP: 5}}}
 	if balanced != nil {
 		a.BalancedAccInterval = *balanced
 	}
 	return &runRecord{
-		Variant: VariantReport{Name: "v", Attacks: []AttackReport{a},
-			Memorization: &CanaryGap{InsertedAccuracy: Interval{insAcc, insAcc, insAcc}, LossGap: Interval{lossGap, lossGap, lossGap}}},
-		Samples: &SampleTable{Label: []int64{int64(math.Round(auc * 100))}},
+		Variant: audit.VariantReport{Name: "v", Attacks: []audit.AttackReport{a},
+			Memorization: &audit.CanaryGap{InsertedAccuracy: audit.Interval{Estimate: insAcc, Lo: insAcc, Hi: insAcc}, LossGap: audit.Interval{Estimate: lossGap, Lo: lossGap, Hi: lossGap}}},
+		Samples: &audit.SampleTable{Label: []int64{int64(math.Round(auc * 100))}},
 	}
 }
 
@@ -24,14 +26,14 @@ func seedRecord(auc, adv, tpr1, insAcc, lossGap float64, balanced *Interval) *ru
 // seeds is the mean over the seeds (worked by hand), not the first seed's;
 // every run's sample table is handed to the writers in order.
 func TestCompareRowAveragesSeeds(t *testing.T) {
-	b1, b2 := Interval{0.6, 0.55, 0.65}, Interval{0.7, 0.65, 0.75}
+	b1, b2 := audit.Interval{Estimate: 0.6, Lo: 0.55, Hi: 0.65}, audit.Interval{Estimate: 0.7, Lo: 0.65, Hi: 0.75}
 	records := map[string][]*runRecord{
 		"original": {seedRecord(0.60, 0.20, 0.05, 0.50, -1, &b1), seedRecord(0.70, 0.40, 0.15, 0.70, -3, &b2)},
 		// An older record lacks the balanced-accuracy interval: its
 		// estimate (1 + adv)/2 is used.
 		"remove": {seedRecord(0.52, 0.04, 0.01, 0.10, -0.5, nil), seedRecord(0.54, 0.08, 0.03, 0.30, -1.5, nil)},
 	}
-	cfg := CompareConfig{Variants: []string{"original", "remove"}, Seeds: 2, Bootstrap: BootstrapOptions{Replicates: 200, Seed: 1}}
+	cfg := CompareConfig{Variants: []string{"original", "remove"}, Seeds: 2, Bootstrap: audit.BootstrapOptions{Replicates: 200, Seed: 1}}
 	r, err := buildCompareReport(cfg, records)
 	if err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package audit
+package study
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/bnaudit/bnaudit/audit"
+	"github.com/bnaudit/bnaudit/internal/atomicfile"
 	"github.com/bnaudit/bnaudit/onnxio"
 	"github.com/bnaudit/bnaudit/onnxio/ort"
 	"github.com/bnaudit/bnaudit/trainer"
@@ -70,12 +72,12 @@ func (c SignalCache) Logits(ctx context.Context, m *onnxio.Model, d *dataset.Dat
 }
 
 // Signals evaluates (or loads) the model on d and derives the signals.
-func (c SignalCache) Signals(ctx context.Context, m *onnxio.Model, d *dataset.Dataset, opts ort.SessionOptions) (Signals, error) {
+func (c SignalCache) Signals(ctx context.Context, m *onnxio.Model, d *dataset.Dataset, opts ort.SessionOptions) (audit.Signals, error) {
 	lg, k, err := c.Logits(ctx, m, d, 256, opts)
 	if err != nil {
-		return Signals{}, err
+		return audit.Signals{}, err
 	}
-	return ComputeSignalsFlat(lg, k, d.Labels())
+	return audit.ComputeSignalsFlat(lg, k, d.Labels())
 }
 
 // seal frames a cache file: magic, body, then the SHA-256 of both.
@@ -104,7 +106,7 @@ func (c SignalCache) store(path string, data []byte) error {
 	if err := os.MkdirAll(c.Dir, 0o755); err != nil {
 		return fmt.Errorf("audit: signal cache: %w", err)
 	}
-	if err := onnxio.WriteFileAtomic(path, data); err != nil {
+	if err := atomicfile.WriteFile(path, data); err != nil {
 		return fmt.Errorf("audit: signal cache: %w", err)
 	}
 	return nil

@@ -1,4 +1,4 @@
-package audit_test
+package study_test
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"github.com/bnaudit/bnaudit/audit"
 	"github.com/bnaudit/bnaudit/onnxio"
 	"github.com/bnaudit/bnaudit/onnxio/ort"
+	"github.com/bnaudit/bnaudit/study"
 	"github.com/bnaudit/bnaudit/trainer"
 	"github.com/bnaudit/bnaudit/trainer/dataset"
 )
@@ -62,7 +63,7 @@ func ExampleCompare() {
 	}
 	// Out-of-distribution canaries: MNIST digits with random Fashion-MNIST
 	// labels, 10 inserted and 10 held out.
-	canaries, err := audit.MakeCanaries(src, 10, 10, fashionNorm, 1)
+	canaries, err := study.MakeCanaries(src, 10, 10, fashionNorm, 1)
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -82,7 +83,7 @@ func ExampleCompare() {
 	defer os.RemoveAll(dir)
 
 	session := ort.SessionOptions{Threads: 2}
-	report, err := audit.Compare(context.Background(), audit.CompareConfig{
+	report, err := study.Compare(context.Background(), study.CompareConfig{
 		Model:      model,
 		Variants:   []string{"original", "remove"},
 		Members:    members,
@@ -159,7 +160,7 @@ func ExampleAudit() {
 		return
 	}
 
-	report, err := audit.Audit(context.Background(), audit.AuditConfig{
+	report, err := study.Audit(context.Background(), study.AuditConfig{
 		Model:      trained.Model,
 		Members:    members,
 		NonMembers: nonMembers,

@@ -1,4 +1,4 @@
-package audit
+package study
 
 import (
 	"bytes"
@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"sort"
 
+	"github.com/bnaudit/bnaudit/audit"
+	"github.com/bnaudit/bnaudit/internal/atomicfile"
 	"github.com/bnaudit/bnaudit/onnxio"
 	"github.com/bnaudit/bnaudit/onnxio/ort"
 	"github.com/bnaudit/bnaudit/trainer"
@@ -44,7 +46,7 @@ type ExperimentConfig struct {
 	// of the training batch size, BN on batch statistics.
 	InBatch bool
 	// Bootstrap options of every interval.
-	Bootstrap BootstrapOptions
+	Bootstrap audit.BootstrapOptions
 	// Session runs evaluation and gradient graphs.
 	Session ort.SessionOptions
 	// Cache keeps logits on disk by model and data hashes.
@@ -55,13 +57,13 @@ type ExperimentConfig struct {
 	References *ReferenceSignals
 	// rmiaZ, when set, is RMIA's population (else the non-canary
 	// non-members).
-	rmiaZ *RMIAData
+	rmiaZ *audit.RMIAData
 }
 
 // ExperimentResult is a trained variant with its measurements.
 type ExperimentResult struct {
-	Variant VariantReport
-	Samples *SampleTable
+	Variant audit.VariantReport
+	Samples *audit.SampleTable
 	Model   *onnxio.Model
 	// TypicalGradNorms are the eval-mode gradient norms of the sampled
 	// members the canaries were compared with (same samples for every
@@ -76,18 +78,18 @@ type ExperimentResult struct {
 // threshold attacks run on every model, with their names in reports.
 var thresholdAttacks = []struct {
 	name  string
-	score func(Signals) []float64
+	score func(audit.Signals) []float64
 }{
-	{"loss", LossScores},
-	{"confidence", ConfidenceScores},
-	{"entropy", EntropyScores},
-	{"modified_entropy", ModEntropyScores},
+	{"loss", audit.LossScores},
+	{"confidence", audit.ConfidenceScores},
+	{"entropy", audit.EntropyScores},
+	{"modified_entropy", audit.ModEntropyScores},
 }
 
 // RunExperiment trains and measures one variant.
 func RunExperiment(ctx context.Context, cfg ExperimentConfig) (*ExperimentResult, error) {
 	if cfg.Members == nil || cfg.NonMembers == nil {
-		return nil, fmt.Errorf("audit: an experiment needs members and non-members: %w", ErrInvalidInput)
+		return nil, fmt.Errorf("audit: an experiment needs members and non-members: %w", audit.ErrInvalidInput)
 	}
 	train := cfg.Members
 	var err error
@@ -98,7 +100,7 @@ func RunExperiment(ctx context.Context, cfg ExperimentConfig) (*ExperimentResult
 	}
 	tc := cfg.Train
 	tc.Train, tc.Test = train, cfg.NonMembers
-	var along []GradNormPoint
+	var along []audit.GradNormPoint
 	if k := cfg.GradNormCheckpoints; k > 1 && cfg.Canaries != nil {
 		at := checkpointEpochs(tc.Epochs, k)
 		tc.OnEpoch = func(ctx context.Context, e trainer.EpochEnd) error {
@@ -111,7 +113,7 @@ func RunExperiment(ctx context.Context, cfg ExperimentConfig) (*ExperimentResult
 				return err
 			}
 			pt.Epoch = e.Epoch
-			pts := []GradNormPoint{pt}
+			pts := []audit.GradNormPoint{pt}
 			if cfg.InBatch {
 				ib, _, _, err := inBatchStudy(ctx, e.Model, cfg, cfg.Canaries.Inserted)
 				if err != nil {
@@ -141,15 +143,15 @@ func RunExperiment(ctx context.Context, cfg ExperimentConfig) (*ExperimentResult
 		return nil, err
 	}
 	last := res.Epochs[len(res.Epochs)-1]
-	out.Variant.TrainLoss = point(last.TrainLoss)
-	out.Variant.TrainAccuracy = point(last.TrainAcc)
+	out.Variant.TrainLoss = audit.PointInterval(last.TrainLoss)
+	out.Variant.TrainAccuracy = audit.PointInterval(last.TrainAcc)
 	out.Variant.Seeds = 1
 	for i := range out.Variant.GradNorms {
 		out.Variant.GradNorms[i].Epoch = len(res.Epochs)
 	}
 	// The epochs before the last, measured along training (the last one is
 	// Measure's).
-	var before []GradNormPoint
+	var before []audit.GradNormPoint
 	for _, pt := range along {
 		if pt.Epoch < len(res.Epochs) {
 			before = append(before, pt)
@@ -162,14 +164,12 @@ func RunExperiment(ctx context.Context, cfg ExperimentConfig) (*ExperimentResult
 	return out, nil
 }
 
-func point(v float64) Interval { return Interval{Estimate: v, Lo: v, Hi: v} }
-
 // Measure attacks a trained model: signals on members, non-members and
 // canaries, the threshold attacks with bootstrap intervals, the canary
 // memorization gap and the eval-mode gradient-norm study.
 func Measure(ctx context.Context, m *onnxio.Model, cfg ExperimentConfig) (*ExperimentResult, error) {
 	bs := cfg.Bootstrap
-	sig := func(d *dataset.Dataset) (Signals, error) {
+	sig := func(d *dataset.Dataset) (audit.Signals, error) {
 		return cfg.Cache.Signals(ctx, m, d, cfg.Session)
 	}
 	mem, err := sig(cfg.Members)
@@ -183,23 +183,23 @@ func Measure(ctx context.Context, m *onnxio.Model, cfg ExperimentConfig) (*Exper
 	bns, _ := onnxio.FindBatchNorms(m)
 	raw, _ := m.Marshal()
 	h := sha256.Sum256(raw)
-	v := VariantReport{Name: cfg.Name, Model: m.Name, ModelHash: hex.EncodeToString(h[:]), BatchNorms: len(bns)}
-	v.TestAccuracy = point(mean(boolsToFloats(non.Correct)))
-	v.TestLoss = point(mean(non.Loss))
+	v := audit.VariantReport{Name: cfg.Name, Model: m.Name, ModelHash: hex.EncodeToString(h[:]), BatchNorms: len(bns)}
+	v.TestAccuracy = audit.PointInterval(audit.Mean(audit.BoolsToFloats(non.Correct)))
+	v.TestLoss = audit.PointInterval(audit.Mean(non.Loss))
 	// Members against non-members.
-	all := concatSignals(mem, non)
+	all := audit.ConcatSignals(mem, non)
 	member := make([]bool, all.Len())
 	for i := 0; i < mem.Len(); i++ {
 		member[i] = true
 	}
-	table := &SampleTable{Variant: cfg.Name, Scores: map[string][]float64{}}
+	table := &audit.SampleTable{Variant: cfg.Name, Scores: map[string][]float64{}}
 	for i := range member {
 		table.Index = append(table.Index, i)
 		table.Member = append(table.Member, member[i])
 	}
 	table.Label = append(append([]int64{}, cfg.Members.Labels()...), cfg.NonMembers.Labels()...)
 	for _, a := range thresholdAttacks {
-		rep, err := attackReport(a.name, a.score(all), member, bs)
+		rep, err := audit.NewAttackReport(a.name, a.score(all), member, bs)
 		if err != nil {
 			return nil, err
 		}
@@ -219,18 +219,18 @@ func Measure(ctx context.Context, m *onnxio.Model, cfg ExperimentConfig) (*Exper
 		if err != nil {
 			return nil, err
 		}
-		gap, err := CanaryMemorization(ins, held, bs)
+		gap, err := audit.CanaryMemorization(ins, held, bs)
 		if err != nil {
 			return nil, err
 		}
 		v.Memorization = &gap
-		both := concatSignals(ins, held)
+		both := audit.ConcatSignals(ins, held)
 		cm := make([]bool, both.Len())
 		for i := 0; i < ins.Len(); i++ {
 			cm[i] = true
 		}
 		for _, a := range thresholdAttacks {
-			rep, err := attackReport(a.name, a.score(both), cm, bs)
+			rep, err := audit.NewAttackReport(a.name, a.score(both), cm, bs)
 			if err != nil {
 				return nil, err
 			}
@@ -281,13 +281,13 @@ func Measure(ctx context.Context, m *onnxio.Model, cfg ExperimentConfig) (*Exper
 // models evaluated on the table's samples (same order): on members vs
 // non-members, and on inserted vs held-out canaries, with the non-canary
 // non-members as RMIA's population z.
-func addReferenceAttacks(v *VariantReport, t *SampleTable, ref *ReferenceSignals, z *RMIAData, bs BootstrapOptions) error {
+func addReferenceAttacks(v *audit.VariantReport, t *audit.SampleTable, ref *ReferenceSignals, z *audit.RMIAData, bs audit.BootstrapOptions) error {
 	n := len(t.Member)
 	if len(ref.Phi) == 0 || len(ref.Phi[0]) != n {
-		return fmt.Errorf("audit: reference signals cover %d samples, the table %d: %w", len(ref.Phi[0]), n, ErrInvalidInput)
+		return fmt.Errorf("audit: reference signals cover %d samples, the table %d: %w", len(ref.Phi[0]), n, audit.ErrInvalidInput)
 	}
 	// The target's probabilities of the true class, from φ: p = σ(φ).
-	target := Signals{Phi: t.Phi, Prob: make([]float64, n)}
+	target := audit.Signals{Phi: t.Phi, Prob: make([]float64, n)}
 	for i, f := range t.Phi {
 		target.Prob[i] = 1 / (1 + math.Exp(-f))
 	}
@@ -303,7 +303,7 @@ func addReferenceAttacks(v *VariantReport, t *SampleTable, ref *ReferenceSignals
 		}
 	}
 	if z == nil {
-		z = &RMIAData{Target: pick(target.Prob, zIdx), Ref: pickRows(ref.Prob, zIdx), In: pickBoolRows(ref.In, zIdx)}
+		z = &audit.RMIAData{Target: audit.Pick(target.Prob, zIdx), Ref: pickRows(ref.Prob, zIdx), In: pickBoolRows(ref.In, zIdx)}
 	}
 	scores, fz, err := referenceScores(target, ref, t.Member, z)
 	if err != nil {
@@ -322,13 +322,13 @@ func addReferenceAttacks(v *VariantReport, t *SampleTable, ref *ReferenceSignals
 		return out
 	}
 	for _, name := range names {
-		rep, err := attackReport(name, pick(scores[name], typ), memberOf(typ), bs)
+		rep, err := audit.NewAttackReport(name, audit.Pick(scores[name], typ), memberOf(typ), bs)
 		if err != nil {
 			return err
 		}
 		v.Attacks = append(v.Attacks, rep)
 		if len(can) > 0 {
-			rep, err := attackReport(name, pick(scores[name], can), memberOf(can), bs)
+			rep, err := audit.NewAttackReport(name, audit.Pick(scores[name], can), memberOf(can), bs)
 			if err != nil {
 				return err
 			}
@@ -339,7 +339,7 @@ func addReferenceAttacks(v *VariantReport, t *SampleTable, ref *ReferenceSignals
 	t.Memorization = fz
 	t.PhiRef, t.InRef = ref.Phi, ref.In
 	if f := finite(fz); len(f) > 0 {
-		d := distribution(f)
+		d := audit.NewDistribution(f)
 		v.FeldmanZhang = &d
 	}
 	return nil
@@ -347,41 +347,41 @@ func addReferenceAttacks(v *VariantReport, t *SampleTable, ref *ReferenceSignals
 
 // finishVariant adds the slices and the most vulnerable members of the
 // strongest attack on members vs non-members.
-func finishVariant(v *VariantReport, t *SampleTable, bs BootstrapOptions) error {
-	name := strongestAttack(v.Attacks)
+func finishVariant(v *audit.VariantReport, t *audit.SampleTable, bs audit.BootstrapOptions) error {
+	name := audit.StrongestAttack(v.Attacks)
 	if name == "" {
 		return nil
 	}
-	sl, err := ComputeSlices(SliceInput{Attack: name, Scores: t.Scores[name], Member: t.Member, Label: t.Label, Correct: t.Correct, Canary: t.Canary}, bs)
+	sl, err := audit.ComputeSlices(audit.SliceInput{Attack: name, Scores: t.Scores[name], Member: t.Member, Label: t.Label, Correct: t.Correct, Canary: t.Canary}, bs)
 	if err != nil {
 		return err
 	}
 	v.Slices = sl
 	v.VulnerableBy = name
-	v.Vulnerable = MostVulnerable(t, name, 10)
+	v.Vulnerable = audit.MostVulnerable(t, name, 10)
 	return nil
 }
 
 // gradNormStudy compares eval-mode per-sample gradient norms of the
 // outliers with those of a seeded sample of members.
-func gradNormStudy(ctx context.Context, m *onnxio.Model, cfg ExperimentConfig, outliers *dataset.Dataset) (GradNormPoint, []float64, []float64, error) {
+func gradNormStudy(ctx context.Context, m *onnxio.Model, cfg ExperimentConfig, outliers *dataset.Dataset) (audit.GradNormPoint, []float64, []float64, error) {
 	typ, err := cfg.Members.Subset(typicalIdx(cfg))
 	if err != nil {
-		return GradNormPoint{}, nil, nil, err
+		return audit.GradNormPoint{}, nil, nil, err
 	}
 	on, err := cfg.Cache.GradNorms(ctx, m, outliers, trainer.GradNormEval, 128, cfg.Session)
 	if err != nil {
-		return GradNormPoint{}, nil, nil, err
+		return audit.GradNormPoint{}, nil, nil, err
 	}
 	tn, err := cfg.Cache.GradNorms(ctx, m, typ, trainer.GradNormEval, 128, cfg.Session)
 	if err != nil {
-		return GradNormPoint{}, nil, nil, err
+		return audit.GradNormPoint{}, nil, nil, err
 	}
-	ratio, err := medianRatio(on, tn, cfg.Bootstrap)
+	ratio, err := audit.MedianRatio(on, tn, cfg.Bootstrap)
 	if err != nil {
-		return GradNormPoint{}, nil, nil, err
+		return audit.GradNormPoint{}, nil, nil, err
 	}
-	pt := GradNormPoint{Mode: string(trainer.GradNormEval), Outlier: distribution(on), Typical: distribution(tn), Ratio: ratio}
+	pt := audit.GradNormPoint{Mode: string(trainer.GradNormEval), Outlier: audit.NewDistribution(on), Typical: audit.NewDistribution(tn), Ratio: ratio}
 	return pt, on, tn, nil
 }
 
@@ -421,26 +421,26 @@ func typicalIdx(cfg ExperimentConfig) []int {
 	return r.Perm(cfg.Members.Len())[:k]
 }
 
-// inBatchStudy measures in-batch gradient norms (METHODS.md): the outliers
+// inBatchStudy measures in-batch gradient norms (docs/METHODS.md): the outliers
 // and the sampled members are shuffled together (seeded) and cut into
 // batches of the training batch size, run with BatchNorm on batch
 // statistics; each sample's norm is that of its own loss term's gradient
 // inside its batch. It returns the point and the outliers' and typical
 // members' norms in their own orders.
-func inBatchStudy(ctx context.Context, m *onnxio.Model, cfg ExperimentConfig, outliers *dataset.Dataset) (GradNormPoint, []float64, []float64, error) {
+func inBatchStudy(ctx context.Context, m *onnxio.Model, cfg ExperimentConfig, outliers *dataset.Dataset) (audit.GradNormPoint, []float64, []float64, error) {
 	typ, err := cfg.Members.Subset(typicalIdx(cfg))
 	if err != nil {
-		return GradNormPoint{}, nil, nil, err
+		return audit.GradNormPoint{}, nil, nil, err
 	}
 	mix, err := dataset.Concat("canaries + typical", outliers, typ)
 	if err != nil {
-		return GradNormPoint{}, nil, nil, err
+		return audit.GradNormPoint{}, nil, nil, err
 	}
 	r := rand.New(rand.NewPCG(cfg.Bootstrap.Seed^0x696e62, 0x6d6978))
 	perm := r.Perm(mix.Len())
 	shuffled, err := mix.Subset(perm)
 	if err != nil {
-		return GradNormPoint{}, nil, nil, err
+		return audit.GradNormPoint{}, nil, nil, err
 	}
 	batch := cfg.Train.Batch
 	if batch <= 0 {
@@ -448,148 +448,19 @@ func inBatchStudy(ctx context.Context, m *onnxio.Model, cfg ExperimentConfig, ou
 	}
 	norms, err := cfg.Cache.GradNorms(ctx, m, shuffled, trainer.GradNormInBatch, batch, cfg.Session)
 	if err != nil {
-		return GradNormPoint{}, nil, nil, err
+		return audit.GradNormPoint{}, nil, nil, err
 	}
 	back := make([]float64, len(norms))
 	for j, i := range perm {
 		back[i] = norms[j]
 	}
 	on, tn := back[:outliers.Len()], back[outliers.Len():]
-	ratio, err := medianRatio(on, tn, cfg.Bootstrap)
+	ratio, err := audit.MedianRatio(on, tn, cfg.Bootstrap)
 	if err != nil {
-		return GradNormPoint{}, nil, nil, err
+		return audit.GradNormPoint{}, nil, nil, err
 	}
-	pt := GradNormPoint{Mode: string(trainer.GradNormInBatch), Outlier: distribution(on), Typical: distribution(tn), Ratio: ratio}
+	pt := audit.GradNormPoint{Mode: string(trainer.GradNormInBatch), Outlier: audit.NewDistribution(on), Typical: audit.NewDistribution(tn), Ratio: ratio}
 	return pt, on, tn, nil
-}
-
-// medianRatio is median(a)/median(b) with a bootstrap interval that
-// resamples each group at its own size.
-func medianRatio(a, b []float64, opt BootstrapOptions) (Interval, error) {
-	ivs, err := BootstrapGroups([]int{len(a), len(b)}, func(idx [][]int) []float64 {
-		return []float64{median(pick(a, idx[0])) / median(pick(b, idx[1]))}
-	}, opt)
-	if err != nil {
-		return Interval{}, err
-	}
-	return ivs[0], nil
-}
-
-func pick(v []float64, idx []int) []float64 {
-	out := make([]float64, len(idx))
-	for i, k := range idx {
-		out[i] = v[k]
-	}
-	return out
-}
-
-func median(v []float64) float64 {
-	s := append([]float64{}, v...)
-	sort.Float64s(s)
-	n := len(s)
-	if n == 0 {
-		return math.NaN()
-	}
-	if n%2 == 1 {
-		return s[n/2]
-	}
-	return (s[n/2-1] + s[n/2]) / 2
-}
-
-func mean(v []float64) float64 {
-	s := 0.0
-	for _, x := range v {
-		s += x
-	}
-	return s / float64(len(v))
-}
-
-func boolsToFloats(b []bool) []float64 {
-	out := make([]float64, len(b))
-	for i, x := range b {
-		if x {
-			out[i] = 1
-		}
-	}
-	return out
-}
-
-// distribution summarizes values with a 20-bin histogram.
-func distribution(v []float64) Distribution {
-	s := append([]float64{}, v...)
-	sort.Float64s(s)
-	n := len(s)
-	d := Distribution{N: n, Mean: mean(s), Median: median(s), P90: s[min(n-1, int(math.Ceil(0.9*float64(n)))-1)], Max: s[n-1]}
-	lo, hi := s[0], s[n-1]
-	if hi <= lo {
-		hi = lo + 1
-	}
-	const bins = 20
-	d.Edges = make([]float64, bins+1)
-	for i := range d.Edges {
-		d.Edges[i] = lo + (hi-lo)*float64(i)/bins
-	}
-	d.Counts = make([]int, bins)
-	for _, x := range s {
-		k := int((x - lo) / (hi - lo) * bins)
-		d.Counts[min(max(k, 0), bins-1)]++
-	}
-	return d
-}
-
-// concatSignals joins two signal sets.
-func concatSignals(a, b Signals) Signals {
-	return Signals{
-		Loss:       append(append([]float64{}, a.Loss...), b.Loss...),
-		Prob:       append(append([]float64{}, a.Prob...), b.Prob...),
-		Phi:        append(append([]float64{}, a.Phi...), b.Phi...),
-		Entropy:    append(append([]float64{}, a.Entropy...), b.Entropy...),
-		ModEntropy: append(append([]float64{}, a.ModEntropy...), b.ModEntropy...),
-		Correct:    append(append([]bool{}, a.Correct...), b.Correct...),
-	}
-}
-
-// attackReport computes an attack's metrics with bootstrap intervals and a
-// thinned ROC curve.
-func attackReport(name string, scores []float64, member []bool, opt BootstrapOptions) (AttackReport, error) {
-	targets := opt.TargetFPRs
-	if len(targets) == 0 {
-		targets = DefaultTargetFPRs()
-	}
-	m, err := Evaluate(scores, member, targets...)
-	if err != nil {
-		return AttackReport{}, err
-	}
-	bopt := opt
-	bopt.TargetFPRs = targets
-	iv, err := BootstrapMetrics(scores, member, bopt)
-	if err != nil {
-		return AttackReport{}, err
-	}
-	rep := AttackReport{Attack: name, Members: m.NMembers, NonMembers: m.NNonMembers, AUC: iv.AUC, Advantage: iv.Advantage, BalancedAcc: m.BalancedAccuracy,
-		BalancedAccInterval: balancedFromAdvantage(iv.Advantage)}
-	for k, t := range m.TPRAt {
-		rep.TPRAt = append(rep.TPRAt, TPRAtInterval{TargetFPR: t.TargetFPR, TPR: iv.TPRAt[k], AllowedFP: t.AllowedFP, Note: t.Note()})
-	}
-	roc, err := NewROC(scores, member)
-	if err != nil {
-		return AttackReport{}, err
-	}
-	rep.ROC = thinROC(roc, 300)
-	return rep, nil
-}
-
-// thinROC keeps at most about n points, always keeping the low-FPR end
-// (every point with FPR ≤ 1%) where log-scale plots look.
-func thinROC(r *ROC, n int) []ROCPoint {
-	var out []ROCPoint
-	step := max(1, len(r.FPR)/n)
-	for i := range r.FPR {
-		if r.FPR[i] <= 0.01 || i%step == 0 || i == len(r.FPR)-1 {
-			out = append(out, ROCPoint{FPR: r.FPR[i], TPR: r.TPR[i]})
-		}
-	}
-	return out
 }
 
 // saveGob writes v atomically as gob.
@@ -598,31 +469,22 @@ func saveGob(path string, v any) error {
 	if err := gob.NewEncoder(&buf).Encode(v); err != nil {
 		return err
 	}
-	return onnxio.WriteFileAtomic(path, buf.Bytes())
+	return atomicfile.WriteFile(path, buf.Bytes())
 }
 
 // loadGradNormPoints reads the per-epoch points a (possibly interrupted)
 // run left beside its checkpoints, epochs 1…upTo, skipping missing ones.
-func loadGradNormPoints(dir string, upTo int) []GradNormPoint {
-	var out []GradNormPoint
+func loadGradNormPoints(dir string, upTo int) []audit.GradNormPoint {
+	var out []audit.GradNormPoint
 	for e := 1; e <= upTo; e++ {
 		b, err := os.ReadFile(filepath.Join(dir, fmt.Sprintf("gradnorm-epoch%03d.gob", e)))
 		if err != nil {
 			continue
 		}
-		var pts []GradNormPoint
+		var pts []audit.GradNormPoint
 		if gob.NewDecoder(bytes.NewReader(b)).Decode(&pts) == nil {
 			out = append(out, pts...)
 		}
 	}
 	return out
-}
-
-// balancedFromAdvantage maps an advantage interval (max over thresholds of
-// TPR − FPR) to the balanced-accuracy interval at the same threshold:
-// (TPR + 1 − FPR)/2 = (1 + advantage)/2, monotone, so the bootstrap's
-// percentiles map one to one.
-func balancedFromAdvantage(a Interval) Interval {
-	f := func(x float64) float64 { return (1 + x) / 2 }
-	return Interval{Estimate: f(a.Estimate), Lo: f(a.Lo), Hi: f(a.Hi)}
 }
