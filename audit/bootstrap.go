@@ -58,9 +58,9 @@ func (o BootstrapOptions) WithDefaults() (BootstrapOptions, error) {
 // the estimate when the statistic's bootstrap distribution is skewed (TPR
 // at a low FPR often is).
 type Interval struct {
-	Estimate float64 `json:"estimate"`
-	Lo       float64 `json:"lo"`
-	Hi       float64 `json:"hi"`
+	Estimate float64 `json:"estimate,required"`
+	Lo       float64 `json:"lo,required"`
+	Hi       float64 `json:"hi,required"`
 }
 
 // String formats the interval as "estimate [lo, hi]".

@@ -93,7 +93,7 @@ type CanaryGap struct {
 	// share of canaries memorized beyond what the rule lets a model guess.
 	InsertedAccuracy Interval `json:"inserted_accuracy"`
 	HeldOutAccuracy  Interval `json:"held_out_accuracy"`
-	AccuracyGap      Interval `json:"accuracy_gap"`
+	AccuracyGap      Interval `json:"accuracy_gap,required"`
 	// Mean loss on each set, and LossGap = inserted − held-out (negative
 	// when the model memorized the inserted canaries).
 	InsertedLoss Interval `json:"inserted_loss"`

@@ -76,6 +76,14 @@ type CheckResult struct {
 }
 
 // Check applies a policy to a report: every rule to every variant.
+//
+// The gate fails closed. A number a rule needs that the report lacks (an
+// attack list without the rule's attack, no TPR at the policy's FPR, no
+// canary measurement, no comparison) or that lies outside its range (an
+// AUC or TPR outside [0, 1], a canary accuracy gap outside [−1, 1], an
+// infinite difference) is an error wrapping ErrInvalidInput, never a
+// pass. A number the report states as not measured (NaN, null in
+// report.json) fails its rule.
 func Check(r *Report, p Policy) (*CheckResult, error) {
 	if err := p.validate(); err != nil {
 		return nil, err
@@ -91,7 +99,7 @@ func Check(r *Report, p Policy) (*CheckResult, error) {
 	}
 	res := &CheckResult{Passed: true}
 	add := func(rule, variant string, limit, value float64, detail string) {
-		ok := !(value > limit) // NaN passes no limit check below
+		ok := !(value > limit)
 		if math.IsNaN(value) {
 			ok = false
 			detail += " (not measured)"
@@ -105,8 +113,14 @@ func Check(r *Report, p Policy) (*CheckResult, error) {
 	}
 	for _, v := range r.Variants {
 		if p.MaxAUC > 0 {
+			if len(v.Attacks) == 0 {
+				return nil, fmt.Errorf("audit: check: variant %q has no attack to read an AUC from: %w", v.Name, ErrInvalidInput)
+			}
 			best, name := math.NaN(), ""
 			for _, a := range v.Attacks {
+				if err := inRange(a.AUC, 0, 1, v.Name, a.Attack+" AUC"); err != nil {
+					return nil, err
+				}
 				if x := val(a.AUC); math.IsNaN(best) || x > best {
 					best, name = x, a.Attack
 				}
@@ -114,36 +128,71 @@ func Check(r *Report, p Policy) (*CheckResult, error) {
 			add("max_auc", v.Name, p.MaxAUC, best, fmt.Sprintf("best membership-inference AUC (%s)", name))
 		}
 		if p.MaxTPR > 0 {
-			best, name := math.NaN(), ""
+			best, name, found := math.NaN(), "", false
 			for _, a := range v.Attacks {
 				for _, t := range a.TPRAt {
 					if math.Abs(t.TargetFPR-fpr) < 1e-12 {
+						found = true
+						if err := inRange(t.TPR, 0, 1, v.Name, fmt.Sprintf("%s TPR at %g FPR", a.Attack, fpr)); err != nil {
+							return nil, err
+						}
 						if x := val(t.TPR); math.IsNaN(best) || x > best {
 							best, name = x, a.Attack
 						}
 					}
 				}
 			}
+			if !found {
+				return nil, fmt.Errorf("audit: check: variant %q has no TPR at %g FPR (the report measured other FPRs; set tpr_at_fpr to one of them): %w", v.Name, fpr, ErrInvalidInput)
+			}
 			add("max_tpr", v.Name, p.MaxTPR, best, fmt.Sprintf("best TPR at %.2g%% FPR (%s)", 100*fpr, name))
 		}
 		if p.MaxCanaryGap > 0 {
-			gap := math.NaN()
-			if v.Memorization != nil {
-				gap = val(v.Memorization.AccuracyGap)
+			if v.Memorization == nil {
+				return nil, fmt.Errorf("audit: check: max_canary_gap does not apply: variant %q has no canary measurement (only compare and demo reports insert canaries): %w", v.Name, ErrInvalidInput)
 			}
-			add("max_canary_gap", v.Name, p.MaxCanaryGap, gap, "canary memorization gap (accuracy, inserted − held out)")
+			if err := inRange(v.Memorization.AccuracyGap, -1, 1, v.Name, "canary accuracy gap"); err != nil {
+				return nil, err
+			}
+			add("max_canary_gap", v.Name, p.MaxCanaryGap, val(v.Memorization.AccuracyGap), "canary memorization gap (accuracy, inserted − held out)")
 		}
 	}
 	if p.MaxBNAmplification > 0 {
 		if len(r.Comparisons) == 0 {
-			add("max_bn_amplification", "comparison", p.MaxBNAmplification, math.NaN(), "largest with-BN-minus-without difference (needs a compare report)")
+			return nil, fmt.Errorf("audit: check: max_bn_amplification does not apply: the report has no BN comparison (only compare and demo reports do): %w", ErrInvalidInput)
 		}
 		for _, c := range r.Comparisons {
-			x := val(c.Diff)
-			add("max_bn_amplification", c.Without, p.MaxBNAmplification, x, fmt.Sprintf("%s, with BN minus %s", c.Metric, c.Without))
+			if err := inRange(c.Diff, math.Inf(-1), math.Inf(1), c.Without, c.Metric+" difference"); err != nil {
+				return nil, err
+			}
+			add("max_bn_amplification", c.Without, p.MaxBNAmplification, val(c.Diff), fmt.Sprintf("%s, with BN minus %s", c.Metric, c.Without))
 		}
 	}
 	return res, nil
+}
+
+// inRange checks that each end of iv is NaN (not measured) or a finite
+// number in [lo, hi] (open at an infinite end), and that Lo ≤ Hi.
+func inRange(iv Interval, lo, hi float64, variant, what string) error {
+	for _, x := range []struct {
+		name string
+		v    float64
+	}{{"estimate", iv.Estimate}, {"lower end", iv.Lo}, {"upper end", iv.Hi}} {
+		if math.IsNaN(x.v) {
+			continue
+		}
+		if math.IsInf(x.v, 0) || x.v < lo || x.v > hi {
+			rng := fmt.Sprintf("[%g, %g]", lo, hi)
+			if math.IsInf(lo, -1) {
+				rng = "the finite numbers"
+			}
+			return fmt.Errorf("audit: check: variant %q: %s %s is %g, outside %s; the report is damaged or not bnaudit's: %w", variant, what, x.name, x.v, rng, ErrInvalidInput)
+		}
+	}
+	if iv.Lo > iv.Hi {
+		return fmt.Errorf("audit: check: variant %q: %s interval [%g, %g] has its ends swapped; the report is damaged: %w", variant, what, iv.Lo, iv.Hi, ErrInvalidInput)
+	}
+	return nil
 }
 
 // WriteJUnit writes the result as JUnit XML: one test case per rule and

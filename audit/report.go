@@ -107,7 +107,7 @@ type SeedReport struct {
 // AttackAUC is one attack's AUC on one run.
 type AttackAUC struct {
 	Attack string   `json:"attack"`
-	AUC    Interval `json:"auc"`
+	AUC    Interval `json:"auc,required"`
 }
 
 // AttackReport is one attack's metrics with intervals.
@@ -115,7 +115,7 @@ type AttackReport struct {
 	Attack      string   `json:"attack"` // "loss", "confidence", "entropy", "modified_entropy", "lira_online", …
 	Members     int      `json:"members"`
 	NonMembers  int      `json:"non_members"`
-	AUC         Interval `json:"auc"`
+	AUC         Interval `json:"auc,required"`
 	Advantage   Interval `json:"advantage"`
 	BalancedAcc float64  `json:"balanced_accuracy"`
 	// BalancedAccInterval is BalancedAcc with its interval: balanced
@@ -149,8 +149,8 @@ func (a AttackReport) HasBalancedAccInterval() bool {
 // TPRAtInterval is TPR at a target FPR with its interval and how many
 // non-members it rests on.
 type TPRAtInterval struct {
-	TargetFPR float64  `json:"target_fpr"`
-	TPR       Interval `json:"tpr"`
+	TargetFPR float64  `json:"target_fpr,required"`
+	TPR       Interval `json:"tpr,required"`
 	AllowedFP int      `json:"allowed_false_positives"`
 	Note      string   `json:"note,omitempty"`
 }
@@ -195,7 +195,7 @@ type Comparison struct {
 	Metric  string   `json:"metric"` // "loss_auc", "canary_gap_accuracy", "grad_norm_ratio", …
 	With    string   `json:"with_bn"`
 	Without string   `json:"without_bn"`
-	Diff    Interval `json:"difference"` // with − without
+	Diff    Interval `json:"difference,required"` // with − without
 	// Distinguishable is true when the interval excludes zero.
 	Distinguishable bool `json:"distinguishable"`
 }

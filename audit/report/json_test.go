@@ -3,6 +3,7 @@ package report
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"math"
 	"os"
 	"path/filepath"
@@ -256,5 +257,55 @@ func TestReadJSONWithoutBalancedAccInterval(t *testing.T) {
 	}
 	if err := WriteMarkdown(&bytes.Buffer{}, r); err != nil {
 		t.Errorf("report.md of an old report.json: %v", err)
+	}
+}
+
+// TestReadJSONRefusesMissingGateNumbers: the numbers the pre-deploy gate
+// reads (an attack's AUC, each end of an interval, a TPR and its FPR) must
+// be in the file; a deleted, emptied, nulled or mistyped one is bad input
+// (audit.ErrInvalidInput), never a zero that passes any limit.
+func TestReadJSONRefusesMissingGateNumbers(t *testing.T) {
+	data, err := encodeJSON(fixtureReport())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tamper := func(t *testing.T, f func(attack map[string]any)) []byte {
+		dec := json.NewDecoder(bytes.NewReader(data))
+		dec.UseNumber()
+		var tree map[string]any
+		if err := dec.Decode(&tree); err != nil {
+			t.Fatal(err)
+		}
+		attack := tree["variants"].([]any)[0].(map[string]any)["attacks"].([]any)[0].(map[string]any)
+		f(attack)
+		out, err := json.Marshal(tree)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	for _, c := range []struct {
+		name string
+		f    func(a map[string]any)
+		want string
+	}{
+		{"auc deleted", func(a map[string]any) { delete(a, "auc") }, `"auc" is missing`},
+		{"auc empty", func(a map[string]any) { a["auc"] = map[string]any{} }, `"estimate" is missing`},
+		{"auc null", func(a map[string]any) { a["auc"] = nil }, `"auc" is missing or null`},
+		{"auc a number", func(a map[string]any) { a["auc"] = -3 }, "variants[0].attacks[0].auc"},
+		{"upper end deleted", func(a map[string]any) { delete(a["auc"].(map[string]any), "hi") }, `"hi" is missing`},
+		{"tpr deleted", func(a map[string]any) { delete(a["tpr_at_fpr"].([]any)[0].(map[string]any), "tpr") }, `"tpr" is missing`},
+		{"fpr deleted", func(a map[string]any) { delete(a["tpr_at_fpr"].([]any)[0].(map[string]any), "target_fpr") }, `"target_fpr" is missing`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := ReadJSON(bytes.NewReader(tamper(t, c.f)))
+			if err == nil || !errors.Is(err, audit.ErrInvalidInput) || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %v, want one wrapping audit.ErrInvalidInput and mentioning %q", err, c.want)
+			}
+		})
+	}
+	// The untouched file reads: the tamper helper itself changes nothing.
+	if _, err := ReadJSON(bytes.NewReader(tamper(t, func(map[string]any) {}))); err != nil {
+		t.Fatalf("the untampered report does not read: %v", err)
 	}
 }

@@ -20,6 +20,8 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+
+	"github.com/bnaudit/bnaudit/audit"
 )
 
 var (
@@ -145,6 +147,10 @@ type jsonField struct {
 	index     int
 	name      string
 	omitEmpty bool
+	// required: the key must be present when the object is decoded
+	// (tag option "required"): a number the gate reads must not default
+	// to zero because a key went missing.
+	required bool
 }
 
 // jsonFields returns the exported fields of a struct type with their JSON
@@ -165,7 +171,8 @@ func jsonFields(t reflect.Type) []jsonField {
 		if name == "" {
 			name = f.Name
 		}
-		out = append(out, jsonField{index: i, name: name, omitEmpty: slices.Contains(strings.Split(opts, ","), "omitempty")})
+		o := strings.Split(opts, ",")
+		out = append(out, jsonField{index: i, name: name, omitEmpty: slices.Contains(o, "omitempty"), required: slices.Contains(o, "required")})
 	}
 	return out
 }
@@ -252,7 +259,7 @@ func decodeValue(v reflect.Value, x any, path string) error {
 		return nil
 	}
 	mismatch := func() error {
-		return fmt.Errorf("report: JSON at %s: cannot put %T into a %s", where(path), x, t)
+		return fmt.Errorf("report: JSON at %s: cannot put %T into a %s: %w", where(path), x, t, audit.ErrInvalidInput)
 	}
 	switch t.Kind() {
 	case reflect.Float32, reflect.Float64:
@@ -344,6 +351,9 @@ func decodeValue(v reflect.Value, x any, path string) error {
 						break
 					}
 				}
+			}
+			if f.required && (!ok || (e == nil && v.Field(f.index).Kind() == reflect.Struct)) {
+				return fmt.Errorf("report: JSON at %s: %q is missing or null: %w", where(path), f.name, audit.ErrInvalidInput)
 			}
 			if ok {
 				if err := decodeValue(v.Field(f.index), e, path+"."+f.name); err != nil {
