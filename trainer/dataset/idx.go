@@ -40,12 +40,21 @@ const maxDeflateRatio = 1032
 
 // ReadIDX reads an unsigned-byte IDX file, gzip-compressed or not.
 func ReadIDX(path string) (*IDX, error) {
-	return readIDX(path, 0)
+	return readIDX(path, 0, anyIDX)
 }
 
+// The kinds of IDX file readIDX may be asked for.
+const (
+	anyIDX    = 0
+	imagesIDX = 2 // two or more dimensions: [N, H, W, …]
+	labelsIDX = 1 // one dimension: [N]
+)
+
 // readIDX reads an IDX file, keeping only the first maxRows records along
-// the first dimension when maxRows > 0.
-func readIDX(path string, maxRows int) (*IDX, error) {
+// the first dimension when maxRows > 0. kind (imagesIDX, labelsIDX) is
+// checked against the header's number of dimensions before any size is
+// read, so that a file of the other kind is named as such.
+func readIDX(path string, maxRows, kind int) (*IDX, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("dataset: %w", err)
@@ -85,6 +94,12 @@ func readIDX(path string, maxRows int) (*IDX, error) {
 	nd := int(magic[3])
 	if nd == 0 || nd > 8 {
 		return nil, fmt.Errorf("dataset: %s: IDX file with %d dimensions: %w", name, nd, ErrBadData)
+	}
+	switch {
+	case kind == labelsIDX && nd != 1:
+		return nil, fmt.Errorf("dataset: %s: a labels file has one dimension, this one declares %d (is it an images file?): %w", name, nd, ErrBadData)
+	case kind == imagesIDX && nd < 2:
+		return nil, fmt.Errorf("dataset: %s: an images file has two or more dimensions, this one declares %d (is it a labels file?): %w", name, nd, ErrBadData)
 	}
 	dims := make([]int, nd)
 	total := int64(1)
@@ -207,11 +222,11 @@ func loadIDX(images, name string, maxSamples int) (*Dataset, error) {
 	if err != nil {
 		return nil, err
 	}
-	img, err := readIDX(images, maxSamples)
+	img, err := readIDX(images, maxSamples, imagesIDX)
 	if err != nil {
 		return nil, err
 	}
-	lab, err := readIDX(labels, maxSamples)
+	lab, err := readIDX(labels, maxSamples, labelsIDX)
 	if err != nil {
 		return nil, err
 	}

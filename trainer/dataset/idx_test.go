@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -177,4 +178,29 @@ func TestFashionMNIST(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestLoadIDXSwappedKinds: a labels file that holds images (and the
+// reverse) is named as such, before its header's sizes are believed.
+func TestLoadIDXSwappedKinds(t *testing.T) {
+	dir := t.TempDir()
+	imgs := make([]byte, 3*2*2)
+	writeIDX(t, filepath.Join(dir, "train-images-idx3-ubyte"), []uint32{3, 2, 2}, imgs)
+	// The labels file carries the images magic (3 dimensions) and label
+	// bytes where the sizes should be: read as sizes they would be huge.
+	lab := []byte{0, 0, 8, 3, 200, 201, 202, 203, 7, 7, 7, 7, 9, 9, 9, 9}
+	if err := os.WriteFile(filepath.Join(dir, "train-labels-idx1-ubyte"), lab, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(dir, LoadOptions{})
+	wantBadData(t, "labels with the images magic", err, "train-labels-idx1-ubyte", "declares 3", "images file?")
+	if err != nil && strings.Contains(err.Error(), "bytes") {
+		t.Errorf("the message still speaks of sizes: %v", err)
+	}
+
+	dir2 := t.TempDir()
+	writeIDX(t, filepath.Join(dir2, "train-images-idx3-ubyte"), []uint32{3}, []byte{1, 2, 3})
+	writeIDX(t, filepath.Join(dir2, "train-labels-idx1-ubyte"), []uint32{3}, []byte{1, 2, 3})
+	_, err = Load(dir2, LoadOptions{})
+	wantBadData(t, "images with the labels magic", err, "train-images-idx3-ubyte", "declares 1", "labels file?")
 }

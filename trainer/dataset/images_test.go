@@ -244,3 +244,61 @@ func TestResizeBilinearHand(t *testing.T) {
 		t.Errorf("downscale: got %v want [15 150]", got)
 	}
 }
+
+// TestImageFolderFitTo: images are converted and resized to the model's
+// sample shape: gray 32×32 and RGB 32×32 files feed a [1, 28, 28] model
+// (RGB to gray by the luma rule: 0.299·200 + 0.587·100 + 0.114·50 = 124.2
+// → 124) and a [3, 28, 28] one (gray repeated in each channel). Uniform
+// images stay uniform under bilinear resizing, so every pixel is known.
+func TestImageFolderFitTo(t *testing.T) {
+	dir := t.TempDir()
+	g := image.NewGray(image.Rect(0, 0, 32, 32))
+	for i := range g.Pix {
+		g.Pix[i] = 100
+	}
+	writeImage(t, filepath.Join(dir, "a", "gray.png"), g)
+	writeImage(t, filepath.Join(dir, "b", "rgb.png"), uniform(32, 32, color.RGBA{200, 100, 50, 255}))
+
+	if _, err := Load(dir, LoadOptions{}); err != nil {
+		t.Fatalf("plain load: %v", err) // same size: loads as RGB 32×32
+	}
+	d1, err := Load(dir, LoadOptions{FitTo: []int64{1, 28, 28}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := d1.SampleShape(); !slices.Equal(s, []int64{1, 28, 28}) {
+		t.Fatalf("shape %v, want [1 28 28]", s)
+	}
+	for _, c := range []struct{ i, want int }{{0, 100}, {1, 124}} {
+		for _, yx := range [][2]int{{0, 0}, {13, 17}, {27, 27}} {
+			if got := pixel(t, d1, c.i, 0, yx[0], yx[1]); got != c.want {
+				t.Errorf("gray model, sample %d at %v: %d, want %d", c.i, yx, got, c.want)
+			}
+		}
+	}
+	d3, err := Load(dir, LoadOptions{FitTo: []int64{3, 28, 28}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := d3.SampleShape(); !slices.Equal(s, []int64{3, 28, 28}) {
+		t.Fatalf("shape %v, want [3 28 28]", s)
+	}
+	for ch, want := range []int{200, 100, 50} {
+		if got := pixel(t, d3, 1, ch, 5, 9); got != want {
+			t.Errorf("RGB model, RGB sample, channel %d: %d, want %d", ch, got, want)
+		}
+		if got := pixel(t, d3, 0, ch, 5, 9); got != 100 {
+			t.Errorf("RGB model, gray sample, channel %d: %d, want 100", ch, got)
+		}
+	}
+	// An explicit size wins over the model's; a shape that is not an
+	// image's is ignored.
+	d, err := Load(dir, LoadOptions{FitTo: []int64{1, 28, 28}, Resize: [2]int{8, 8}})
+	if err != nil || !slices.Equal(d.SampleShape(), []int64{1, 8, 8}) {
+		t.Errorf("explicit resize: %v, %v; want [1 8 8]", d.SampleShape(), err)
+	}
+	d, err = Load(dir, LoadOptions{FitTo: []int64{784}})
+	if err != nil || !slices.Equal(d.SampleShape(), []int64{3, 32, 32}) {
+		t.Errorf("flat model shape: %v, %v; want the files' own [3 32 32]", d.SampleShape(), err)
+	}
+}

@@ -19,6 +19,15 @@ type LoadOptions struct {
 	// Grayscale stores image-folder images as one gray channel instead of
 	// three RGB channels. Image folders only.
 	Grayscale bool
+	// FitTo is the sample shape [C, H, W] of the model the data will feed.
+	// Image-folder images are then converted to C channels (1: gray by
+	// the luma rule Y = 0.299 R + 0.587 G + 0.114 B of Go's color.GrayModel;
+	// 3: RGB, a gray image's one channel repeated) and resized to H×W
+	// with bilinear interpolation, unless Resize or Grayscale say
+	// otherwise. Other inputs ignore it: their shape is checked against
+	// the model where they are used. A shape that is not [1|3, H, W] is
+	// ignored too.
+	FitTo []int64
 	// MaxSamples caps the number of samples read; 0 reads all. IDX and
 	// .npz inputs keep their first MaxSamples samples; an image folder
 	// takes files round-robin over its classes.
@@ -57,6 +66,9 @@ func Load(path string, opts LoadOptions) (*Dataset, error) {
 		return nil, fmt.Errorf("dataset: %w", err)
 	}
 	base := filepath.Base(path)
+	if st.IsDir() && !hasIDX(path) {
+		return loadImageFolder(path, opts.fitted())
+	}
 	imageOnly := func(kind string) error {
 		if opts.Resize != [2]int{} || opts.Grayscale {
 			return fmt.Errorf("dataset: %s: resize and grayscale apply to image folders, not to %s: %w", base, kind, ErrBadData)
@@ -64,9 +76,6 @@ func Load(path string, opts LoadOptions) (*Dataset, error) {
 		return nil
 	}
 	if st.IsDir() {
-		if !hasIDX(path) {
-			return loadImageFolder(path, opts)
-		}
 		if err := imageOnly("IDX data"); err != nil {
 			return nil, err
 		}
@@ -108,4 +117,19 @@ func hasIDX(dir string) bool {
 		}
 	}
 	return false
+}
+
+// fitted fills Resize and Grayscale from FitTo where they are unset.
+func (o LoadOptions) fitted() LoadOptions {
+	f := o.FitTo
+	if len(f) != 3 || (f[0] != 1 && f[0] != 3) || f[1] <= 0 || f[2] <= 0 || f[1] > maxResize || f[2] > maxResize {
+		return o
+	}
+	if o.Resize == [2]int{} {
+		o.Resize = [2]int{int(f[1]), int(f[2])}
+	}
+	if !o.Grayscale {
+		o.Grayscale = f[0] == 1
+	}
+	return o
 }
