@@ -92,3 +92,35 @@ func TestWriteOneRunNoSamplesDir(t *testing.T) {
 		t.Errorf("samples/ exists for one run (err %v)", err)
 	}
 }
+
+// TestWriteRemovesStaleSamples: a report written over a previous one with
+// more runs leaves only the files its own report.json lists; one run only
+// removes samples/ altogether.
+func TestWriteRemovesStaleSamples(t *testing.T) {
+	dir := t.TempDir()
+	three := fixtureReport()
+	three.Runs = []audit.RunSamples{{Variant: "original", Table: fixtureSamples()}, {Variant: "remove", Table: fixtureSamples()}, {Variant: "freeze", Table: fixtureSamples()}}
+	if err := Write(dir, three); err != nil {
+		t.Fatal(err)
+	}
+	if got := dirNames(t, filepath.Join(dir, SamplesDir)); len(got) != 6 {
+		t.Fatalf("first report: samples/ holds %q, want 6 files", got)
+	}
+	two := fixtureReport()
+	two.Runs = []audit.RunSamples{{Variant: "original", Table: fixtureSamples()}, {Variant: "groupnorm", Table: fixtureSamples()}}
+	if err := Write(dir, two); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"groupnorm-seed0.csv", "groupnorm-seed0.npz", "original-seed0.csv", "original-seed0.npz"}
+	if got := dirNames(t, filepath.Join(dir, SamplesDir)); !slices.Equal(got, want) {
+		t.Fatalf("after a smaller report: samples/ holds %q, want %q", got, want)
+	}
+	one := fixtureReport()
+	one.Runs = []audit.RunSamples{{Variant: "original", Table: fixtureSamples()}}
+	if err := Write(dir, one); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, SamplesDir)); !os.IsNotExist(err) {
+		t.Errorf("samples/ left after a one-run report (err %v)", err)
+	}
+}

@@ -2,10 +2,13 @@ package report
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/bnaudit/bnaudit/audit"
 	"github.com/bnaudit/bnaudit/internal/atomicfile"
@@ -41,11 +44,14 @@ func fileSafe(name string) string {
 
 // Write writes the report into dir, creating dir if needed: report.json,
 // report.md and report.html always, scores.csv and signals.npz when the
-// report has a sample table (Report.Samples). Every file is rendered in
-// memory first, then written atomically (a temporary file in dir renamed
-// over the final name), so that a failure leaves no partial file and no
-// temporary one; files written before a failing one stay. r is not
-// modified.
+// report has a sample table (Report.Samples), and samples/ with each run's
+// table in a comparison of several runs. Every file is rendered in memory
+// first, then written atomically (a temporary file in dir renamed over the
+// final name), so that a failure leaves no partial file and no temporary
+// one. report.json, the manifest of the set (it lists the sample files),
+// is written last; then files a previous report left in samples/ that
+// this one does not list are removed, so that the folder holds only what
+// its report.json names. r is not modified.
 //
 // report.json carries the schema audit.ReportSchema; a report that names
 // another schema is refused.
@@ -124,10 +130,59 @@ func Write(dir string, r *audit.Report) error {
 			return fmt.Errorf("report: cannot create the samples folder: %w", err)
 		}
 	}
+	// report.json last: a reader that finds it finds every file it lists.
+	slices.SortStableFunc(files, func(a, b file) int {
+		return cmpBool(a.name == JSONFile, b.name == JSONFile)
+	})
 	for _, f := range files {
 		path := filepath.Join(dir, f.name)
 		if err := atomicfile.WriteFile(path, f.data); err != nil {
 			return fmt.Errorf("report: writing %s: %w", path, err)
+		}
+	}
+	return removeStaleSamples(dir, sampleFiles)
+}
+
+// cmpBool orders false before true.
+func cmpBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return 1
+	}
+	return -1
+}
+
+// removeStaleSamples deletes the files of dir/samples that keep are not
+// (a previous report's runs), and the folder when it is left empty.
+func removeStaleSamples(dir string, keep []audit.SampleFile) error {
+	sd := filepath.Join(dir, SamplesDir)
+	ents, err := os.ReadDir(sd)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	listed := map[string]bool{}
+	for _, sf := range keep {
+		listed[filepath.Base(sf.Scores)] = true
+		listed[filepath.Base(sf.Signals)] = true
+	}
+	left := 0
+	for _, e := range ents {
+		if listed[e.Name()] || e.IsDir() {
+			left++
+			continue
+		}
+		if err := os.Remove(filepath.Join(sd, e.Name())); err != nil {
+			return fmt.Errorf("report: removing a previous report's %s: %w", e.Name(), err)
+		}
+	}
+	if left == 0 {
+		if err := os.Remove(sd); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("report: %w", err)
 		}
 	}
 	return nil
