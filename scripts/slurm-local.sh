@@ -56,7 +56,7 @@ start() {
 	chmod 400 /etc/munge/munge.key
 	if ! pgrep -x munged >/dev/null; then
 		runuser -u munge -- /usr/sbin/munged
-		pgrep -x munged >"$state/munged.pid"
+		touch "$state/munged.started"
 	fi
 	local cpus mem
 	cpus=$(nproc)
@@ -109,10 +109,10 @@ stop() {
 	done
 	pkill -x slurmd 2>/dev/null || true
 	pkill -x slurmctld 2>/dev/null || true
-	if [[ -s "$state/munged.pid" ]]; then
-		kill "$(cat "$state/munged.pid")" 2>/dev/null || true
-		rm -f "$state/munged.pid"
+	if [[ -e "$state/munged.started" && -s /run/munge/munged.pid ]]; then
+		kill "$(cat /run/munge/munged.pid)" 2>/dev/null || true
 	fi
+	rm -f "$state/munged.started"
 	echo "slurm-local: stopped"
 }
 
