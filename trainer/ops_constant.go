@@ -1,16 +1,16 @@
 package trainer
 
+// Constants and shape computations: Constant, ConstantOfShape, Shape, Size,
+// Range and OneHot. Their outputs carry no gradient; inference folds their
+// small integer results (the Shape → Gather → Concat → Reshape chains of
+// PyTorch exports).
+
 import (
 	"fmt"
 	"math"
 
 	"github.com/bnaudit/bnaudit/onnxio"
 )
-
-// Constants and shape computations: Constant, ConstantOfShape, Shape, Size,
-// Range and OneHot. Their outputs carry no gradient; inference folds their
-// small integer results (the Shape → Gather → Concat → Reshape chains of
-// PyTorch exports).
 
 func init() {
 	register("Constant", opInfo{arity: arity{0, 0, 1, 1}, infer: inferConstant, noGrad: true})

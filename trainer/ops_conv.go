@@ -23,21 +23,32 @@ func init() {
 	register("ConvTranspose", opInfo{arity: arity{2, 3, 1, 1}, infer: inferConvTranspose, weight: true, builderOnly: true})
 }
 
+// convKernel is a Conv entry's kernel: its kernel_shape, or the spatial
+// shape of its weight.
+func (c *gradCtx) convKernel() []int64 {
+	if k := c.attrInts("kernel_shape"); k != nil {
+		return k
+	}
+	return c.xShape(1)[2:]
+}
+
+// window is the window of a Conv or pooling entry with the given kernel
+// over its input, as its shape rule reads it.
+func (c *gradCtx) window(kernel []int64) spatial {
+	w, err := c.b.inferCtxOf(c.e.node).window(c.xShape(0)[2:], kernel)
+	if err != nil {
+		failf("%s %q: %v", c.e.op, c.e.node.GetName(), err)
+	}
+	return w
+}
+
 func gradConv(c *gradCtx, dy []string) []string {
 	b := c.b
 	xs, ws := c.xShape(0), c.xShape(1)
 	if len(xs) != 4 {
 		failf("Conv %q on a %d-D input: bnaudit differentiates 2-D convolutions", c.e.node.GetName(), len(xs))
 	}
-	ctx := b.inferCtxOf(c.e.node)
-	kernel := c.attrInts("kernel_shape")
-	if kernel == nil {
-		kernel = ws[2:]
-	}
-	w, err := ctx.window(xs[2:], kernel)
-	if err != nil {
-		failf("Conv %q: %v", c.e.node.GetName(), err)
-	}
+	w := c.window(c.convKernel())
 	checkTaps(c.e.node.GetName(), ws)
 	g := c.attrInt("group", 1)
 	ys := c.yShape(0)
@@ -48,7 +59,7 @@ func gradConv(c *gradCtx, dy []string) []string {
 		} else {
 			outPad := make([]int64, 2)
 			for i := 0; i < 2; i++ {
-				full := w.strides[i]*(ys[i+2]-1) + (kernel[i]-1)*w.dilations[i] + 1 - w.pads[i] - w.pads[i+2]
+				full := w.strides[i]*(ys[i+2]-1) + (w.kernel[i]-1)*w.dilations[i] + 1 - w.pads[i] - w.pads[i+2]
 				outPad[i] = xs[i+2] - full
 			}
 			attrs := []*attrT{aInts("strides", w.strides), aInts("pads", w.pads), aInts("dilations", w.dilations), aInt("group", g)}

@@ -1,14 +1,14 @@
 package trainer
 
+// Indexing ops: Slice, Gather and Pad, and the element gathers and scatters
+// the gradient rules emit.
+
 import (
 	"fmt"
 
 	"github.com/bnaudit/bnaudit/onnxio"
 	"github.com/bnaudit/bnaudit/onnxio/onnxpb"
 )
-
-// Indexing ops: Slice, Gather and Pad, and the element gathers and scatters
-// the gradient rules emit.
 
 func init() {
 	register("Slice", opInfo{arity: arity{3, 5, 1, 1}, infer: inferSlice, grad: gradSlice})

@@ -1,14 +1,14 @@
 package trainer
 
+// Pooling: MaxPool and AveragePool (the global poolings are reductions,
+// ops_reduce.go).
+
 import (
 	"fmt"
 
 	"github.com/bnaudit/bnaudit/onnxio"
 	"github.com/bnaudit/bnaudit/onnxio/onnxpb"
 )
-
-// Pooling: MaxPool and AveragePool (the global poolings are reductions,
-// ops_reduce.go).
 
 func init() {
 	register("MaxPool", opInfo{arity: arity{1, 1, 1, 2}, infer: inferPool, grad: gradMaxPool})
@@ -93,11 +93,7 @@ func gradAveragePool(c *gradCtx, dy []string) []string {
 	if len(xs) != 4 {
 		failf("AveragePool %q on a %d-D input: bnaudit differentiates 2-D pooling", c.e.node.GetName(), len(xs))
 	}
-	ctx := b.inferCtxOf(c.e.node)
-	w, err := ctx.window(xs[2:], c.attrInts("kernel_shape"))
-	if err != nil {
-		failf("AveragePool %q: %v", c.e.node.GetName(), err)
-	}
+	w := c.window(c.attrInts("kernel_shape"))
 	for _, d := range w.dilations {
 		if d != 1 {
 			failf("AveragePool %q with dilations is not differentiable in bnaudit", c.e.node.GetName())
@@ -179,10 +175,9 @@ func inferPool(c *inferCtx) ([]*value, error) {
 }
 
 func inferMaxUnpool(c *inferCtx) ([]*value, error) {
-	x := c.in[0]
 	shape, err := c.intsOf(2)
 	if err != nil {
 		return nil, err
 	}
-	return []*value{{shape: append([]int64{}, shape...), dtype: x.dtype}}, nil
+	return []*value{{shape: append([]int64{}, shape...), dtype: c.in[0].dtype}}, nil
 }

@@ -226,16 +226,7 @@ func psConv(c *gradCtx, dy string, slots []int) map[int]string {
 	for _, k := range slots {
 		switch k {
 		case 1:
-			ctx := b.inferCtxOf(c.e.node)
-			kernel := c.attrInts("kernel_shape")
-			if kernel == nil {
-				kernel = ws[2:]
-			}
-			w, err := ctx.window(xs[2:], kernel)
-			if err != nil {
-				failf("Conv %q: %v", c.e.node.GetName(), err)
-			}
-			out[1] = convPerSampleSq(b, c.x(0), dy, xs, ws, w, c.attrInt("group", 1))
+			out[1] = convPerSampleSq(b, c.x(0), dy, xs, ws, c.window(c.convKernel()), c.attrInt("group", 1))
 		case 2:
 			out[2] = b.sqPerSample(b.reduceSum(dy, []int64{2, 3}, false))
 		default:
