@@ -18,45 +18,23 @@ type arity struct {
 var (
 	arUnary    = arity{1, 1, 1, 1}
 	arBinary   = arity{2, 2, 1, 1}
+	arTernary  = arity{3, 3, 1, 1}
 	arVariadic = arity{1, -1, 1, 1}
+	// arAxes: one input and an optional axes input (Reduce*, Squeeze).
+	arAxes = arity{1, 2, 1, 1}
 )
 
-// opArity has one entry per op the trainer accepts (a test checks that).
-var opArity = map[string]arity{
-	"Abs": arUnary, "Ceil": arUnary, "Erf": arUnary, "Exp": arUnary, "Floor": arUnary, "Log": arUnary, "Neg": arUnary,
-	"Not": arUnary, "Reciprocal": arUnary, "Relu": arUnary, "Sigmoid": arUnary, "Sign": arUnary, "Sqrt": arUnary,
-	"Tanh": arUnary, "HardSigmoid": arUnary, "HardSwish": arUnary, "LeakyRelu": arUnary, "Softmax": arUnary,
-	"LogSoftmax": arUnary, "Identity": arUnary, "Cast": arUnary, "Flatten": arUnary, "Transpose": arUnary,
-	"Shape": arUnary, "Size": arUnary, "GlobalAveragePool": arUnary, "GlobalMaxPool": arUnary, "ArgMax": arUnary,
-	"ArgMin": arUnary, "ConstantOfShape": arUnary, "AveragePool": arUnary,
+// known reports whether a is an op's arity (every op has an output; the
+// zero arity is that of an op bnaudit does not know).
+func (a arity) known() bool { return a.maxOut != 0 }
 
-	"Add": arBinary, "Sub": arBinary, "Mul": arBinary, "Div": arBinary, "Pow": arBinary, "And": arBinary, "Or": arBinary,
-	"Xor": arBinary, "Equal": arBinary, "Greater": arBinary, "Less": arBinary, "GreaterOrEqual": arBinary,
-	"LessOrEqual": arBinary, "MatMul": arBinary, "Expand": arBinary, "Gather": arBinary, "Reshape": arBinary,
-	"Tile": arBinary, "Unsqueeze": arBinary,
-
-	"Max": arVariadic, "Min": arVariadic, "Sum": arVariadic, "Concat": arVariadic,
-
-	"Constant":              {0, 0, 1, 1},
-	"Where":                 {3, 3, 1, 1},
-	"OneHot":                {3, 3, 1, 1},
-	"Range":                 {3, 3, 1, 1},
-	"InstanceNormalization": {3, 3, 1, 1},
-	"Clip":                  {1, 3, 1, 1},
-	"Conv":                  {2, 3, 1, 1},
-	"Gemm":                  {2, 3, 1, 1},
-	"Pad":                   {2, 4, 1, 1},
-	"Slice":                 {3, 5, 1, 1},
-	"Squeeze":               {1, 2, 1, 1},
-	"ReduceMax":             {1, 2, 1, 1},
-	"ReduceMean":            {1, 2, 1, 1},
-	"ReduceSum":             {1, 2, 1, 1},
-	"ReduceSumSquare":       {1, 2, 1, 1},
-	"MaxPool":               {1, 1, 1, 2},
-	"Dropout":               {1, 3, 1, 2},
-	"Split":                 {1, 2, 1, -1},
-	"LayerNormalization":    {2, 3, 1, 3},
-	"BatchNormalization":    {5, 5, 1, 3},
+// required is how many leading inputs of a node with n inputs must be
+// present.
+func (a arity) required(n int) int {
+	if a.maxIn < 0 {
+		return max(a.minIn, n)
+	}
+	return a.minIn
 }
 
 // maxTaps bounds the kernel taps (kh·kw) of a differentiated Conv: its
@@ -84,8 +62,8 @@ func span(lo, hi int) string {
 // empty, or no first output. The graph builders index inputs and outputs by
 // position and rely on this check.
 func checkArity(m *onnxio.Model, i int, n *onnxpb.NodeProto) error {
-	a, ok := opArity[n.GetOpType()]
-	if !ok {
+	a := opOf(n.GetOpType()).arity
+	if !a.known() {
 		return fmt.Errorf("trainer: %s: node %q (#%d) uses op %s, whose arity bnaudit does not know: %w", m.Name, n.GetName(), i, n.GetOpType(), ErrUnsupported)
 	}
 	in, out := n.GetInput(), n.GetOutput()
@@ -95,11 +73,7 @@ func checkArity(m *onnxio.Model, i int, n *onnxpb.NodeProto) error {
 	if len(out) < a.minOut || (a.maxOut >= 0 && len(out) > a.maxOut) {
 		return fmt.Errorf("trainer: %s: node %q (#%d) %s has %d outputs; ONNX defines %s: %w", m.Name, n.GetName(), i, n.GetOpType(), len(out), span(a.minOut, a.maxOut), onnxio.ErrInvalidModel)
 	}
-	required := a.minIn
-	if a.maxIn < 0 {
-		required = len(in)
-	}
-	for k := 0; k < required; k++ {
+	for k := 0; k < a.required(len(in)); k++ {
 		if in[k] == "" {
 			return fmt.Errorf("trainer: %s: node %q (#%d) %s: required input %d is empty: %w", m.Name, n.GetName(), i, n.GetOpType(), k, onnxio.ErrInvalidModel)
 		}

@@ -18,7 +18,8 @@ package trainer
 //
 // The backward pass walks the tape in reverse. For each entry some of whose
 // outputs have an adjoint and some of whose inputs need one, it calls the
-// entry's rule from the registry. Adjoints that meet at one value are summed.
+// entry's rule from the op registry (ops.go). Adjoints that meet at one
+// value are summed.
 // Entries off the path from the parameters to the root emit nothing.
 
 import (
@@ -65,31 +66,11 @@ func (c *gradCtx) attrInts(name string) []int64 { return onnxio.AttrInts(c.e.nod
 // want reports whether input k needs an adjoint.
 func (c *gradCtx) want(k int) bool { return k < len(c.needs) && c.needs[k] }
 
-// gradRule computes input adjoints from output adjoints. dy[k] is "" when
-// output k has none (it is treated as zero). The result has one entry per
-// input; "" means no adjoint (not needed, or not differentiable).
+// gradRule computes input adjoints from output adjoints (an op's grad in
+// the registry, ops.go). dy[k] is "" when output k has none (it is treated
+// as zero). The result has one entry per input; "" means no adjoint (not
+// needed, or not differentiable).
 type gradRule func(c *gradCtx, dy []string) []string
-
-// gradRules is the registry: op type → rule. Rules are registered in the
-// init functions of the grad_*.go files, one file per op family.
-var gradRules = map[string]gradRule{}
-
-// nonDifferentiable lists ops the trainer accepts whose outputs carry no
-// gradient (integer, boolean or shape results, constants, random masks).
-var nonDifferentiable = map[string]bool{
-	"Shape": true, "Size": true, "Constant": true, "ConstantOfShape": true, "Range": true,
-	"ArgMax": true, "ArgMin": true, "Equal": true, "Greater": true, "Less": true,
-	"GreaterOrEqual": true, "LessOrEqual": true, "And": true, "Or": true, "Xor": true, "Not": true,
-	"OneHot": true, "Floor": true, "Ceil": true, "Sign": true,
-}
-
-// register adds a rule; a duplicate is a programming error.
-func register(op string, r gradRule) {
-	if _, dup := gradRules[op]; dup {
-		panic("trainer: two gradient rules for " + op)
-	}
-	gradRules[op] = r
-}
 
 // isFloat reports whether a value carries gradients at all.
 func isFloat(v *value) bool {
@@ -110,7 +91,7 @@ func (b *builder) backward(tape []*tapeEntry, root, seed string, wrt []string) m
 		depends[w] = true
 	}
 	for _, e := range tape {
-		if nonDifferentiable[e.op] {
+		if opOf(e.op).noGrad {
 			continue
 		}
 		any := false
@@ -158,7 +139,7 @@ func (b *builder) backward(tape []*tapeEntry, root, seed string, wrt []string) m
 	}
 	for i := len(tape) - 1; i >= 0; i-- {
 		e := tape[i]
-		if nonDifferentiable[e.op] {
+		if opOf(e.op).noGrad {
 			continue
 		}
 		dy := make([]string, len(e.outputs))
@@ -178,8 +159,8 @@ func (b *builder) backward(tape []*tapeEntry, root, seed string, wrt []string) m
 		if !anyOut || !anyIn {
 			continue
 		}
-		rule, ok := gradRules[e.op]
-		if !ok {
+		rule := opOf(e.op).grad
+		if rule == nil {
 			failf("no gradient rule for op %s (node %q)", e.op, e.node.GetName())
 		}
 		b.scope = "grad/" + e.node.GetName()

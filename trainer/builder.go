@@ -22,9 +22,6 @@ func failf(format string, args ...any) {
 	panic(buildError{fmt.Errorf(format, args...)})
 }
 
-// recoverBuild turns a buildError panic into *err; other panics go on.
-func recoverBuild(err *error) { absorbBuildPanic(recover(), err) }
-
 // finishBuild is the deferred end of every public graph builder: a
 // buildError panic becomes *err, and an error that does not yet say so
 // names the model and wraps ErrUnsupported, on one line.
@@ -141,19 +138,11 @@ func (b *builder) emitNamed(op, name string, ins, outs []string, attrs ...*onnxp
 
 // addNode appends an existing node and infers the shapes of its outputs.
 func (b *builder) addNode(n *onnxpb.NodeProto) {
-	rule, ok := inferRules[n.GetOpType()]
-	if !ok || (n.GetDomain() != "" && n.GetDomain() != "ai.onnx") {
+	op := opOf(n.GetOpType())
+	if op.infer == nil || (n.GetDomain() != "" && n.GetDomain() != "ai.onnx") {
 		failf("op %s (node %q) is not supported by bnaudit's trainer", qualified(n), n.GetName())
 	}
-	ctx := &inferCtx{node: n, opset: b.opset, consts: b.constValue}
-	for _, in := range n.GetInput() {
-		if in == "" {
-			ctx.in = append(ctx.in, nil)
-			continue
-		}
-		ctx.in = append(ctx.in, b.val(in))
-	}
-	outs, err := rule(ctx)
+	outs, err := b.inferCtxOf(n).infer(op)
 	if err != nil {
 		failf("node %q (%s): %v", n.GetName(), n.GetOpType(), err)
 	}

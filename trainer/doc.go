@@ -10,9 +10,11 @@
 // graph (BatchNorm on running statistics); BuildGradNorms per-sample
 // gradient norms, eval-mode and in-batch. They are pure graph building:
 // static shape inference (infer.go) for a fixed batch size, then
-// reverse-mode autodiff (autodiff.go) with one gradient rule per op,
-// registered in the grad_*.go files by op family. BatchNorm with batch
-// statistics and the loss are composites with closed-form backward.
+// reverse-mode autodiff (autodiff.go) with one gradient rule per op. Each
+// op is registered once, with its arity, shape rule, gradient rule and the
+// rest of what the trainer knows about it, in the ops_*.go file of its
+// family (ops.go). BatchNorm with batch statistics and the loss are
+// composites with closed-form backward.
 // Initialize re-draws weights with PyTorch's default rules.
 //
 // # Runs

@@ -95,7 +95,7 @@ func buildCase(t *testing.T, c gradCase, r *rand.Rand) (grad, fwd []byte, vals m
 	t.Helper()
 	vals = map[string][]float32{}
 	build := func(withGrad bool) (out []byte, err error) {
-		defer recoverBuild(&err)
+		defer finishBuild(&onnxio.Model{Name: c.name}, &err)
 		b := newBuilder(c.opset, nil)
 		var inputs []string
 		for _, in := range c.inputs {
@@ -389,43 +389,44 @@ func TestGradientRulesFiniteDifferences(t *testing.T) {
 	}
 }
 
-// TestEveryAcceptedOpHasARule: an op the trainer accepts (it has a shape
-// rule) is either differentiable with a registered rule, or listed as
-// non-differentiable; and every registered rule is exercised by a
-// finite-difference case (composites by their own tests).
+// TestEveryAcceptedOpHasARule: an op with a shape rule is either
+// differentiable with a registered rule, or marked as carrying no gradient,
+// or marked as emitted only by the builders (and then refused in models);
+// and every registered gradient rule is exercised by a finite-difference
+// case or says why it has none (composites are checked by their own tests).
 func TestEveryAcceptedOpHasARule(t *testing.T) {
-	var missing []string
-	for op := range inferRules {
-		_, rule := gradRules[op]
-		if !rule && !nonDifferentiable[op] {
-			missing = append(missing, op)
+	var bad, mixed []string
+	for op, info := range opRegistry {
+		if info.infer == nil {
+			continue
 		}
-	}
-	sort.Strings(missing)
-	// Dropout is rewritten by the step builder (mask input or identity);
-	// these ops are accepted only inside gradient graphs or shape
-	// computations, never on a differentiable path of a forward pass.
-	allowed := map[string]bool{"Dropout": false, "ConvTranspose": true, "ScatterElements": true, "ScatterND": true,
-		"GatherElements": true, "CumSum": true, "ArgMax": true, "Elu": true, "Selu": true, "Softplus": true,
-		"Cos": true, "Sin": true, "Mean": true, "ReduceL2": true, "ReduceMin": true, "ReduceProd": true, "MaxUnpool": true}
-	var bad []string
-	for _, op := range missing {
-		if !allowed[op] {
+		if !info.trainable() && !info.builderOnly {
 			bad = append(bad, op)
 		}
+		if info.builderOnly && (info.grad != nil || info.noGrad) {
+			mixed = append(mixed, op)
+		}
 	}
+	sort.Strings(bad)
+	sort.Strings(mixed)
 	if len(bad) > 0 {
-		t.Fatalf("ops with a shape rule but neither a gradient rule nor a non-differentiable entry: %v", bad)
+		t.Fatalf("ops with a shape rule but neither a gradient rule nor noGrad nor builderOnly: %v", bad)
 	}
-	covered := map[string]bool{bnTrainOp: true, crossEntropyOp: true, "Dropout": true}
+	if len(mixed) > 0 {
+		t.Fatalf("ops marked builderOnly that models could use (a gradient rule or noGrad): %v", mixed)
+	}
+	covered := map[string]bool{}
 	for _, c := range gradCases() {
 		for _, op := range c.covers {
 			covered[op] = true
 		}
 	}
-	for op := range gradRules {
-		if !covered[op] {
+	for op, info := range opRegistry {
+		switch {
+		case info.grad != nil && !covered[op] && info.noFDCase == "":
 			t.Errorf("gradient rule %s has no finite-difference case", op)
+		case info.noFDCase != "" && (info.grad == nil || covered[op]):
+			t.Errorf("op %s says why it has no finite-difference case (%s), but it has a gradient rule: %v, a case: %v", op, info.noFDCase, info.grad != nil, covered[op])
 		}
 	}
 }

@@ -31,15 +31,8 @@ import (
 //
 // A plain operand of such an op is reordered in (once); a tensor needed in
 // the plain layout by another op is reordered out (once); nodes whose
-// results no longer reach a graph output are dropped.
-
-// layoutUnary are the elementwise ops of one activation operand.
-var layoutUnary = map[string]bool{"Relu": true, "Neg": true, "Cast": true, "Sqrt": true, "Reciprocal": true,
-	"Exp": true, "Abs": true, "Sigmoid": true, "Tanh": true, "Not": true, "Identity": true}
-
-// layoutBinary are the elementwise ops of several operands.
-var layoutBinary = map[string]bool{"Add": true, "Sub": true, "Mul": true, "Div": true, "Sum": true, "Greater": true,
-	"Less": true, "Equal": true, "Where": true, "Max": true, "Min": true}
+// results no longer reach a graph output are dropped. Which elementwise ops
+// may move is each op's layout in the op registry (ops.go).
 
 // blockedLayout returns m with the ops between blocked convolutions moved
 // into the blocked layout (see above) and how many ops were moved. vals has
@@ -148,12 +141,12 @@ func blockedLayout(m *onnxio.Model, vals map[string]*value, block int64) (*onnxi
 		}
 		ys := shape(y)
 		switch {
-		case layoutUnary[op] && len(ins) == 1 && activation(y):
+		case opOf(op).layout == layoutUnary && len(ins) == 1 && activation(y):
 			b := rw.node(op, "", y+"/blk", []string{blk[ins[0]]}, n.GetAttribute()...)
 			blk[y] = b
 			moved++
 			continue
-		case layoutBinary[op] && activation(y):
+		case opOf(op).layout == layoutBinary && activation(y):
 			kinds, ok := operandKinds(ins, ys, shape)
 			if !ok {
 				break

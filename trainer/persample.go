@@ -34,26 +34,17 @@ const (
 
 // Names of the gradient-norm graphs' interface.
 const (
-	NameSeed        = "seed"
-	NameGradSqNorm  = "grad_sqnorm"
-	PrefixGradSqNom = "grad_sqnorm/"
+	NameSeed         = "seed"
+	NameGradSqNorm   = "grad_sqnorm"
+	PrefixGradSqNorm = "grad_sqnorm/"
+	// Deprecated: use PrefixGradSqNorm.
+	PrefixGradSqNom = PrefixGradSqNorm
 )
 
 // psRule returns, for each parameter input slot of an entry, a [N] value
-// holding each sample's squared gradient norm for that parameter.
+// holding each sample's squared gradient norm for that parameter (an op's
+// perSample in the op registry, ops.go).
 type psRule func(c *gradCtx, dy string, slots []int) map[int]string
-
-var psRules = map[string]psRule{
-	"Gemm":                  psGemm,
-	"MatMul":                psMatMul,
-	"Conv":                  psConv,
-	"BatchNormalization":    psNormAffine,
-	"InstanceNormalization": psNormAffine,
-	"LayerNormalization":    psNormAffine,
-	"Add":                   psElementwise,
-	"Sub":                   psElementwise,
-	"Mul":                   psElementwise,
-}
 
 // BuildGradNorms writes a per-sample gradient-norm graph. Its inputs are the
 // data, labels, parameters and statistics (as in the evaluation graph), plus
@@ -101,8 +92,8 @@ func BuildGradNorms(m *onnxio.Model, batch int, mode GradNormMode) (g *Graph, er
 			if len(slots) == 0 || dy[0] == "" {
 				return
 			}
-			rule, ok := psRules[e.op]
-			if !ok {
+			rule := opOf(e.op).perSample
+			if rule == nil {
 				failf("no per-sample gradient rule for op %s (node %q), which holds parameter %q", e.op, e.node.GetName(), e.inputs[slots[0]])
 			}
 			saved := b.scope
@@ -138,7 +129,7 @@ func BuildGradNorms(m *onnxio.Model, batch int, mode GradNormMode) (g *Graph, er
 				failf("parameter %q is used by %d nodes; per-sample norms of shared parameters are not supported", q, len(parts))
 			}
 		}
-		name := PrefixGradSqNom + q
+		name := PrefixGradSqNorm + q
 		b.emitNamed("Identity", name+"/out", []string{sq}, []string{name})
 		outputs = append(outputs, name)
 		total = append(total, sq)
@@ -235,16 +226,7 @@ func psConv(c *gradCtx, dy string, slots []int) map[int]string {
 	for _, k := range slots {
 		switch k {
 		case 1:
-			ctx := &inferCtx{node: c.e.node, opset: b.opset}
-			kernel := c.attrInts("kernel_shape")
-			if kernel == nil {
-				kernel = ws[2:]
-			}
-			w, err := ctx.window(xs[2:], kernel)
-			if err != nil {
-				failf("Conv %q: %v", c.e.node.GetName(), err)
-			}
-			out[1] = convPerSampleSq(b, c.x(0), dy, xs, ws, w, c.attrInt("group", 1))
+			out[1] = convPerSampleSq(b, c.x(0), dy, xs, ws, c.window(c.convKernel()), c.attrInt("group", 1))
 		case 2:
 			out[2] = b.sqPerSample(b.reduceSum(dy, []int64{2, 3}, false))
 		default:

@@ -52,7 +52,7 @@ func gradNormRun(t *testing.T, m *onnxio.Model, mode GradNormMode, x []float32, 
 			total[i] = float64(v)
 		}
 		for _, p := range g.Params {
-			for _, v := range out[PrefixGradSqNom+p].Float32 {
+			for _, v := range out[PrefixGradSqNorm+p].Float32 {
 				per[p] = append(per[p], float64(v))
 			}
 		}
@@ -68,7 +68,7 @@ func gradNormRun(t *testing.T, m *onnxio.Model, mode GradNormMode, x []float32, 
 		}
 		total[i] = float64(out[NameGradSqNorm].Float32[0])
 		for _, p := range g.Params {
-			per[p] = append(per[p], float64(out[PrefixGradSqNom+p].Float32[0]))
+			per[p] = append(per[p], float64(out[PrefixGradSqNorm+p].Float32[0]))
 		}
 	}
 	return total, per

@@ -125,10 +125,6 @@ var constSlots = map[string][]int{
 	"ConstantOfShape": {0}, "Gather": {1}, "Where": {0}, "Resize": {1, 2, 3},
 }
 
-// weightOps take real parameters even when they hold a single value.
-var weightOps = map[string]bool{"Conv": true, "ConvTranspose": true, "Gemm": true, "MatMul": true,
-	"BatchNormalization": true, "LayerNormalization": true, "InstanceNormalization": true, "PRelu": true}
-
 func planModel(m *onnxio.Model, batch int) (*modelPlan, error) {
 	ix, err := onnxio.NewIndex(m)
 	if err != nil {
@@ -174,9 +170,7 @@ func planModel(m *onnxio.Model, batch int) (*modelPlan, error) {
 		if d := n.GetDomain(); d != "" && d != "ai.onnx" {
 			return nil, fmt.Errorf("trainer: %s: node %q uses op %s.%s, which bnaudit cannot train: %w", m.Name, n.GetName(), onnxio.CleanMessage(d), onnxio.CleanMessage(op), ErrUnsupported)
 		}
-		_, inf := inferRules[op]
-		_, grad := gradRules[op]
-		if !inf || (!grad && !nonDifferentiable[op] && op != "BatchNormalization" && op != "Dropout") {
+		if !opOf(op).trainable() {
 			return nil, fmt.Errorf("trainer: %s: node %q (#%d) uses op %s, which bnaudit cannot differentiate yet: %w", m.Name, n.GetName(), i, onnxio.CleanMessage(op), ErrUnsupported)
 		}
 		// The builders index inputs and outputs by position.
@@ -202,7 +196,7 @@ func planModel(m *onnxio.Model, batch int) (*modelPlan, error) {
 				continue
 			}
 			size, _ := onnxio.NumElements(t.GetDims())
-			if size > 1 || weightOps[n.GetOpType()] {
+			if size > 1 || opOf(n.GetOpType()).weight {
 				p.params[in] = true
 			}
 		}

@@ -183,7 +183,7 @@ func BenchmarkConvWeightGrad(t *testing.B) {
 		n("Conv", []string{"xt", "dyt"}, []string{"c"}, ai("pads", 1, 1, 1, 1)),
 		n("Transpose", []string{"c"}, []string{"y"}, ai("perm", 1, 0, 2, 3)),
 	}, []*onnxpb.TensorProto{dyT}, in, out)
-	// Per-offset products, as trainer/grad_conv.go writes them.
+	// Per-offset products, as trainer/ops_conv.go writes them.
 	nodes := []*onnxpb.NodeProto{
 		n("Transpose", []string{"x"}, []string{"xt"}, ai("perm", 1, 0, 2, 3)),
 		n("Pad", []string{"xt", "pads"}, []string{"xp"}),

@@ -1,10 +1,12 @@
 package trainer
 
-// Gradient rules of Gemm and MatMul.
+import "fmt"
+
+// Matrix products: Gemm and MatMul.
 
 func init() {
-	register("Gemm", gradGemm)
-	register("MatMul", gradMatMul)
+	register("Gemm", opInfo{arity: arity{2, 3, 1, 1}, infer: inferGemm, perSample: psGemm, weight: true, grad: gradGemm})
+	register("MatMul", opInfo{arity: arBinary, infer: inferMatMul, perSample: psMatMul, weight: true, grad: gradMatMul})
 }
 
 // gradGemm: Y = α·op(A)·op(B) + β·C.
@@ -84,4 +86,60 @@ func transposeLast(b *builder, x string) string {
 	}
 	perm[r-1], perm[r-2] = perm[r-2], perm[r-1]
 	return b.op("Transpose", []string{x}, aInts("perm", perm))
+}
+
+func inferMatMul(c *inferCtx) ([]*value, error) {
+	a := c.in[0]
+	b := c.in[1]
+	as, bs := a.shape, b.shape
+	if len(as) == 0 || len(bs) == 0 {
+		return nil, fmt.Errorf("MatMul of a scalar")
+	}
+	va, vb := len(as) == 1, len(bs) == 1
+	if va {
+		as = []int64{1, as[0]}
+	}
+	if vb {
+		bs = []int64{bs[0], 1}
+	}
+	if as[len(as)-1] != bs[len(bs)-2] {
+		return nil, fmt.Errorf("MatMul of %v and %v", a.shape, b.shape)
+	}
+	batch, err := broadcastShape(as[:len(as)-2], bs[:len(bs)-2])
+	if err != nil {
+		return nil, err
+	}
+	shape := append(batch, as[len(as)-2], bs[len(bs)-1])
+	if va {
+		shape = append(shape[:len(shape)-2], shape[len(shape)-1])
+	}
+	if vb {
+		shape = shape[:len(shape)-1]
+	}
+	return []*value{{shape: shape, dtype: a.dtype}}, nil
+}
+
+func inferGemm(c *inferCtx) ([]*value, error) {
+	a := c.in[0]
+	b := c.in[1]
+	if len(a.shape) != 2 || len(b.shape) != 2 {
+		return nil, fmt.Errorf("Gemm of %v and %v", a.shape, b.shape)
+	}
+	m, k := a.shape[0], a.shape[1]
+	if c.attrInt("transA", 0) != 0 {
+		m, k = k, m
+	}
+	k2, n := b.shape[0], b.shape[1]
+	if c.attrInt("transB", 0) != 0 {
+		k2, n = n, k2
+	}
+	if k != k2 {
+		return nil, fmt.Errorf("Gemm inner dimensions %d and %d differ", k, k2)
+	}
+	if len(c.in) > 2 && c.in[2] != nil {
+		if s, err := broadcastShape([]int64{m, n}, c.in[2].shape); err != nil || !equalShape(s, []int64{m, n}) {
+			return nil, fmt.Errorf("Gemm bias of shape %v does not broadcast to [%d %d]", c.in[2].shape, m, n)
+		}
+	}
+	return []*value{{shape: []int64{m, n}, dtype: a.dtype}}, nil
 }

@@ -14,16 +14,19 @@ package trainer
 // form over their own axes.
 
 import (
+	"fmt"
+
+	"github.com/bnaudit/bnaudit/onnxio"
 	"github.com/bnaudit/bnaudit/onnxio/onnxpb"
 )
 
 const bnTrainOp = "bnaudit.BatchNormTrain"
 
 func init() {
-	register("BatchNormalization", gradBNInference)
-	register(bnTrainOp, gradBNTrain)
-	register("LayerNormalization", gradLayerNorm)
-	register("InstanceNormalization", gradInstanceNorm)
+	register("BatchNormalization", opInfo{arity: arity{5, 5, 1, 3}, infer: inferBatchNorm, perSample: psNormAffine, weight: true, grad: gradBNInference})
+	register(bnTrainOp, opInfo{noFDCase: "a composite; TestStepGradientsFiniteDifferences checks it within whole steps", grad: gradBNTrain})
+	register("LayerNormalization", opInfo{arity: arity{2, 3, 1, 3}, infer: inferLayerNorm, perSample: psNormAffine, weight: true, grad: gradLayerNorm})
+	register("InstanceNormalization", opInfo{arity: arTernary, infer: inferInstanceNorm, perSample: psNormAffine, weight: true, grad: gradInstanceNorm})
 }
 
 // channelShape is [1, C, 1, …] for an input of the given rank.
@@ -215,4 +218,63 @@ func gradInstanceNorm(c *gradCtx, dy []string) []string {
 		out[2] = b.reduceSum(dy[0], nonChannelAxes(r), false)
 	}
 	return out
+}
+
+func inferBatchNorm(c *inferCtx) ([]*value, error) {
+	x := c.in[0]
+	if err := checkChannelParams(c, x, 5); err != nil {
+		return nil, err
+	}
+	out := []*value{{shape: x.shape, dtype: x.dtype}}
+	if len(c.node.GetOutput()) > 1 && len(x.shape) > 1 {
+		st := &value{shape: []int64{x.shape[1]}, dtype: x.dtype}
+		out = append(out, st, st)
+	}
+	return out, nil
+}
+
+func inferLayerNorm(c *inferCtx) ([]*value, error) {
+	x := c.in[0]
+	axis := normAxis(c.attrInt("axis", -1), len(x.shape))
+	if axis < 0 || axis >= len(x.shape) {
+		return nil, fmt.Errorf("axis out of range for shape %v", x.shape)
+	}
+	for k := 1; k < len(c.in); k++ {
+		if p := c.in[k]; p != nil {
+			if s, err := broadcastShape(x.shape[axis:], p.shape); err != nil || !equalShape(s, x.shape[axis:]) {
+				return nil, fmt.Errorf("input %d of shape %v does not broadcast to the normalized shape %v", k, p.shape, x.shape[axis:])
+			}
+		}
+	}
+	stat := append([]int64(nil), x.shape...)
+	for i := axis; i < len(stat); i++ {
+		stat[i] = 1
+	}
+	return []*value{{shape: x.shape, dtype: x.dtype}, {shape: stat, dtype: onnxio.TypeFloat}, {shape: stat, dtype: onnxio.TypeFloat}}, nil
+}
+
+func inferInstanceNorm(c *inferCtx) ([]*value, error) {
+	x := c.in[0]
+	if len(x.shape) < 3 {
+		return nil, fmt.Errorf("InstanceNormalization of rank-%d input", len(x.shape))
+	}
+	if err := checkChannelParams(c, x, 3); err != nil {
+		return nil, err
+	}
+	return []*value{{shape: x.shape, dtype: x.dtype}}, nil
+}
+
+// checkChannelParams checks that x has a channel axis (rank 2 or more) and
+// that inputs 1 … n−1 of a normalization node are [C] vectors, as the
+// gradient rules assume.
+func checkChannelParams(c *inferCtx, x *value, n int) error {
+	if len(x.shape) < 2 {
+		return fmt.Errorf("input of rank %d has no channel axis", len(x.shape))
+	}
+	for k := 1; k < n && k < len(c.in); k++ {
+		if p := c.in[k]; p != nil && !equalShape(p.shape, x.shape[1:2]) {
+			return fmt.Errorf("input %d has shape %v; the input has %d channels", k, p.shape, x.shape[1])
+		}
+	}
+	return nil
 }

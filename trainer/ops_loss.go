@@ -13,7 +13,7 @@ import (
 const crossEntropyOp = "bnaudit.SoftmaxCrossEntropy"
 
 func init() {
-	register(crossEntropyOp, gradCrossEntropy)
+	register(crossEntropyOp, opInfo{noFDCase: "a composite; TestStepGradientsFiniteDifferences checks it within whole steps", grad: gradCrossEntropy})
 }
 
 // emitCrossEntropy writes the loss for logits [N, C] and labels [N] (int64)

@@ -1,8 +1,11 @@
 package trainer
 
-import "math"
+import (
+	"fmt"
+	"math"
+)
 
-// Gradient rules of Conv (and the pooling ops, which share its windows).
+// Convolutions, and the windows they share with the pooling ops.
 //
 // Conv, 2-D, weights [Cout, Cin/G, kh, kw]:
 //   - dX = ConvTranspose(dY, W) with the same strides, pads, dilations and
@@ -15,7 +18,28 @@ import "math"
 //   - dB = ΣdY over batch and space.
 
 func init() {
-	register("Conv", gradConv)
+	register("Conv", opInfo{arity: arity{2, 3, 1, 1}, infer: inferConv, perSample: psConv, weight: true, grad: gradConv})
+	// Only the builders emit ConvTranspose (Conv's input gradient).
+	register("ConvTranspose", opInfo{arity: arity{2, 3, 1, 1}, infer: inferConvTranspose, weight: true, builderOnly: true})
+}
+
+// convKernel is a Conv entry's kernel: its kernel_shape, or the spatial
+// shape of its weight.
+func (c *gradCtx) convKernel() []int64 {
+	if k := c.attrInts("kernel_shape"); k != nil {
+		return k
+	}
+	return c.xShape(1)[2:]
+}
+
+// window is the window of a Conv or pooling entry with the given kernel
+// over its input, as its shape rule reads it.
+func (c *gradCtx) window(kernel []int64) spatial {
+	w, err := c.b.inferCtxOf(c.e.node).window(c.xShape(0)[2:], kernel)
+	if err != nil {
+		failf("%s %q: %v", c.e.op, c.e.node.GetName(), err)
+	}
+	return w
 }
 
 func gradConv(c *gradCtx, dy []string) []string {
@@ -24,15 +48,7 @@ func gradConv(c *gradCtx, dy []string) []string {
 	if len(xs) != 4 {
 		failf("Conv %q on a %d-D input: bnaudit differentiates 2-D convolutions", c.e.node.GetName(), len(xs))
 	}
-	ctx := &inferCtx{node: c.e.node, opset: b.opset}
-	kernel := c.attrInts("kernel_shape")
-	if kernel == nil {
-		kernel = ws[2:]
-	}
-	w, err := ctx.window(xs[2:], kernel)
-	if err != nil {
-		failf("Conv %q: %v", c.e.node.GetName(), err)
-	}
+	w := c.window(c.convKernel())
 	checkTaps(c.e.node.GetName(), ws)
 	g := c.attrInt("group", 1)
 	ys := c.yShape(0)
@@ -43,7 +59,7 @@ func gradConv(c *gradCtx, dy []string) []string {
 		} else {
 			outPad := make([]int64, 2)
 			for i := 0; i < 2; i++ {
-				full := w.strides[i]*(ys[i+2]-1) + (kernel[i]-1)*w.dilations[i] + 1 - w.pads[i] - w.pads[i+2]
+				full := w.strides[i]*(ys[i+2]-1) + (w.kernel[i]-1)*w.dilations[i] + 1 - w.pads[i] - w.pads[i+2]
 				outPad[i] = xs[i+2] - full
 			}
 			attrs := []*attrT{aInts("strides", w.strides), aInts("pads", w.pads), aInts("dilations", w.dilations), aInt("group", g)}
@@ -197,4 +213,159 @@ func convWindow(b *builder, xp string, i, j int64, w spatial, ho, wo int64) stri
 		b.constI64([]int64{h0 + w.strides[0]*(ho-1) + 1, w0 + w.strides[1]*(wo-1) + 1}, false),
 		b.constI64([]int64{2, 3}, false),
 		b.constI64([]int64{w.strides[0], w.strides[1]}, false)})
+}
+
+// spatial describes a Conv/Pool node's window over the spatial axes.
+type spatial struct {
+	kernel, strides, dilations, pads []int64 // pads: begins then ends
+}
+
+func (c *inferCtx) window(in []int64, kernel []int64) (spatial, error) {
+	n := len(in)
+	w := spatial{kernel: kernel, strides: c.attrInts("strides"), dilations: c.attrInts("dilations"), pads: c.attrInts("pads")}
+	if w.strides == nil {
+		w.strides = ones(n)
+	}
+	if w.dilations == nil {
+		w.dilations = ones(n)
+	}
+	if len(kernel) != n || len(w.strides) != n || len(w.dilations) != n {
+		return w, fmt.Errorf("window attributes do not match %d spatial axes", n)
+	}
+	pad := c.node.GetAttribute()
+	autoPad := "NOTSET"
+	for _, a := range pad {
+		if a.GetName() == "auto_pad" {
+			autoPad = string(a.GetS())
+		}
+	}
+	switch autoPad {
+	case "NOTSET", "":
+		if w.pads == nil {
+			w.pads = make([]int64, 2*n)
+		}
+	case "VALID":
+		w.pads = make([]int64, 2*n)
+	case "SAME_UPPER", "SAME_LOWER":
+		w.pads = make([]int64, 2*n)
+		for i := 0; i < n; i++ {
+			out := (in[i] + w.strides[i] - 1) / w.strides[i]
+			total := max(0, (out-1)*w.strides[i]+(kernel[i]-1)*w.dilations[i]+1-in[i])
+			if autoPad == "SAME_UPPER" {
+				w.pads[i], w.pads[i+n] = total/2, total-total/2
+			} else {
+				w.pads[i], w.pads[i+n] = total-total/2, total/2
+			}
+		}
+	default:
+		return w, fmt.Errorf("auto_pad %q", autoPad)
+	}
+	if len(w.pads) != 2*n {
+		return w, fmt.Errorf("pads %v for %d spatial axes", w.pads, n)
+	}
+	// Bounded so that the window arithmetic cannot overflow.
+	for i := 0; i < n; i++ {
+		if !inRange(w.kernel[i], 1) || !inRange(w.strides[i], 1) || !inRange(w.dilations[i], 1) || !inRange(w.pads[i], 0) || !inRange(w.pads[i+n], 0) {
+			return w, fmt.Errorf("window kernel %v, strides %v, dilations %v, pads %v out of range", w.kernel, w.strides, w.dilations, w.pads)
+		}
+		if eff := (w.kernel[i]-1)*w.dilations[i] + 1; eff > in[i]+w.pads[i]+w.pads[i+n] {
+			return w, fmt.Errorf("window of %d along axis %d is larger than the padded input (%d)", eff, i+2, in[i]+w.pads[i]+w.pads[i+n])
+		}
+	}
+	return w, nil
+}
+
+// windowMax bounds kernel sizes, strides, dilations and pads.
+const windowMax = 1 << 30
+
+func inRange(v, lo int64) bool { return v >= lo && v <= windowMax }
+
+func ones(n int) []int64 {
+	o := make([]int64, n)
+	for i := range o {
+		o[i] = 1
+	}
+	return o
+}
+
+// outSize is the output length of one spatial axis.
+func (w spatial) outSize(i int, in int64, ceil bool) int64 {
+	n := len(w.kernel)
+	eff := (w.kernel[i]-1)*w.dilations[i] + 1
+	span := in + w.pads[i] + w.pads[i+n] - eff
+	if ceil {
+		o := (span+w.strides[i]-1)/w.strides[i] + 1
+		// PyTorch/ONNX: the last window must start inside the input or left padding.
+		if (o-1)*w.strides[i] >= in+w.pads[i] {
+			o--
+		}
+		return o
+	}
+	return span/w.strides[i] + 1
+}
+
+func inferConv(c *inferCtx) ([]*value, error) {
+	x := c.in[0]
+	wt := c.in[1]
+	if len(x.shape) < 3 || len(wt.shape) != len(x.shape) {
+		return nil, fmt.Errorf("Conv of %v with weight %v", x.shape, wt.shape)
+	}
+	kernel := c.attrInts("kernel_shape")
+	if kernel == nil {
+		kernel = wt.shape[2:]
+	}
+	if !equalShape(kernel, wt.shape[2:]) {
+		return nil, fmt.Errorf("kernel_shape %v differs from the weight's %v", kernel, wt.shape)
+	}
+	w, err := c.window(x.shape[2:], kernel)
+	if err != nil {
+		return nil, err
+	}
+	g := c.attrInt("group", 1)
+	if g < 1 || x.shape[1] != wt.shape[1]*g || wt.shape[0]%g != 0 {
+		return nil, fmt.Errorf("Conv input has %d channels, weight %v with group %d", x.shape[1], wt.shape, g)
+	}
+	if len(c.in) > 2 && c.in[2] != nil && !equalShape(c.in[2].shape, wt.shape[:1]) {
+		return nil, fmt.Errorf("Conv bias of shape %v for %d output channels", c.in[2].shape, wt.shape[0])
+	}
+	shape := []int64{x.shape[0], wt.shape[0]}
+	for i, d := range x.shape[2:] {
+		shape = append(shape, w.outSize(i, d, false))
+	}
+	return []*value{{shape: shape, dtype: x.dtype}}, nil
+}
+
+func inferConvTranspose(c *inferCtx) ([]*value, error) {
+	x := c.in[0]
+	wt := c.in[1]
+	if len(x.shape) < 3 || len(wt.shape) != len(x.shape) {
+		return nil, fmt.Errorf("ConvTranspose of %v with weight %v", x.shape, wt.shape)
+	}
+	n := len(x.shape) - 2
+	kernel := c.attrInts("kernel_shape")
+	if kernel == nil {
+		kernel = wt.shape[2:]
+	}
+	strides, dil, pads, outPad := c.attrInts("strides"), c.attrInts("dilations"), c.attrInts("pads"), c.attrInts("output_padding")
+	if strides == nil {
+		strides = ones(n)
+	}
+	if dil == nil {
+		dil = ones(n)
+	}
+	if pads == nil {
+		pads = make([]int64, 2*n)
+	}
+	if outPad == nil {
+		outPad = make([]int64, n)
+	}
+	g := c.attrInt("group", 1)
+	shape := []int64{x.shape[0], wt.shape[1] * g}
+	if os := c.attrInts("output_shape"); os != nil {
+		return []*value{{shape: append(shape, os...), dtype: x.dtype}}, nil
+	}
+	for i := 0; i < n; i++ {
+		shape = append(shape, strides[i]*(x.shape[i+2]-1)+outPad[i]+(kernel[i]-1)*dil[i]+1-pads[i]-pads[i+n])
+	}
+	return []*value{{shape: shape, dtype: x.dtype}}, nil
 }

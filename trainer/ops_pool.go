@@ -1,15 +1,20 @@
 package trainer
 
+// Pooling: MaxPool and AveragePool (the global poolings are reductions,
+// ops_reduce.go).
+
 import (
+	"fmt"
+
 	"github.com/bnaudit/bnaudit/onnxio"
 	"github.com/bnaudit/bnaudit/onnxio/onnxpb"
 )
 
-// Gradient rules of MaxPool and AveragePool.
-
 func init() {
-	register("MaxPool", gradMaxPool)
-	register("AveragePool", gradAveragePool)
+	register("MaxPool", opInfo{arity: arity{1, 1, 1, 2}, infer: inferPool, grad: gradMaxPool})
+	register("AveragePool", opInfo{arity: arUnary, infer: inferPool, grad: gradAveragePool})
+	// Only the builders emit MaxUnpool.
+	register("MaxUnpool", opInfo{arity: arity{2, 3, 1, 1}, infer: inferMaxUnpool, builderOnly: true})
 }
 
 // gradMaxPool scatters dY to the argmax positions. ORT's Indices output is
@@ -88,11 +93,7 @@ func gradAveragePool(c *gradCtx, dy []string) []string {
 	if len(xs) != 4 {
 		failf("AveragePool %q on a %d-D input: bnaudit differentiates 2-D pooling", c.e.node.GetName(), len(xs))
 	}
-	ctx := &inferCtx{node: c.e.node, opset: b.opset}
-	w, err := ctx.window(xs[2:], c.attrInts("kernel_shape"))
-	if err != nil {
-		failf("AveragePool %q: %v", c.e.node.GetName(), err)
-	}
+	w := c.window(c.attrInts("kernel_shape"))
 	for _, d := range w.dilations {
 		if d != 1 {
 			failf("AveragePool %q with dilations is not differentiable in bnaudit", c.e.node.GetName())
@@ -150,4 +151,33 @@ func gradAveragePool(c *gradCtx, dy []string) []string {
 		full = b.pad(full, []int64{0, 0, 0, 0, 0, 0, pads[0], pads[1]})
 	}
 	return []string{b.slice(full, []int64{2, 3}, []int64{w.pads[0], w.pads[1]}, []int64{w.pads[0] + xs[2], w.pads[1] + xs[3]})}
+}
+
+func inferPool(c *inferCtx) ([]*value, error) {
+	x := c.in[0]
+	if len(x.shape) < 3 {
+		return nil, fmt.Errorf("pooling of rank-%d input", len(x.shape))
+	}
+	w, err := c.window(x.shape[2:], c.attrInts("kernel_shape"))
+	if err != nil {
+		return nil, err
+	}
+	ceil := c.attrInt("ceil_mode", 0) != 0
+	shape := []int64{x.shape[0], x.shape[1]}
+	for i, d := range x.shape[2:] {
+		shape = append(shape, w.outSize(i, d, ceil))
+	}
+	out := []*value{{shape: shape, dtype: x.dtype}}
+	if len(c.node.GetOutput()) > 1 {
+		out = append(out, &value{shape: shape, dtype: onnxio.TypeInt64})
+	}
+	return out, nil
+}
+
+func inferMaxUnpool(c *inferCtx) ([]*value, error) {
+	shape, err := c.intsOf(2)
+	if err != nil {
+		return nil, err
+	}
+	return []*value{{shape: append([]int64{}, shape...), dtype: c.in[0].dtype}}, nil
 }
