@@ -71,23 +71,17 @@ func (v *Value) Shape() []int64 { return shapeOf(v.v.GetShape()) }
 // Float32 returns a float32 Value's elements: for a tensor the slice it was
 // made over (or that ORT allocated), not a copy; for a 0-d Value a new
 // one-element slice. It is nil for other element types.
-func (v *Value) Float32() []float32 {
-	switch t := v.v.(type) {
-	case *ort.Tensor[float32]:
-		return t.GetData()
-	case *ort.Scalar[float32]:
-		return []float32{t.GetData()}
-	}
-	return nil
-}
+func (v *Value) Float32() []float32 { return elements[float32](v.v) }
 
 // Int64 returns an int64 Value's elements, as Float32 does for float32.
-func (v *Value) Int64() []int64 {
-	switch t := v.v.(type) {
-	case *ort.Tensor[int64]:
+func (v *Value) Int64() []int64 { return elements[int64](v.v) }
+
+func elements[T float32 | int64](v ort.Value) []T {
+	switch t := v.(type) {
+	case *ort.Tensor[T]:
 		return t.GetData()
-	case *ort.Scalar[int64]:
-		return []int64{t.GetData()}
+	case *ort.Scalar[T]:
+		return []T{t.GetData()}
 	}
 	return nil
 }
