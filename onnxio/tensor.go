@@ -14,7 +14,6 @@ const (
 	TypeFloat   = int32(onnxpb.TensorProto_FLOAT)
 	TypeUint8   = int32(onnxpb.TensorProto_UINT8)
 	TypeInt8    = int32(onnxpb.TensorProto_INT8)
-	TypeInt32   = int32(onnxpb.TensorProto_INT32)
 	TypeInt64   = int32(onnxpb.TensorProto_INT64)
 	TypeBool    = int32(onnxpb.TensorProto_BOOL)
 	TypeFloat16 = int32(onnxpb.TensorProto_FLOAT16)

@@ -17,6 +17,10 @@ type Outputs struct {
 	// Loss is each sample's cross-entropy loss as the graph computed it in
 	// float32 (use audit.ComputeSignals on Logits for float64 signals).
 	Loss []float32
+	// Fallbacks has one line for each graph whose blocked-layout form
+	// (opts.NCHWc) ONNX Runtime refused, so that it ran as built; empty
+	// when none (see Result.Fallbacks).
+	Fallbacks []string
 }
 
 // Evaluate runs a model over a data set in inference mode (BatchNorm on its
@@ -51,5 +55,6 @@ func Evaluate(ctx context.Context, m *onnxio.Model, d *dataset.Dataset, batch in
 		copy(out.Logits[lo*classes:], s.data(s.g.Logits))
 		copy(out.Loss[lo:], s.data(NamePerSampleLoss))
 	}
+	out.Fallbacks = gs.fallbacks()
 	return out, nil
 }

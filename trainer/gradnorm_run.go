@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"math"
 
-	onnxruntime "github.com/yalue/onnxruntime_go"
-
 	"github.com/bnaudit/bnaudit/onnxio"
 	"github.com/bnaudit/bnaudit/onnxio/ort"
 	"github.com/bnaudit/bnaudit/trainer/dataset"
@@ -54,7 +52,7 @@ func GradNorms(ctx context.Context, m *onnxio.Model, d *dataset.Dataset, mode Gr
 				return nil
 			}
 			seed := make([]float32, b)
-			st, err := tensorF32([]int64{int64(b)}, seed)
+			st, err := ort.NewFloat32([]int64{int64(b)}, seed)
 			if err != nil {
 				return err
 			}
@@ -68,8 +66,7 @@ func GradNorms(ctx context.Context, m *onnxio.Model, d *dataset.Dataset, mode Gr
 				if err := s.run(ctx, in, nil); err != nil {
 					return err
 				}
-				sq := s.scratch[NameGradSqNorm].(*onnxruntime.Scalar[float32]).GetData()
-				out[lo+i] = math.Sqrt(float64(sq))
+				out[lo+i] = math.Sqrt(float64(s.data(NameGradSqNorm)[0]))
 			}
 			return nil
 		}()

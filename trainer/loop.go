@@ -6,8 +6,6 @@ import (
 	"math"
 	"time"
 
-	onnxruntime "github.com/yalue/onnxruntime_go"
-
 	"github.com/bnaudit/bnaudit/onnxio"
 	"github.com/bnaudit/bnaudit/onnxio/ort"
 	"github.com/bnaudit/bnaudit/trainer/dataset"
@@ -20,11 +18,21 @@ type session struct {
 	outs    []string
 	batch   int
 	g       *Graph
-	scratch map[string]onnxruntime.Value // per-session outputs (loss, logits, …)
+	scratch map[string]*ort.Value // per-session outputs (loss, logits, …)
+	// fallback, when set, says that ORT refused the blocked-layout form of
+	// g and that the session runs g.Model as built.
+	fallback string
 }
 
+// openSession opens a session for g as bnaudit runs it (sessionModel).
 func openSession(g *Graph, opts ort.SessionOptions, batch int) (*session, error) {
-	m := sessionModel(g, opts)
+	return openSessionAs(g, sessionModel(g, opts), opts, batch)
+}
+
+// openSessionAs opens a session that runs m, g.Model or a rewrite of it, and
+// runs g.Model instead, noting why in the session's fallback, when ONNX
+// Runtime refuses the rewrite.
+func openSessionAs(g *Graph, m *onnxio.Model, opts ort.SessionOptions, batch int) (*session, error) {
 	raw, err := m.Bytes()
 	if err != nil {
 		return nil, err
@@ -38,9 +46,11 @@ func openSession(g *Graph, opts ort.SessionOptions, batch int) (*session, error)
 		outputs = append(outputs, o.GetName())
 	}
 	s, err := ort.NewSession(raw, inputs, outputs, opts)
+	fallback := ""
 	if err != nil && m != g.Model {
 		// The blocked-layout rewrite is an optimization: should ORT refuse
-		// it for some layer, run the graph as built.
+		// it for some layer, run the graph as built, and say so.
+		fallback = fmt.Sprintf("ONNX Runtime refused the blocked-layout (NCHWc=%s) form of %s at batch %d, which runs as built instead (slower): %v", opts.NCHWc, g.Model.Name, batch, err)
 		if raw, err = g.Model.Bytes(); err != nil {
 			return nil, err
 		}
@@ -49,7 +59,7 @@ func openSession(g *Graph, opts ort.SessionOptions, batch int) (*session, error)
 	if err != nil {
 		return nil, err
 	}
-	return &session{s: s, ins: inputs, outs: outputs, batch: batch, g: g, scratch: map[string]onnxruntime.Value{}}, nil
+	return &session{s: s, ins: inputs, outs: outputs, batch: batch, g: g, scratch: map[string]*ort.Value{}, fallback: fallback}, nil
 }
 
 func (s *session) close() {
@@ -59,15 +69,16 @@ func (s *session) close() {
 	s.s.Close()
 }
 
-// data returns a float tensor output of the last run.
+// data returns a float output of the last run: a tensor's own buffer, or a
+// 0-d output's value as a one-element slice.
 func (s *session) data(name string) []float32 {
-	return s.scratch[name].(*onnxruntime.Tensor[float32]).GetData()
+	return s.scratch[name].Float32()
 }
 
 // run binds values by name: in and out map names to ORT values; outputs not
 // in out get a scratch tensor of this session.
-func (s *session) run(ctx context.Context, in map[string]onnxruntime.Value, out map[string]onnxruntime.Value) error {
-	iv := make([]onnxruntime.Value, len(s.ins))
+func (s *session) run(ctx context.Context, in map[string]*ort.Value, out map[string]*ort.Value) error {
+	iv := make([]*ort.Value, len(s.ins))
 	for k, name := range s.ins {
 		v, ok := in[name]
 		if !ok {
@@ -75,7 +86,7 @@ func (s *session) run(ctx context.Context, in map[string]onnxruntime.Value, out 
 		}
 		iv[k] = v
 	}
-	ov := make([]onnxruntime.Value, len(s.outs))
+	ov := make([]*ort.Value, len(s.outs))
 	for k, name := range s.outs {
 		if v, ok := out[name]; ok {
 			ov[k] = v
@@ -84,12 +95,7 @@ func (s *session) run(ctx context.Context, in map[string]onnxruntime.Value, out 
 		t, ok := s.scratch[name]
 		if !ok {
 			var err error
-			if len(s.g.Shapes[name]) == 0 {
-				t, err = onnxruntime.NewEmptyScalar[float32]()
-			} else {
-				t, err = tensorF32(s.g.Shapes[name], make([]float32, numel(s.g.Shapes[name])))
-			}
-			if err != nil {
+			if t, err = ort.NewFloat32(s.g.Shapes[name], make([]float32, numel(s.g.Shapes[name]))); err != nil {
 				return err
 			}
 			s.scratch[name] = t
@@ -109,16 +115,15 @@ type trainer struct {
 	perEpoch    int
 	state       map[string][]float32 // P, P.m, P.v, S: current values
 	next        map[string][]float32 // the other buffer of each
-	cur, nxt    map[string]*onnxruntime.Tensor[float32]
+	cur, nxt    map[string]*ort.Value
 	persistent  []string
 	sampleShape []int64
 	classes     int
 	xbuf        map[int][]float32
-	x           map[int]*onnxruntime.Tensor[float32]
-	y           map[int]*onnxruntime.Tensor[int64]
+	x, y        map[int]*ort.Value
 	ybuf        map[int][]int64
-	masks       map[string]map[int]*onnxruntime.Tensor[float32]
-	lr, stepIn  *onnxruntime.Scalar[float32]
+	masks       map[string]map[int]*ort.Value
+	lr, stepIn  *ort.Value // 0-d inputs, set before every step
 	fingerprint string
 	history     []EpochStats
 	globalStep  int
@@ -143,9 +148,9 @@ type epochAcc struct {
 
 func newTrainer(src *onnxio.Model, cfg Config) (_ *trainer, err error) {
 	t := &trainer{cfg: cfg, src: src, state: map[string][]float32{}, next: map[string][]float32{},
-		cur: map[string]*onnxruntime.Tensor[float32]{}, nxt: map[string]*onnxruntime.Tensor[float32]{},
-		xbuf: map[int][]float32{}, x: map[int]*onnxruntime.Tensor[float32]{}, y: map[int]*onnxruntime.Tensor[int64]{},
-		ybuf: map[int][]int64{}, masks: map[string]map[int]*onnxruntime.Tensor[float32]{}}
+		cur: map[string]*ort.Value{}, nxt: map[string]*ort.Value{},
+		xbuf: map[int][]float32{}, x: map[int]*ort.Value{}, y: map[int]*ort.Value{},
+		ybuf: map[int][]int64{}, masks: map[string]map[int]*ort.Value{}}
 	defer func() {
 		if err != nil {
 			t.close()
@@ -225,10 +230,10 @@ func newTrainer(src *onnxio.Model, cfg Config) (_ *trainer, err error) {
 		t.state[name] = vals
 		t.next[name] = make([]float32, len(vals))
 		var err error
-		if t.cur[name], err = tensorF32(shape, t.state[name]); err != nil {
+		if t.cur[name], err = ort.NewFloat32(shape, t.state[name]); err != nil {
 			return err
 		}
-		t.nxt[name], err = tensorF32(shape, t.next[name])
+		t.nxt[name], err = ort.NewFloat32(shape, t.next[name])
 		return err
 	}
 	for _, p := range append(append([]string{}, g.Params...), g.Stats...) {
@@ -257,44 +262,56 @@ func (t *trainer) close() {
 			s.close()
 		}
 	}
-	for _, m := range []map[string]*onnxruntime.Tensor[float32]{t.cur, t.nxt} {
+	for _, m := range []map[string]*ort.Value{t.cur, t.nxt} {
 		for _, v := range m {
 			v.Destroy()
 		}
 	}
-	for _, v := range t.x {
-		v.Destroy()
-	}
-	for _, v := range t.y {
-		v.Destroy()
+	for _, m := range []map[int]*ort.Value{t.x, t.y} {
+		for _, v := range m {
+			v.Destroy()
+		}
 	}
 	for _, m := range t.masks {
 		for _, v := range m {
 			v.Destroy()
 		}
 	}
-	if t.lr != nil {
-		t.lr.Destroy()
+	t.lr.Destroy()
+	t.stepIn.Destroy()
+}
+
+// fallbacks are the notes of the sessions that run their graph as built
+// because ORT refused its blocked-layout form.
+func (t *trainer) fallbacks() []string {
+	return fallbacks(t.step, t.stepR, t.eval, t.evalR)
+}
+
+// fallbacks returns the fallback notes of the given sessions (nil ones
+// skipped), in order.
+func fallbacks(ss ...*session) []string {
+	var out []string
+	for _, s := range ss {
+		if s != nil && s.fallback != "" {
+			out = append(out, s.fallback)
+		}
 	}
-	if t.stepIn != nil {
-		t.stepIn.Destroy()
-	}
+	return out
 }
 
 // batchTensors returns the data and label tensors for batch size b.
-func (t *trainer) batchTensors(b int) (*onnxruntime.Tensor[float32], *onnxruntime.Tensor[int64], error) {
+func (t *trainer) batchTensors(b int) (x, y *ort.Value, err error) {
 	if x, ok := t.x[b]; ok {
 		return x, t.y[b], nil
 	}
 	per := numel(t.sampleShape)
 	t.xbuf[b] = make([]float32, int64(b)*per)
 	t.ybuf[b] = make([]int64, b)
-	x, err := tensorF32(append([]int64{int64(b)}, t.sampleShape...), t.xbuf[b])
-	if err != nil {
+	if x, err = ort.NewFloat32(append([]int64{int64(b)}, t.sampleShape...), t.xbuf[b]); err != nil {
 		return nil, nil, err
 	}
-	y, err := onnxruntime.NewTensor(onnxruntime.NewShape(int64(b)), t.ybuf[b])
-	if err != nil {
+	if y, err = ort.NewInt64([]int64{int64(b)}, t.ybuf[b]); err != nil {
+		x.Destroy()
 		return nil, nil, err
 	}
 	t.x[b], t.y[b] = x, y
@@ -320,6 +337,10 @@ func (t *trainer) run(ctx context.Context) (*Result, error) {
 	// the run had stopped there.
 	stopped := t.stepInEpoch == 0 && t.epoch > 0 && t.epoch < cfg.Epochs && len(t.history) == t.epoch &&
 		cfg.reachedTarget(t.history[len(t.history)-1])
+	fallbacks := t.fallbacks()
+	for _, note := range fallbacks {
+		cfg.logLine(map[string]any{"nchwc_fallback": note})
+	}
 	runStart := time.Now()
 	stepsAtStart := t.globalStep
 	for ; t.epoch < cfg.Epochs && !stopped; t.epoch++ {
@@ -404,7 +425,7 @@ func (t *trainer) run(ctx context.Context) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Result{Model: out, Epochs: t.history, Steps: t.globalStep, Resumed: t.resumed, StoppedEarly: stopped}, nil
+	return &Result{Model: out, Epochs: t.history, Steps: t.globalStep, Resumed: t.resumed, StoppedEarly: stopped, Fallbacks: fallbacks}, nil
 }
 
 func (t *trainer) resumeHint() string {
@@ -439,12 +460,11 @@ func (t *trainer) trainStep(ctx context.Context) error {
 		t.augment(t.xbuf[b], b, rng(t.cfg.Seed, streamAugment, uint64(t.epoch), uint64(t.stepInEpoch)))
 	}
 	t.lastLR = t.cfg.Schedule.rate(t.cfg.LR, t.globalStep, t.totalSteps)
-	// onnxruntime_go's Scalar.Set does not reach ORT's copy: make new ones.
 	if err := t.setScalars(t.lastLR, float32(t.globalStep)); err != nil {
 		return err
 	}
-	in := map[string]onnxruntime.Value{s.g.Input: x, NameLabels: y, NameLR: t.lr, NameStep: t.stepIn}
-	out := map[string]onnxruntime.Value{}
+	in := map[string]*ort.Value{s.g.Input: x, NameLabels: y, NameLR: t.lr, NameStep: t.stepIn}
+	out := map[string]*ort.Value{}
 	for _, name := range t.persistent {
 		in[name] = t.cur[name]
 		out[name+SuffixNext] = t.nxt[name]
@@ -457,7 +477,7 @@ func (t *trainer) trainStep(ctx context.Context) error {
 				return err
 			}
 			keep := 1 - float64(s.g.MaskRatios[m])
-			data := mt.GetData()
+			data := mt.Float32()
 			for i := range data {
 				if mr.Float64() < keep {
 					data[i] = 1
@@ -496,28 +516,32 @@ func (t *trainer) trainStep(ctx context.Context) error {
 	return nil
 }
 
+// setScalars sets the 0-d lr and step inputs of the next step.
 func (t *trainer) setScalars(lr, step float32) error {
-	if t.lr != nil {
-		t.lr.Destroy()
-		t.stepIn.Destroy()
-		t.lr, t.stepIn = nil, nil
-	}
-	var err error
-	if t.lr, err = onnxruntime.NewScalar(lr); err != nil {
+	if err := setScalar(&t.lr, lr); err != nil {
 		return err
 	}
-	t.stepIn, err = onnxruntime.NewScalar(step)
+	return setScalar(&t.stepIn, step)
+}
+
+// setScalar makes *v a 0-d float input holding x, creating it on first use.
+func setScalar(v **ort.Value, x float32) error {
+	if *v != nil {
+		return (*v).SetScalar(x)
+	}
+	var err error
+	*v, err = ort.NewFloat32(nil, []float32{x})
 	return err
 }
 
-func (t *trainer) mask(name string, b int, shape []int64) (*onnxruntime.Tensor[float32], error) {
+func (t *trainer) mask(name string, b int, shape []int64) (*ort.Value, error) {
 	if t.masks[name] == nil {
-		t.masks[name] = map[int]*onnxruntime.Tensor[float32]{}
+		t.masks[name] = map[int]*ort.Value{}
 	}
 	if m, ok := t.masks[name][b]; ok {
 		return m, nil
 	}
-	m, err := tensorF32(shape, make([]float32, numel(shape)))
+	m, err := ort.NewFloat32(shape, make([]float32, numel(shape)))
 	if err != nil {
 		return nil, err
 	}
@@ -603,7 +627,7 @@ func (t *trainer) evaluate(ctx context.Context, d *dataset.Dataset) (loss, acc f
 		if err := d.Batch(idx, t.xbuf[b]); err != nil {
 			return 0, 0, err
 		}
-		in := map[string]onnxruntime.Value{s.g.Input: x, NameLabels: y}
+		in := map[string]*ort.Value{s.g.Input: x, NameLabels: y}
 		for _, name := range append(append([]string{}, s.g.Params...), s.g.Stats...) {
 			in[name] = t.cur[name]
 		}

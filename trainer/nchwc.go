@@ -2,7 +2,6 @@ package trainer
 
 import (
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/bnaudit/bnaudit/onnxio"
@@ -27,8 +26,9 @@ import (
 // The rewrite is applied only to the session bnaudit runs on the CPU; the
 // graphs it builds and exports (bnaudit train export) keep standard ONNX
 // operators. blockedLayout (nchwc_layout.go) then keeps the activations
-// between convolutions in the blocked layout. BNAUDIT_NCHWC=0 turns both
-// off, BNAUDIT_NCHWC=conv the second.
+// between convolutions in the blocked layout. The session options choose
+// (ort.SessionOptions.NCHWc): ort.NCHWcOff turns both off, ort.NCHWcConv
+// the second.
 
 // convShape is what the rewrite needs to know of a Conv node's operands.
 type convShape struct{ x, w []int64 }
@@ -327,28 +327,19 @@ func firstOutput(n *onnxpb.NodeProto) string {
 	return n.GetOutput()[0]
 }
 
-// nchwcMode is what BNAUDIT_NCHWC asks for: "off" (0, off, false),
-// "conv" (blocked convolutions and weight gradients only) or "all".
-func nchwcMode() string {
-	v := strings.ToLower(strings.TrimSpace(os.Getenv("BNAUDIT_NCHWC")))
-	switch v {
-	case "0", "off", "false":
-		return "off"
-	case "conv":
-		return "conv"
-	}
-	return "all"
-}
-
 // SessionModel is the model bnaudit's own sessions run for g with opts:
 // g.Model, or on the CPU, where ORT has NCHWc kernels, its blocked-layout
-// form (convolutions, weight gradients and the activations between them;
-// see above). Profilers and benchmarks that want to see what the trainer
-// runs should load this.
+// form as opts.NCHWc chooses (ort.NCHWcAll: convolutions, weight gradients
+// and the activations between them; ort.NCHWcConv: the convolutions and
+// weight gradients only; ort.NCHWcOff: none; see above). Profilers and
+// benchmarks that want to see what the trainer runs should load this. Should
+// ONNX Runtime refuse the blocked form, the trainer runs g.Model and reports
+// it (Result.Fallbacks, Outputs.Fallbacks).
 func SessionModel(g *Graph, opts ort.SessionOptions) *onnxio.Model { return sessionModel(g, opts) }
 
 func sessionModel(g *Graph, opts ort.SessionOptions) *onnxio.Model {
-	if d := strings.ToLower(opts.Device); (d != "" && d != "cpu") || len(g.convs) == 0 || nchwcMode() == "off" {
+	mode := opts.NCHWc
+	if d := strings.ToLower(opts.Device); (d != "" && d != "cpu") || len(g.convs) == 0 || mode == ort.NCHWcOff {
 		return g.Model
 	}
 	block := ort.NCHWcBlock()
@@ -356,7 +347,7 @@ func sessionModel(g *Graph, opts ort.SessionOptions) *onnxio.Model {
 		return g.Model
 	}
 	m, _, _ := blockedConvs(g.Model, g.convs, g.dws, int64(block))
-	if m != g.Model && nchwcMode() == "all" {
+	if m != g.Model && mode == ort.NCHWcAll {
 		m, _ = blockedLayout(m, g.vals, int64(block))
 	}
 	return m

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -406,8 +407,8 @@ func TestBlockedConvMatchesDefinition(t *testing.T) {
 }
 
 // TestSessionModelSwitches: the rewrite applies to CPU sessions only,
-// BNAUDIT_NCHWC=0 (or off/false) turns it off, and BNAUDIT_NCHWC=conv keeps
-// the convolutions blocked without the layout pass.
+// ort.NCHWcOff turns it off, and ort.NCHWcConv keeps the convolutions
+// blocked without the layout pass.
 func TestSessionModelSwitches(t *testing.T) {
 	m := loadFixture(t, "small_resnet.training.onnx")
 	g, err := BuildStep(m, StepConfig{Batch: 4, Optimizer: SGD(0.9, 0, false)})
@@ -417,13 +418,9 @@ func TestSessionModelSwitches(t *testing.T) {
 	if sessionModel(g, ort.SessionOptions{Device: "cuda"}) != g.Model {
 		t.Error("a CUDA session got the CPU rewrite")
 	}
-	for _, v := range []string{"0", "off", "FALSE"} {
-		t.Setenv("BNAUDIT_NCHWC", v)
-		if sessionModel(g, ort.SessionOptions{}) != g.Model {
-			t.Errorf("BNAUDIT_NCHWC=%s did not turn the rewrite off", v)
-		}
+	if sessionModel(g, ort.SessionOptions{NCHWc: ort.NCHWcOff}) != g.Model {
+		t.Error("NCHWcOff did not turn the rewrite off")
 	}
-	t.Setenv("BNAUDIT_NCHWC", "")
 	requireORT(t)
 	if ort.NCHWcBlock() == 0 {
 		t.Skip("this ONNX Runtime library has no NCHWc kernels on this CPU")
@@ -432,10 +429,12 @@ func TestSessionModelSwitches(t *testing.T) {
 	if got == g.Model || got.Opset(ort.NCHWcDomain) != 1 {
 		t.Error("a CPU session did not get the blocked convolutions")
 	}
-	t.Setenv("BNAUDIT_NCHWC", "conv")
-	convOnly := sessionModel(g, ort.SessionOptions{})
+	if all := sessionModel(g, ort.SessionOptions{NCHWc: ort.NCHWcAll}); countOps(all, "ReorderOutput") != countOps(got, "ReorderOutput") {
+		t.Error("NCHWcAll is not what the zero options choose")
+	}
+	convOnly := sessionModel(g, ort.SessionOptions{NCHWc: ort.NCHWcConv})
 	if convOnly == g.Model || countOps(convOnly, "ReorderOutput") <= countOps(got, "ReorderOutput") {
-		t.Errorf("BNAUDIT_NCHWC=conv: %d ReorderOutput nodes, against %d with the layout pass", countOps(convOnly, "ReorderOutput"), countOps(got, "ReorderOutput"))
+		t.Errorf("NCHWcConv: %d ReorderOutput nodes, against %d with the layout pass", countOps(convOnly, "ReorderOutput"), countOps(got, "ReorderOutput"))
 	}
 }
 
@@ -536,5 +535,74 @@ func TestBlockedLayout(t *testing.T) {
 		if worst > 1e-5*scale {
 			t.Errorf("%s: blocked layout differs by %.3g (max |value| %.3g)", o, worst, scale)
 		}
+	}
+}
+
+// TestRefusedRewriteIsReported: when ONNX Runtime refuses the session's
+// rewritten graph, the session runs the graph as built and says so, and a
+// training run reports it in its result and its log.
+func TestRefusedRewriteIsReported(t *testing.T) {
+	requireORT(t)
+	m := loadFixture(t, "small_cnn.training.onnx")
+	g, err := BuildStep(m, StepConfig{Batch: 8, Optimizer: SGD(0.9, 0, false)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A rewrite that no ONNX Runtime accepts: an op the NCHWc domain lacks.
+	bad := g.Model.Clone()
+	bad.Proto.OpsetImport = append(bad.Proto.OpsetImport, &onnxpb.OperatorSetIdProto{Domain: ort.NCHWcDomain, Version: 1})
+	bad.Graph().Node = append(bad.Graph().Node, &onnxpb.NodeProto{OpType: "NoSuchOp", Domain: ort.NCHWcDomain, Input: []string{g.Input}, Output: []string{"nowhere"}})
+	s, err := openSessionAs(g, bad, ort.SessionOptions{Threads: 1}, 8)
+	if err != nil {
+		t.Fatalf("the session did not fall back to the graph as built: %v", err)
+	}
+	if !strings.Contains(s.fallback, "refused the blocked-layout (NCHWc=all) form of "+g.Model.Name+" at batch 8") {
+		t.Errorf("fallback note: %q", s.fallback)
+	}
+	s.close()
+	plain, err := openSessionAs(g, g.Model, ort.SessionOptions{Threads: 1}, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plain.fallback != "" {
+		t.Errorf("a session that runs what it was given has a fallback note: %q", plain.fallback)
+	}
+	plain.close()
+
+	cfg := smallRun(t, fashion(t, "train", 64), nil, 1, 1)
+	var log strings.Builder
+	cfg.Log = &log
+	if err := cfg.check(); err != nil {
+		t.Fatal(err)
+	}
+	tr, err := newTrainer(cfg.Model, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.close()
+	tr.step.fallback = "the step graph was refused"
+	res, err := tr.run(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Fallbacks) != 1 || res.Fallbacks[0] != tr.step.fallback {
+		t.Errorf("Result.Fallbacks = %q, want the step session's note", res.Fallbacks)
+	}
+	first, _, _ := strings.Cut(log.String(), "\n")
+	if first != `{"nchwc_fallback":"the step graph was refused"}` {
+		t.Errorf("first log line %q, want the fallback note", first)
+	}
+}
+
+func TestGraphSetFallbacks(t *testing.T) {
+	gs := &graphSet{sessions: map[int]*session{
+		3: {fallback: "batch 3"}, 64: {fallback: "batch 64"}, 10: {}, 7: {fallback: "batch 7"},
+	}}
+	want := []string{"batch 64", "batch 7", "batch 3"}
+	if got := gs.fallbacks(); !slices.Equal(got, want) {
+		t.Errorf("fallbacks: want %q, got %q", want, got)
+	}
+	if got := fallbacks(nil, &session{}, nil); got != nil {
+		t.Errorf("no notes: want nil, got %q", got)
 	}
 }

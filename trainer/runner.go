@@ -2,8 +2,8 @@ package trainer
 
 import (
 	"fmt"
-
-	onnxruntime "github.com/yalue/onnxruntime_go"
+	"maps"
+	"slices"
 
 	"github.com/bnaudit/bnaudit/onnxio"
 	"github.com/bnaudit/bnaudit/onnxio/ort"
@@ -39,6 +39,18 @@ func (gs *graphSet) get(batch int) (*session, error) {
 	}
 	gs.sessions[batch] = s
 	return s, nil
+}
+
+// fallbacks returns the fallback notes of the sessions opened so far, by
+// batch size, largest first.
+func (gs *graphSet) fallbacks() []string {
+	batches := slices.Sorted(maps.Keys(gs.sessions))
+	slices.Reverse(batches)
+	ss := make([]*session, len(batches))
+	for i, b := range batches {
+		ss[i] = gs.sessions[b]
+	}
+	return fallbacks(ss...)
 }
 
 func (gs *graphSet) close() {
@@ -79,7 +91,7 @@ func openSweep(m *onnxio.Model, d *dataset.Dataset, batch int, opts ort.SessionO
 
 // weightTensors holds a model's parameters and statistics as ORT tensors,
 // named as in the graph.
-type weightTensors map[string]onnxruntime.Value
+type weightTensors map[string]*ort.Value
 
 func newWeightTensors(m *onnxio.Model, g *Graph) (weightTensors, error) {
 	ix, err := onnxio.NewIndex(m)
@@ -93,7 +105,7 @@ func newWeightTensors(m *onnxio.Model, g *Graph) (weightTensors, error) {
 			w.destroy()
 			return nil, err
 		}
-		t, err := tensorF32(g.Shapes[p], v)
+		t, err := ort.NewFloat32(g.Shapes[p], v)
 		if err != nil {
 			w.destroy()
 			return nil, err
@@ -111,7 +123,7 @@ func (w weightTensors) destroy() {
 
 // dataBatch makes the data and label tensors of samples [lo, lo+b) of d;
 // free releases them.
-func dataBatch(d *dataset.Dataset, lo, b int, sample []int64) (x, y onnxruntime.Value, free func(), err error) {
+func dataBatch(d *dataset.Dataset, lo, b int, sample []int64) (x, y *ort.Value, free func(), err error) {
 	xb := make([]float32, int64(b)*numel(sample))
 	idx := make([]int, b)
 	yb := make([]int64, b)
@@ -123,11 +135,11 @@ func dataBatch(d *dataset.Dataset, lo, b int, sample []int64) (x, y onnxruntime.
 	if err := d.Batch(idx, xb); err != nil {
 		return nil, nil, nil, err
 	}
-	xt, err := tensorF32(append([]int64{int64(b)}, sample...), xb)
+	xt, err := ort.NewFloat32(append([]int64{int64(b)}, sample...), xb)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	yt, err := onnxruntime.NewTensor(onnxruntime.NewShape(int64(b)), yb)
+	yt, err := ort.NewInt64([]int64{int64(b)}, yb)
 	if err != nil {
 		xt.Destroy()
 		return nil, nil, nil, err
@@ -136,8 +148,8 @@ func dataBatch(d *dataset.Dataset, lo, b int, sample []int64) (x, y onnxruntime.
 }
 
 // inputs binds a batch and the weights by name.
-func (w weightTensors) inputs(g *Graph, x, y onnxruntime.Value) map[string]onnxruntime.Value {
-	in := map[string]onnxruntime.Value{g.Input: x, NameLabels: y}
+func (w weightTensors) inputs(g *Graph, x, y *ort.Value) map[string]*ort.Value {
+	in := map[string]*ort.Value{g.Input: x, NameLabels: y}
 	for k, v := range w {
 		in[k] = v
 	}

@@ -10,8 +10,6 @@ import (
 	"math/rand/v2"
 	"time"
 
-	onnxruntime "github.com/yalue/onnxruntime_go"
-
 	"github.com/bnaudit/bnaudit/onnxio"
 	"github.com/bnaudit/bnaudit/onnxio/ort"
 	"github.com/bnaudit/bnaudit/trainer/dataset"
@@ -71,7 +69,8 @@ type Config struct {
 	Augment        Augment
 	// Seed decides initialization, data order, augmentation and dropout.
 	Seed uint64
-	// Session configures ONNX Runtime (threads, device).
+	// Session configures ONNX Runtime (threads, device) and, on the CPU,
+	// the blocked-layout rewrite of the graphs (Session.NCHWc).
 	Session ort.SessionOptions
 	// CheckpointDir, when set, receives a checkpoint after every epoch and
 	// every CheckpointEvery steps (0: epochs only). With Resume, a
@@ -160,6 +159,12 @@ type Result struct {
 	// epochs (a run that reaches the target in its last epoch is not
 	// stopped early).
 	StoppedEarly bool
+	// Fallbacks has one line for each graph whose blocked-layout form
+	// (Session.NCHWc) ONNX Runtime refused, so that it ran as built
+	// (slower, same numbers up to float rounding); empty when none. Each is
+	// also written to Log, as {"nchwc_fallback": line}, before the first
+	// step.
+	Fallbacks []string
 }
 
 // ErrInterrupted is returned (wrapped) when the context is cancelled: the
@@ -245,13 +250,4 @@ func (cfg *Config) logLine(v any) {
 	if err == nil {
 		cfg.Log.Write(append(b, '\n'))
 	}
-}
-
-// tensorF32 creates an ORT tensor over a Go slice (ORT reads and writes the
-// slice in place).
-func tensorF32(shape []int64, data []float32) (*onnxruntime.Tensor[float32], error) {
-	if shape == nil {
-		shape = []int64{}
-	}
-	return onnxruntime.NewTensor(onnxruntime.NewShape(shape...), data)
 }

@@ -8,14 +8,15 @@
 package orttune
 
 import (
+	"context"
 	"fmt"
 	"testing"
 
-	onnxruntime "github.com/yalue/onnxruntime_go"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/bnaudit/bnaudit/onnxio"
 	"github.com/bnaudit/bnaudit/onnxio/onnxpb"
+	"github.com/bnaudit/bnaudit/onnxio/ort"
 )
 
 func vi(name string, dims ...int64) *onnxpb.ValueInfoProto {
@@ -29,36 +30,84 @@ func vi(name string, dims ...int64) *onnxpb.ValueInfoProto {
 // bench runs a graph on x, d ([128, 32, 28, 28], the SmallCNN's conv2
 // activations at batch 128) and reports milliseconds per run.
 func bench(b *testing.B, name string, nodes []*onnxpb.NodeProto, inits []*onnxpb.TensorProto) {
-	b.Run(name, func(b *testing.B) { benchGraph(b, nodes, inits) })
+	shape := []int64{128, 32, 28, 28}
+	benchInputs(b, name, nodes, inits, []*onnxpb.ValueInfoProto{vi("x", shape...), vi("d", shape...)}, shape)
 }
 
-func benchGraph(t *testing.B, nodes []*onnxpb.NodeProto, inits []*onnxpb.TensorProto) {
-	g := &onnxpb.GraphProto{Name: "g", Node: nodes, Initializer: inits,
-		Input: []*onnxpb.ValueInfoProto{vi("x", 128, 32, 28, 28), vi("d", 128, 32, 28, 28)}, Output: []*onnxpb.ValueInfoProto{vi("y", 128, 32, 28, 28)}}
-	mp := &onnxpb.ModelProto{IrVersion: 8, OpsetImport: []*onnxpb.OperatorSetIdProto{{Version: 17}}, Graph: g}
-	raw, _ := proto.Marshal(mp)
-	so, _ := onnxruntime.NewSessionOptions()
-	so.SetIntraOpNumThreads(2)
-	s, err := onnxruntime.NewDynamicAdvancedSessionWithONNXData(raw, []string{"x", "d"}, []string{"y"}, so)
+// benchInputs runs a graph with the given inputs (filled with a fixed
+// pattern) and one output y of shape out, and reports milliseconds per run.
+func benchInputs(b *testing.B, name string, nodes []*onnxpb.NodeProto, inits []*onnxpb.TensorProto, ins []*onnxpb.ValueInfoProto, out []int64) {
+	b.Run(name, func(b *testing.B) {
+		g := &onnxpb.GraphProto{Name: "g", Node: nodes, Initializer: inits, Input: ins, Output: []*onnxpb.ValueInfoProto{vi("y", out...)}}
+		data := make([][]float32, len(ins))
+		for k, in := range ins {
+			data[k] = make([]float32, numel(dimsOf(in)))
+			for i := range data[k] {
+				data[k][i] = float32(i%17) - 8
+			}
+		}
+		benchModel(b, g, data, out)
+		b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/run")
+	})
+}
+
+// benchModel opens graph g (opset 17) on 2 threads through onnxio/ort, with
+// one input per entry of data (shaped as g declares it) and one output of
+// shape out, runs it once to warm up and then b.N times, timed.
+func benchModel(b *testing.B, g *onnxpb.GraphProto, data [][]float32, out []int64) {
+	b.Helper()
+	raw, err := proto.Marshal(&onnxpb.ModelProto{IrVersion: 8, OpsetImport: []*onnxpb.OperatorSetIdProto{{Version: 17}}, Graph: g})
 	if err != nil {
-		t.Fatal(err)
+		b.Fatal(err)
 	}
-	data := make([]float32, 128*32*784)
-	for i := range data {
-		data[i] = float32(i%17) - 8
+	var names []string
+	var ins []*ort.Value
+	for i, in := range g.GetInput() {
+		v, err := ort.NewFloat32(dimsOf(in), data[i])
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer v.Destroy()
+		names = append(names, in.GetName())
+		ins = append(ins, v)
 	}
-	x, _ := onnxruntime.NewTensor(onnxruntime.NewShape(128, 32, 28, 28), data)
-	d, _ := onnxruntime.NewTensor(onnxruntime.NewShape(128, 32, 28, 28), data)
-	y, _ := onnxruntime.NewEmptyTensor[float32](onnxruntime.NewShape(128, 32, 28, 28))
-	defer s.Destroy()
-	s.Run([]onnxruntime.Value{x, d}, []onnxruntime.Value{y})
-	t.ResetTimer()
-	for i := 0; i < t.N; i++ {
-		if err := s.Run([]onnxruntime.Value{x, d}, []onnxruntime.Value{y}); err != nil {
-			t.Fatal(err)
+	s, err := ort.NewSession(raw, names, []string{g.GetOutput()[0].GetName()}, ort.SessionOptions{Threads: 2})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	y, err := ort.NewFloat32(out, make([]float32, numel(out)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer y.Destroy()
+	outs := []*ort.Value{y}
+	if err := s.RunValues(context.Background(), ins, outs); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := s.RunValues(context.Background(), ins, outs); err != nil {
+			b.Fatal(err)
 		}
 	}
-	t.ReportMetric(float64(t.Elapsed().Microseconds())/1000/float64(t.N), "ms/run")
+}
+
+// dimsOf returns the fixed dimensions vi declares.
+func dimsOf(vi *onnxpb.ValueInfoProto) []int64 {
+	var out []int64
+	for _, d := range vi.GetType().GetTensorType().GetShape().GetDim() {
+		out = append(out, d.GetDimValue())
+	}
+	return out
+}
+
+func numel(shape []int64) int64 {
+	n := int64(1)
+	for _, d := range shape {
+		n *= d
+	}
+	return n
 }
 
 func n(op string, ins, outs []string, attrs ...*onnxpb.AttributeProto) *onnxpb.NodeProto {
@@ -98,37 +147,9 @@ func BenchmarkFormulations(t *testing.B) {
 	bench(t, "ReduceSum axes 0,2,3", []*onnxpb.NodeProto{n("ReduceSum", []string{"x", "ax"}, []string{"r"}, ai("keepdims", 1)), n("Mul", []string{"x", "r"}, []string{"y"})}, []*onnxpb.TensorProto{onnxio.Int64Tensor("ax", []int64{3}, []int64{0, 2, 3})})
 }
 
-// benchIO is bench with explicit input and output shapes.
+// benchIO is bench with one input x of shape in and an output of shape out.
 func benchIO(b *testing.B, name string, nodes []*onnxpb.NodeProto, inits []*onnxpb.TensorProto, in, out []int64) {
-	b.Run(name, func(b *testing.B) {
-		g := &onnxpb.GraphProto{Name: "g", Node: nodes, Initializer: inits,
-			Input: []*onnxpb.ValueInfoProto{vi("x", in...)}, Output: []*onnxpb.ValueInfoProto{vi("y", out...)}}
-		mp := &onnxpb.ModelProto{IrVersion: 8, OpsetImport: []*onnxpb.OperatorSetIdProto{{Version: 17}}, Graph: g}
-		raw, _ := proto.Marshal(mp)
-		so, _ := onnxruntime.NewSessionOptions()
-		so.SetIntraOpNumThreads(2)
-		s, err := onnxruntime.NewDynamicAdvancedSessionWithONNXData(raw, []string{"x"}, []string{"y"}, so)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer s.Destroy()
-		n := int64(1)
-		for _, d := range in {
-			n *= d
-		}
-		data := make([]float32, n)
-		for i := range data {
-			data[i] = float32(i%17) - 8
-		}
-		x, _ := onnxruntime.NewTensor(onnxruntime.NewShape(in...), data)
-		y, _ := onnxruntime.NewEmptyTensor[float32](onnxruntime.NewShape(out...))
-		s.Run([]onnxruntime.Value{x}, []onnxruntime.Value{y})
-		b.ResetTimer()
-		for i := 0; i < b.N; i++ {
-			s.Run([]onnxruntime.Value{x}, []onnxruntime.Value{y})
-		}
-		b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/run")
-	})
+	benchInputs(b, name, nodes, inits, []*onnxpb.ValueInfoProto{vi("x", in...)}, out)
 }
 
 // BenchmarkConvBackward compares ways of computing a 3×3, stride-1, pad-1
@@ -246,23 +267,7 @@ func BenchmarkGEMMPeak(b *testing.B) {
 		g := &onnxpb.GraphProto{Name: "g", Node: []*onnxpb.NodeProto{{OpType: "MatMul", Input: []string{"x", "y"}, Output: []string{"z"}}},
 			Input:  []*onnxpb.ValueInfoProto{vi("x", n, n), vi("y", n, n)},
 			Output: []*onnxpb.ValueInfoProto{vi("z", n, n)}}
-		raw, _ := proto.Marshal(&onnxpb.ModelProto{IrVersion: 8, OpsetImport: []*onnxpb.OperatorSetIdProto{{Version: 17}}, Graph: g})
-		so, _ := onnxruntime.NewSessionOptions()
-		defer so.Destroy()
-		so.SetIntraOpNumThreads(2)
-		s, err := onnxruntime.NewDynamicAdvancedSessionWithONNXData(raw, []string{"x", "y"}, []string{"z"}, so)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer s.Destroy()
-		x, _ := onnxruntime.NewTensor(onnxruntime.NewShape(n, n), w)
-		y, _ := onnxruntime.NewTensor(onnxruntime.NewShape(n, n), w)
-		z, _ := onnxruntime.NewEmptyTensor[float32](onnxruntime.NewShape(n, n))
-		s.Run([]onnxruntime.Value{x, y}, []onnxruntime.Value{z})
-		b.ResetTimer()
-		for i := 0; i < b.N; i++ {
-			s.Run([]onnxruntime.Value{x, y}, []onnxruntime.Value{z})
-		}
+		benchModel(b, g, [][]float32{w, w}, []int64{n, n})
 		b.ReportMetric(2*n*n*n*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 	})
 }

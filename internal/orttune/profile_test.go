@@ -10,8 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	onnxruntime "github.com/yalue/onnxruntime_go"
-
 	"github.com/bnaudit/bnaudit/onnxio"
 	"github.com/bnaudit/bnaudit/onnxio/ort"
 	"github.com/bnaudit/bnaudit/trainer"
@@ -35,54 +33,39 @@ func TestProfile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw, _ := trainer.SessionModel(g, ort.SessionOptions{Threads: 2}).Bytes()
+	raw, err := trainer.SessionModel(g, ort.SessionOptions{Threads: 2}).Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
 	dir := t.TempDir()
-	so, _ := onnxruntime.NewSessionOptions()
-	so.SetIntraOpNumThreads(2)
-	so.SetInterOpNumThreads(1)
-	so.EnableProfiling(filepath.Join(dir, "prof"))
-	ins, outs, _ := onnxruntime.GetInputOutputInfoWithONNXData(raw)
-	var in, on []string
-	for _, x := range ins {
-		in = append(in, x.Name)
-	}
-	for _, x := range outs {
-		on = append(on, x.Name)
-	}
-	s, err := onnxruntime.NewDynamicAdvancedSessionWithONNXData(raw, in, on, so)
+	s, err := ort.NewSessionAuto(raw, ort.SessionOptions{Threads: 2, ProfilePrefix: filepath.Join(dir, "prof")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ix, _ := onnxio.NewIndex(m)
-	vals := []onnxruntime.Value{}
-	for _, x := range ins {
-		var v onnxruntime.Value
+	vals := map[string]*ort.Tensor{}
+	for _, x := range s.Inputs() {
 		switch x.Name {
 		case "input":
-			v, _ = onnxruntime.NewTensor(onnxruntime.NewShape(128, 1, 28, 28), make([]float32, 128*784))
+			vals[x.Name] = ort.Float32Tensor([]int64{128, 1, 28, 28}, make([]float32, 128*784))
 		case "labels":
-			v, _ = onnxruntime.NewTensor(onnxruntime.NewShape(128), make([]int64, 128))
+			vals[x.Name] = ort.Int64Tensor([]int64{128}, make([]int64, 128))
 		case "lr", "step":
-			v, _ = onnxruntime.NewScalar(float32(0.01))
+			vals[x.Name] = ort.Float32Tensor([]int64{}, []float32{0.01})
 		default:
-			name := strings.TrimSuffix(x.Name, ".m")
-			fl, _ := m.Floats(ix.Initializers[name])
-			v, _ = onnxruntime.NewTensor(onnxruntime.NewShape(ix.Initializers[name].Dims...), fl)
+			init := ix.Initializers[strings.TrimSuffix(x.Name, ".m")]
+			fl, _ := m.Floats(init)
+			vals[x.Name] = ort.Float32Tensor(init.GetDims(), fl)
 		}
-		vals = append(vals, v)
 	}
 	for i := 0; i < 6; i++ {
-		o := make([]onnxruntime.Value, len(on))
-		for k, n := range on {
-			if n == "loss" || n == "step.next" {
-				o[k], _ = onnxruntime.NewEmptyScalar[float32]()
-			}
-		}
-		if err := s.Run(vals, o); err != nil {
+		if _, err := s.Run(vals); err != nil {
 			t.Fatal(err)
 		}
 	}
-	s.Destroy()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
 	files, _ := filepath.Glob(filepath.Join(dir, "prof*.json"))
 	b, _ := os.ReadFile(files[0])
 	var ev []struct {

@@ -35,8 +35,35 @@
 // int64 or bool, and checks inputs against the model's declared types and
 // shapes before calling ORT, so mistakes come back as errors naming the
 // input. Session.RunContext stops a long run through ORT's terminate flag
-// when its context is done. Session.RunValues is the low-level path taking
-// onnxruntime_go values, for callers that reuse buffers.
+// when its context is done.
+//
+// # Buffers reused across runs
+//
+// A training loop runs the same session thousands of times and should not
+// copy its tensors each time. A Value (NewFloat32, NewInt64) hands ORT a Go
+// slice once: ORT reads inputs from it and writes outputs into it on every
+// Session.RunValues, which takes Values in the order of Session.Inputs and
+// Session.Outputs and stops through the terminate flag as RunContext does.
+// A 0-d Value keeps its element apart from the caller's memory; SetScalar
+// changes it between runs.
+//
+//	x, _ := ort.NewFloat32([]int64{b, 1, 28, 28}, xbuf) // refill xbuf, run again
+//	defer x.Destroy()
+//	err := s.RunValues(ctx, []*ort.Value{x, ...}, []*ort.Value{loss, ...})
+//
+// # Choices made for the trainer
+//
+// SessionOptions.NCHWc says how far bnaudit's trainer rewrites its graphs
+// for ORT's blocked-layout CPU kernels (NCHWcAll by default, NCHWcConv,
+// NCHWcOff; ParseNCHWc reads a user's spelling). It is set by the program
+// at its edge, never read from the environment; Session itself runs the
+// bytes it is given. NCHWcBlock says whether the loaded library has those
+// kernels on this CPU. SessionOptions.ProfilePrefix turns on ORT's profiler.
+//
+// All of bnaudit's ONNX Runtime calls go through this package: no other
+// package imports onnxruntime_go (trainer/contracttest, which checks that a
+// plain onnxruntime_go program can run the exported step graph, is the
+// deliberate exception).
 //
 // # onnxruntime_go traps handled here
 //

@@ -1,6 +1,7 @@
 package ort_test
 
 import (
+	"context"
 	"fmt"
 	"log"
 	"os"
@@ -51,5 +52,46 @@ func ExampleNewSessionAuto() {
 	}
 	for name, t := range out {
 		fmt.Println(name, t.Shape)
+	}
+}
+
+// A loop that runs a session many times on the same buffers: the Values are
+// made once over Go slices, the input slice is refilled before each run,
+// and each run writes its output into the output slice, with no copy. (Not
+// run by go test: it needs the ONNX Runtime library and a model file with
+// one input [8, 4] and one output [8, 2].)
+func ExampleSession_RunValues() {
+	if err := ort.Init(""); err != nil {
+		log.Fatal(err)
+	}
+	defer ort.Close()
+	model, err := os.ReadFile("model.onnx")
+	if err != nil {
+		log.Fatal(err)
+	}
+	s, err := ort.NewSessionAuto(model, ort.SessionOptions{Threads: 2, NCHWc: ort.NCHWcOff})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+	xbuf, ybuf := make([]float32, 8*4), make([]float32, 8*2)
+	x, err := ort.NewFloat32([]int64{8, 4}, xbuf)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer x.Destroy()
+	y, err := ort.NewFloat32([]int64{8, 2}, ybuf)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer y.Destroy()
+	for step := range 3 {
+		for i := range xbuf {
+			xbuf[i] = float32(step)
+		}
+		if err := s.RunValues(context.Background(), []*ort.Value{x}, []*ort.Value{y}); err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(step, ybuf[0])
 	}
 }

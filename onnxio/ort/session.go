@@ -31,6 +31,55 @@ type SessionOptions struct {
 	Device string
 	// DeviceID selects the GPU when Device is "cuda".
 	DeviceID int
+	// NCHWc is how much of the blocked channel layout bnaudit's trainer
+	// writes into the graphs it runs on the CPU (see NCHWc). Session itself
+	// runs the bytes it is given; the trainer reads this field once per
+	// graph (trainer.SessionModel).
+	NCHWc NCHWc
+	// ProfilePrefix, when set, makes ORT profile every run of the session
+	// and write the profile (a Chrome trace, JSON) when the session closes,
+	// to a file whose path starts with this prefix.
+	ProfilePrefix string
+}
+
+// NCHWc chooses how far bnaudit's trainer rewrites a graph for ONNX
+// Runtime's blocked-layout CPU kernels (NCHWcDomain) before running it. The
+// zero value is the default, NCHWcAll.
+type NCHWc int
+
+const (
+	// NCHWcAll blocks the eligible convolutions and weight gradients and
+	// keeps the activations between convolutions in the blocked layout.
+	NCHWcAll NCHWc = iota
+	// NCHWcConv blocks the convolutions and weight gradients only; each is
+	// reordered in and out of the blocked layout on its own.
+	NCHWcConv
+	// NCHWcOff runs the graphs as built.
+	NCHWcOff
+)
+
+var nchwcNames = [...]string{NCHWcAll: "all", NCHWcConv: "conv", NCHWcOff: "off"}
+
+func (n NCHWc) String() string {
+	if n >= 0 && int(n) < len(nchwcNames) {
+		return nchwcNames[n]
+	}
+	return "nchwc(" + strconv.Itoa(int(n)) + ")"
+}
+
+// ParseNCHWc reads a layout choice as a user writes it (case and
+// surrounding spaces ignored): "all", "default" or "" for NCHWcAll, "conv"
+// for NCHWcConv, and "off", "0" or "false" for NCHWcOff.
+func ParseNCHWc(s string) (NCHWc, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "", "all", "default":
+		return NCHWcAll, nil
+	case "conv":
+		return NCHWcConv, nil
+	case "off", "0", "false":
+		return NCHWcOff, nil
+	}
+	return NCHWcAll, fmt.Errorf("ort: unknown NCHWc layout %q (want all, conv or off)", s)
 }
 
 // IOInfo describes one graph input or output as ONNX Runtime sees it.
@@ -220,6 +269,9 @@ func (opts SessionOptions) validate() error {
 	if opts.DeviceID < 0 {
 		return fmt.Errorf("ort: device id must be >= 0, got %d", opts.DeviceID)
 	}
+	if opts.NCHWc < NCHWcAll || opts.NCHWc > NCHWcOff {
+		return fmt.Errorf("ort: unknown NCHWc layout %d", int(opts.NCHWc))
+	}
 	return nil
 }
 
@@ -247,6 +299,11 @@ func configure(so *ort.SessionOptions, opts SessionOptions, device string) error
 	}
 	if err := so.SetInterOpNumThreads(1); err != nil {
 		return fmt.Errorf("ort: set inter-op threads: %v", err)
+	}
+	if opts.ProfilePrefix != "" {
+		if err := so.EnableProfiling(opts.ProfilePrefix); err != nil {
+			return fmt.Errorf("ort: enable profiling: %v", err)
+		}
 	}
 	if device == "cuda" {
 		return appendCUDA(so, opts.DeviceID)
@@ -428,43 +485,6 @@ func checkAgainst(in IOInfo, t *Tensor) error {
 		}
 	}
 	return nil
-}
-
-// RunValues is the low-level path for callers that manage onnxruntime_go
-// values themselves, for instance to reuse buffers across training steps.
-// inputs and outputs follow the order of Inputs and Outputs. A nil output is
-// allocated by ORT and stored into outputs; the caller destroys it (on error
-// such outputs are freed and reset to nil). 0-d outputs must be
-// pre-allocated (ort.NewEmptyScalar). No value is checked against the model
-// beyond being non-nil.
-func (s *Session) RunValues(ctx context.Context, inputs, outputs []ort.Value) error {
-	if len(inputs) != len(s.inputs) {
-		return fmt.Errorf("ort: %d input values for %d inputs", len(inputs), len(s.inputs))
-	}
-	if len(outputs) != len(s.outputs) {
-		return fmt.Errorf("ort: %d output values for %d outputs", len(outputs), len(s.outputs))
-	}
-	for i, v := range inputs {
-		if isNil(v) {
-			return fmt.Errorf("ort: input %q: nil value", s.inputs[i].Name)
-		}
-	}
-	allocated := make([]bool, len(outputs))
-	for i, v := range outputs {
-		allocated[i] = isNil(v)
-	}
-	err := s.run(ctx, inputs, outputs)
-	if err != nil {
-		// Whatever ORT allocated before failing is freed here, so a failed
-		// call leaves the caller nothing to clean up.
-		for i := range outputs {
-			if allocated[i] {
-				destroy(outputs[i])
-				outputs[i] = nil
-			}
-		}
-	}
-	return err
 }
 
 // isNil reports whether v is nil or an interface holding a nil pointer:

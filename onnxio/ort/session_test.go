@@ -372,6 +372,8 @@ func TestSessionOptions(t *testing.T) {
 		{SessionOptions{Threads: -1}, "threads"},
 		{SessionOptions{Device: "tpu"}, `unknown device "tpu"`},
 		{SessionOptions{Device: "cuda", DeviceID: -1}, "device id"},
+		{SessionOptions{NCHWc: NCHWcOff + 1}, "unknown NCHWc layout 3"},
+		{SessionOptions{NCHWc: -1}, "unknown NCHWc layout -1"},
 	} {
 		s, err := NewSessionAuto(model, tc.opts)
 		if err == nil {
@@ -468,48 +470,6 @@ func TestRunContext(t *testing.T) {
 	t.Logf("full run %v; stopped after %v: %v", full, stopped, err)
 	if stopped > full/2 {
 		t.Errorf("terminate took %v of a %v run", stopped, full)
-	}
-}
-
-func TestRunValues(t *testing.T) {
-	requireORT(t)
-	s := newAuto(t, addModel([]dim{sym("N")}), SessionOptions{})
-	x, err := ort.NewTensor(ort.NewShape(2), []float32{1, 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer x.Destroy()
-	z, err := ort.NewEmptyTensor[float32](ort.NewShape(2))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer z.Destroy()
-	if err := s.RunValues(context.Background(), []ort.Value{x, x}, []ort.Value{z}); err != nil {
-		t.Fatal(err)
-	}
-	if got := z.GetData(); !slices.Equal(got, []float32{2, 4}) {
-		t.Errorf("want [2 4], got %v", got)
-	}
-	// Let ORT allocate the output.
-	outs := []ort.Value{nil}
-	if err := s.RunValues(context.Background(), []ort.Value{x, z}, outs); err != nil {
-		t.Fatal(err)
-	}
-	defer outs[0].Destroy()
-	if got := outs[0].(*ort.Tensor[float32]).GetData(); !slices.Equal(got, []float32{3, 6}) {
-		t.Errorf("want [3 6], got %v", got)
-	}
-	for _, tc := range []struct {
-		ins, outs []ort.Value
-		wantErr   string
-	}{
-		{[]ort.Value{x}, []ort.Value{z}, "1 input values for 2 inputs"},
-		{[]ort.Value{x, x}, nil, "0 output values for 1 outputs"},
-		{[]ort.Value{x, nil}, []ort.Value{z}, `input "y": nil value`},
-	} {
-		if err := s.RunValues(context.Background(), tc.ins, tc.outs); err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-			t.Errorf("want an error containing %q, got %v", tc.wantErr, err)
-		}
 	}
 }
 
