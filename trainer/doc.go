@@ -32,5 +32,5 @@
 // kernels (nchwc.go, nchwc_layout.go) — convolutions, weight gradients
 // from the blocked tensors, activations kept blocked between convolutions —
 // because ORT does this by itself only for constant weights. The rewrite
-// uses ORT's com.microsoft.nchwc operators; BNAUDIT_NCHWC=0 turns it off.
+// uses ORT's com.microsoft.nchwc operators; ort.SessionOptions.NCHWc (the CLI's --nchwc, or BNAUDIT_NCHWC) turns it off (off) or keeps only the convolutions (conv).
 package trainer

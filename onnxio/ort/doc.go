@@ -61,7 +61,7 @@
 // kernels on this CPU. SessionOptions.ProfilePrefix turns on ORT's profiler.
 //
 // All of bnaudit's ONNX Runtime calls go through this package: no other
-// package imports onnxruntime_go (trainer/contracttest, which checks that a
+// package imports onnxruntime_go (onnxio/ort/contracttest, which checks that a
 // plain onnxruntime_go program can run the exported step graph, is the
 // deliberate exception).
 //
