@@ -15,9 +15,6 @@ const DefaultReplicates = 1000
 // zero.
 const DefaultLevel = 0.95
 
-// pcgStream is the second word of the PCG state; the first is the seed.
-const pcgStream = 0x626e617564697400 // "bnaudit\x00"
-
 // BootstrapOptions configures a bootstrap. The zero value asks for 1,000
 // replicates, a 95% interval, seed 0 and the default target FPRs.
 type BootstrapOptions struct {
@@ -98,7 +95,7 @@ type resampler struct {
 
 func newResampler(seed uint64, strata [][]int, n int) *resampler {
 	return &resampler{
-		rng:    rand.New(rand.NewPCG(seed, pcgStream)),
+		rng:    StreamBootstrap.Rand(seed),
 		strata: strata,
 		weight: make([]int32, n),
 	}
@@ -292,7 +289,7 @@ func BootstrapGroups(sizes []int, stat func(idx [][]int) []float64, opt Bootstra
 	for j := range vals {
 		vals[j] = make([]float64, opt.Replicates)
 	}
-	rng := rand.New(rand.NewPCG(opt.Seed, pcgStream))
+	rng := StreamBootstrap.Rand(opt.Seed)
 	for b := range opt.Replicates {
 		for g, n := range sizes {
 			for i := range idx[g] {

@@ -2,7 +2,6 @@ package audit
 
 import (
 	"math"
-	"math/rand/v2"
 )
 
 // SeedInterval summarizes one number over K seeds: the mean, with the
@@ -37,7 +36,7 @@ func PairedAUCReplicates(a, b []float64, member []bool, opt BootstrapOptions, st
 	if err != nil {
 		return 0, nil, err
 	}
-	opt.Seed += 0x9e3779b97f4a7c15 * stream
+	opt.Seed = SplitSeed(opt.Seed, stream)
 	pts, vals, err := bootstrapAttacks([][]float64{a, b}, member, opt)
 	if err != nil {
 		return 0, nil, err
@@ -61,7 +60,7 @@ func HierarchicalInterval(est []float64, reps [][]float64, opt BootstrapOptions)
 	if err != nil || len(est) == 0 {
 		return Interval{Estimate: Mean(est), Lo: math.NaN(), Hi: math.NaN()}
 	}
-	r := rand.New(rand.NewPCG(opt.Seed^0x68696572, 0x61726368))
+	r := StreamSeedBootstrap.Rand(opt.Seed)
 	k := len(est)
 	vals := make([]float64, opt.Replicates)
 	for b := range vals {

@@ -23,7 +23,7 @@ type Report struct {
 	// Comparisons are BN-vs-no-BN differences (compare only).
 	Comparisons []Comparison `json:"comparisons,omitempty"`
 	// Verdict is the conclusion in words; VerdictCode a machine-readable
-	// form: "amplifies", "reduces", "not_distinguishable", "not_applicable".
+	// form, one of the Verdict… codes (VerdictAmplifies, …).
 	Verdict     string `json:"verdict"`
 	VerdictCode string `json:"verdict_code"`
 	// Notes are caveats the reader must see (fit differences, sparse
@@ -112,7 +112,7 @@ type AttackAUC struct {
 
 // AttackReport is one attack's metrics with intervals.
 type AttackReport struct {
-	Attack      string   `json:"attack"` // "loss", "confidence", "entropy", "modified_entropy", "lira_online", …
+	Attack      string   `json:"attack"` // one of the Attack… names (AttackLoss, …)
 	Members     int      `json:"members"`
 	NonMembers  int      `json:"non_members"`
 	AUC         Interval `json:"auc,required"`

@@ -132,7 +132,7 @@ func MostVulnerable(t *SampleTable, attack string, k int) []SampleRisk {
 	sort.Float64s(non)
 	// Ties (RMIA's scores saturate at 1) are broken by the LOSS attack's
 	// score, then by row.
-	tie := t.Scores["loss"]
+	tie := t.Scores[AttackLoss]
 	if len(tie) != len(scores) {
 		tie = nil
 	}

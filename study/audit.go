@@ -48,14 +48,14 @@ type AuditConfig struct {
 // found.
 func Audit(ctx context.Context, cfg AuditConfig) (*audit.Report, error) {
 	if cfg.Model == nil || cfg.Members == nil || cfg.NonMembers == nil {
-		return nil, fmt.Errorf("audit: an audit needs a model, members and non-members: %w", audit.ErrInvalidInput)
+		return nil, fmt.Errorf("study: an audit needs a model, members and non-members: %w", audit.ErrInvalidInput)
 	}
 	perSample, err := LiRAVarianceFor(cfg.LiRAVariance, cfg.References)
 	if err != nil {
 		return nil, err
 	}
 	if cfg.Population != nil && cfg.References == 0 {
-		return nil, fmt.Errorf("audit: a population serves reference models; give a number of them (--ref-models) too: %w", audit.ErrInvalidInput)
+		return nil, fmt.Errorf("study: a population serves reference models; give a number of them (--ref-models) too: %w", audit.ErrInvalidInput)
 	}
 	ec := ExperimentConfig{Name: "audited", Members: cfg.Members, NonMembers: cfg.NonMembers,
 		Bootstrap: cfg.Bootstrap, Session: cfg.Session, Cache: cfg.Cache}
@@ -118,7 +118,7 @@ func Audit(ctx context.Context, cfg AuditConfig) (*audit.Report, error) {
 	v.Seeds = 0
 	r := &audit.Report{Schema: audit.ReportSchema, Tool: "bnaudit", Created: time.Now().UTC().Format(time.RFC3339), Command: cfg.Command,
 		Seed: cfg.Bootstrap.Seed, Kind: "audit", Variants: []audit.VariantReport{v}, Samples: res.Samples, Definitions: Definitions(),
-		VerdictCode: "not_applicable"}
+		VerdictCode: audit.VerdictNotApplicable}
 	best, bestName := 0.0, ""
 	for _, a := range v.Attacks {
 		if a.AUC.Estimate > best {

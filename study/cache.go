@@ -73,7 +73,7 @@ func (c SignalCache) Logits(ctx context.Context, m *onnxio.Model, d *dataset.Dat
 
 // Signals evaluates (or loads) the model on d and derives the signals.
 func (c SignalCache) Signals(ctx context.Context, m *onnxio.Model, d *dataset.Dataset, opts ort.SessionOptions) (audit.Signals, error) {
-	lg, k, err := c.Logits(ctx, m, d, 256, opts)
+	lg, k, err := c.Logits(ctx, m, d, signalBatch, opts)
 	if err != nil {
 		return audit.Signals{}, err
 	}
@@ -104,10 +104,10 @@ func unseal(path, magic string) ([]byte, bool) {
 // store writes a cache file atomically.
 func (c SignalCache) store(path string, data []byte) error {
 	if err := os.MkdirAll(c.Dir, 0o755); err != nil {
-		return fmt.Errorf("audit: signal cache: %w", err)
+		return fmt.Errorf("study: signal cache: %w", err)
 	}
 	if err := atomicfile.WriteFile(path, data); err != nil {
-		return fmt.Errorf("audit: signal cache: %w", err)
+		return fmt.Errorf("study: signal cache: %w", err)
 	}
 	return nil
 }

@@ -25,7 +25,7 @@ type Canaries struct {
 
 // canaryRand is the seeded stream for canary choice and labels.
 func canaryRand(seed uint64) *rand.Rand {
-	return rand.New(rand.NewPCG(seed^0x63616e617279, 0x6f6f64))
+	return audit.StreamCanaries.Rand(seed)
 }
 
 // MakeCanaries draws 2·m samples from an out-of-distribution source (in a
@@ -43,7 +43,7 @@ func MakeCanaries(src *dataset.Dataset, m, classes int, norm dataset.Normalizati
 // one "right" by memorizing it. Then as MakeCanaries.
 func RelabeledCanaries(src *dataset.Dataset, m, classes int, norm dataset.Normalization, seed uint64) (*Canaries, error) {
 	if classes < 2 {
-		return nil, fmt.Errorf("audit: relabeled canaries need at least 2 classes, not %d: %w", classes, audit.ErrInvalidInput)
+		return nil, fmt.Errorf("study: relabeled canaries need at least 2 classes, not %d: %w", classes, audit.ErrInvalidInput)
 	}
 	c, err := makeCanaries(src, m, classes, norm, seed, true)
 	if err != nil {
@@ -55,10 +55,10 @@ func RelabeledCanaries(src *dataset.Dataset, m, classes int, norm dataset.Normal
 
 func makeCanaries(src *dataset.Dataset, m, classes int, norm dataset.Normalization, seed uint64, avoidTrue bool) (*Canaries, error) {
 	if m <= 0 {
-		return nil, fmt.Errorf("audit: the number of canaries must be positive, not %d", m)
+		return nil, fmt.Errorf("study: the number of canaries must be positive, not %d", m)
 	}
 	if src.Len() < 2*m {
-		return nil, fmt.Errorf("audit: %s holds %d samples; %d canaries need %d (inserted and held out): %w", src.Name(), src.Len(), m, 2*m, audit.ErrInvalidInput)
+		return nil, fmt.Errorf("study: %s holds %d samples; %d canaries need %d (inserted and held out): %w", src.Name(), src.Len(), m, 2*m, audit.ErrInvalidInput)
 	}
 	r := canaryRand(seed)
 	order := r.Perm(src.Len())[:2*m]
@@ -71,7 +71,7 @@ func makeCanaries(src *dataset.Dataset, m, classes int, norm dataset.Normalizati
 		// Uniform over the classes other than the true one.
 		y := src.Labels()[order[i]]
 		if y < 0 || y >= int64(classes) {
-			return nil, fmt.Errorf("audit: %s sample %d has label %d outside [0, %d): %w", src.Name(), order[i], y, classes, audit.ErrInvalidInput)
+			return nil, fmt.Errorf("study: %s sample %d has label %d outside [0, %d): %w", src.Name(), order[i], y, classes, audit.ErrInvalidInput)
 		}
 		l := int64(r.IntN(classes - 1))
 		if l >= y {
@@ -112,7 +112,7 @@ func NoiseCanaries(shape []int64, m, classes int, norm dataset.Normalization, se
 	for _, d := range shape {
 		per *= d
 	}
-	r := rand.New(rand.NewPCG(seed^0x6e6f697365, 0x63616e))
+	r := audit.StreamNoiseCanaries.Rand(seed)
 	x := make([]byte, int64(2*m)*per)
 	for i := range x {
 		x[i] = byte(r.IntN(256))
@@ -179,7 +179,7 @@ var ErrNoneOutside = fmt.Errorf("no sample is left outside the members: %w", aud
 // members were drawn from the same split.
 func Outside(pool, members *dataset.Dataset) (*dataset.Dataset, error) {
 	if !slices.Equal(pool.SampleShape(), members.SampleShape()) {
-		return nil, fmt.Errorf("audit: %s has samples of shape %v and %s %v: %w", pool.Name(), pool.SampleShape(), members.Name(), members.SampleShape(), audit.ErrInvalidInput)
+		return nil, fmt.Errorf("study: %s has samples of shape %v and %s %v: %w", pool.Name(), pool.SampleShape(), members.Name(), members.SampleShape(), audit.ErrInvalidInput)
 	}
 	seen := map[[32]byte]bool{}
 	if err := eachSampleHash(members, func(_ int, h [32]byte) { seen[h] = true }); err != nil {
@@ -194,7 +194,7 @@ func Outside(pool, members *dataset.Dataset) (*dataset.Dataset, error) {
 		return nil, err
 	}
 	if len(keep) == 0 {
-		return nil, fmt.Errorf("audit: every sample of %s is a member: %w", pool.Name(), ErrNoneOutside)
+		return nil, fmt.Errorf("study: every sample of %s is a member: %w", pool.Name(), ErrNoneOutside)
 	}
 	return pool.Subset(keep)
 }

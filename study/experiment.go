@@ -1,20 +1,13 @@
 package study
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/gob"
-	"encoding/hex"
 	"fmt"
 	"math"
-	"math/rand/v2"
-	"os"
-	"path/filepath"
+	"slices"
 	"sort"
 
 	"github.com/bnaudit/bnaudit/audit"
-	"github.com/bnaudit/bnaudit/internal/atomicfile"
 	"github.com/bnaudit/bnaudit/onnxio"
 	"github.com/bnaudit/bnaudit/onnxio/ort"
 	"github.com/bnaudit/bnaudit/trainer"
@@ -35,7 +28,7 @@ type ExperimentConfig struct {
 	NonMembers *dataset.Dataset
 	Canaries   *Canaries
 	// GradNormSample is how many members the gradient-norm study compares
-	// the canaries with (0: 256).
+	// the canaries with (0: DefaultGradNormSample).
 	GradNormSample int
 	// GradNormCheckpoints measures the eval-mode gradient-norm study at
 	// that many evenly spaced epochs of training, the last included (0 or
@@ -45,6 +38,12 @@ type ExperimentConfig struct {
 	// the canaries and the sampled members shuffled together into batches
 	// of the training batch size, BN on batch statistics.
 	InBatch bool
+	// GradNormDir, when set, keeps the points measured along training, one
+	// file per epoch, so that a run resumed from a checkpoint reports the
+	// epochs measured before the interruption. Without it (or with one of
+	// them missing) a resumed run that measures along training is trained
+	// again from the start.
+	GradNormDir string
 	// Bootstrap options of every interval.
 	Bootstrap audit.BootstrapOptions
 	// Session runs evaluation and gradient graphs.
@@ -80,16 +79,16 @@ var thresholdAttacks = []struct {
 	name  string
 	score func(audit.Signals) []float64
 }{
-	{"loss", audit.LossScores},
-	{"confidence", audit.ConfidenceScores},
-	{"entropy", audit.EntropyScores},
-	{"modified_entropy", audit.ModEntropyScores},
+	{audit.AttackLoss, audit.LossScores},
+	{audit.AttackConfidence, audit.ConfidenceScores},
+	{audit.AttackEntropy, audit.EntropyScores},
+	{audit.AttackModifiedEntropy, audit.ModEntropyScores},
 }
 
 // RunExperiment trains and measures one variant.
 func RunExperiment(ctx context.Context, cfg ExperimentConfig) (*ExperimentResult, error) {
 	if cfg.Members == nil || cfg.NonMembers == nil {
-		return nil, fmt.Errorf("audit: an experiment needs members and non-members: %w", audit.ErrInvalidInput)
+		return nil, fmt.Errorf("study: an experiment needs members and non-members: %w", audit.ErrInvalidInput)
 	}
 	train := cfg.Members
 	var err error
@@ -101,32 +100,24 @@ func RunExperiment(ctx context.Context, cfg ExperimentConfig) (*ExperimentResult
 	tc := cfg.Train
 	tc.Train, tc.Test = train, cfg.NonMembers
 	var along []audit.GradNormPoint
-	if k := cfg.GradNormCheckpoints; k > 1 && cfg.Canaries != nil {
-		at := checkpointEpochs(tc.Epochs, k)
+	at := alongEpochs(cfg, tc.Epochs)
+	if len(at) > 0 {
 		tc.OnEpoch = func(ctx context.Context, e trainer.EpochEnd) error {
-			// The last epoch is Measure's.
-			if !at[e.Epoch] || e.Epoch == tc.Epochs {
+			if !slices.Contains(at, e.Epoch) {
 				return nil
 			}
-			pt, _, _, err := gradNormStudy(ctx, e.Model, cfg, cfg.Canaries.Inserted)
+			pts, err := gradNormPoints(ctx, e.Model, cfg)
 			if err != nil {
 				return err
 			}
-			pt.Epoch = e.Epoch
-			pts := []audit.GradNormPoint{pt}
-			if cfg.InBatch {
-				ib, _, _, err := inBatchStudy(ctx, e.Model, cfg, cfg.Canaries.Inserted)
-				if err != nil {
-					return err
-				}
-				ib.Epoch = e.Epoch
-				pts = append(pts, ib)
+			for i := range pts {
+				pts[i].Epoch = e.Epoch
 			}
 			along = append(along, pts...)
-			// Kept beside the checkpoints, so that a resumed run still
-			// reports the epochs finished before the interruption.
-			if tc.CheckpointDir != "" {
-				return saveGob(filepath.Join(tc.CheckpointDir, fmt.Sprintf("gradnorm-epoch%03d.gob", e.Epoch)), pts)
+			// Recorded, so that a resumed run still reports the epochs
+			// finished before the interruption.
+			if cfg.GradNormDir != "" {
+				return saveGradNorms(cfg.GradNormDir, e.Epoch, pts)
 			}
 			return nil
 		}
@@ -135,33 +126,101 @@ func RunExperiment(ctx context.Context, cfg ExperimentConfig) (*ExperimentResult
 	if err != nil {
 		return nil, err
 	}
-	if res.Resumed && tc.CheckpointDir != "" {
-		along = loadGradNormPoints(tc.CheckpointDir, len(res.Epochs))
+	if res.Resumed && len(at) > 0 {
+		// The epochs before the checkpoint were measured by the run that
+		// wrote it; one it could not record (interrupted between the
+		// checkpoint and the record, or no GradNormDir) cannot be measured
+		// again from the checkpoint, so the run is trained again from the
+		// start, which gives the same weights.
+		pts, missing, err := loadGradNorms(cfg.GradNormDir, epochsBefore(at, len(res.Epochs)))
+		if err != nil {
+			return nil, err
+		}
+		if along = pts; len(missing) > 0 {
+			along = nil
+			tc.Resume = false
+			if res, err = trainer.Train(ctx, tc); err != nil {
+				return nil, err
+			}
+		}
 	}
 	out, err := Measure(ctx, res.Model, cfg)
 	if err != nil {
 		return nil, err
 	}
-	last := res.Epochs[len(res.Epochs)-1]
-	out.Variant.TrainLoss = audit.PointInterval(last.TrainLoss)
-	out.Variant.TrainAccuracy = audit.PointInterval(last.TrainAcc)
-	out.Variant.Seeds = 1
-	for i := range out.Variant.GradNorms {
-		out.Variant.GradNorms[i].Epoch = len(res.Epochs)
+	addTraining(&out.Variant, res, along)
+	out.StoppedEarly = res.StoppedEarly
+	out.Epochs = len(res.Epochs)
+	out.Model = res.Model
+	return out, nil
+}
+
+// alongEpochs are the epochs before the maximum at which the gradient-norm
+// study is measured during training (the last epoch trained is Measure's),
+// in increasing order; none without canaries or with one checkpoint.
+func alongEpochs(cfg ExperimentConfig, epochs int) []int {
+	if cfg.GradNormCheckpoints <= 1 || cfg.Canaries == nil {
+		return nil
 	}
-	// The epochs before the last, measured along training (the last one is
-	// Measure's).
+	var at []int
+	for e := range checkpointEpochs(epochs, cfg.GradNormCheckpoints) {
+		if e != epochs {
+			at = append(at, e)
+		}
+	}
+	slices.Sort(at)
+	return at
+}
+
+// epochsBefore keeps the epochs before last.
+func epochsBefore(at []int, last int) []int {
+	var out []int
+	for _, e := range at {
+		if e < last {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// gradNormPoints measures the gradient-norm studies of the inserted
+// canaries on the model of one epoch: eval mode, and in batch when asked.
+func gradNormPoints(ctx context.Context, m *onnxio.Model, cfg ExperimentConfig) ([]audit.GradNormPoint, error) {
+	pt, _, _, err := gradNormStudy(ctx, m, cfg, cfg.Canaries.Inserted)
+	if err != nil {
+		return nil, err
+	}
+	pts := []audit.GradNormPoint{pt}
+	if cfg.InBatch {
+		ib, _, _, err := inBatchStudy(ctx, m, cfg, cfg.Canaries.Inserted)
+		if err != nil {
+			return nil, err
+		}
+		pts = append(pts, ib)
+	}
+	return pts, nil
+}
+
+// addTraining completes a trained variant's row with what training knows:
+// the last epoch's training loss and accuracy, and the gradient-norm
+// points measured along training before Measure's at the last epoch.
+func addTraining(v *audit.VariantReport, res *trainer.Result, along []audit.GradNormPoint) {
+	last := res.Epochs[len(res.Epochs)-1]
+	v.TrainLoss = audit.PointInterval(last.TrainLoss)
+	v.TrainAccuracy = audit.PointInterval(last.TrainAcc)
+	v.Seeds = 1
+	for i := range v.GradNorms {
+		v.GradNorms[i].Epoch = len(res.Epochs)
+	}
+	// A run stopped early measured its last epoch along training too;
+	// that one is Measure's.
 	var before []audit.GradNormPoint
 	for _, pt := range along {
 		if pt.Epoch < len(res.Epochs) {
 			before = append(before, pt)
 		}
 	}
-	out.Variant.GradNorms = append(before, out.Variant.GradNorms...)
-	out.StoppedEarly = res.StoppedEarly
-	out.Epochs = len(res.Epochs)
-	out.Model = res.Model
-	return out, nil
+	v.GradNorms = append(before, v.GradNorms...)
 }
 
 // Measure attacks a trained model: signals on members, non-members and
@@ -181,9 +240,11 @@ func Measure(ctx context.Context, m *onnxio.Model, cfg ExperimentConfig) (*Exper
 		return nil, err
 	}
 	bns, _ := onnxio.FindBatchNorms(m)
-	raw, _ := m.Marshal()
-	h := sha256.Sum256(raw)
-	v := audit.VariantReport{Name: cfg.Name, Model: m.Name, ModelHash: hex.EncodeToString(h[:]), BatchNorms: len(bns)}
+	mh, err := ModelHash(m)
+	if err != nil {
+		return nil, err
+	}
+	v := audit.VariantReport{Name: cfg.Name, Model: m.Name, ModelHash: mh, BatchNorms: len(bns)}
 	v.TestAccuracy = audit.PointInterval(audit.Mean(audit.BoolsToFloats(non.Correct)))
 	v.TestLoss = audit.PointInterval(audit.Mean(non.Loss))
 	// Members against non-members.
@@ -284,7 +345,7 @@ func Measure(ctx context.Context, m *onnxio.Model, cfg ExperimentConfig) (*Exper
 func addReferenceAttacks(v *audit.VariantReport, t *audit.SampleTable, ref *ReferenceSignals, z *audit.RMIAData, bs audit.BootstrapOptions) error {
 	n := len(t.Member)
 	if len(ref.Phi) == 0 || len(ref.Phi[0]) != n {
-		return fmt.Errorf("audit: reference signals cover %d samples, the table %d: %w", len(ref.Phi[0]), n, audit.ErrInvalidInput)
+		return fmt.Errorf("study: reference signals cover %d samples, the table %d: %w", len(ref.Phi[0]), n, audit.ErrInvalidInput)
 	}
 	// The target's probabilities of the true class, from φ: p = σ(φ).
 	target := audit.Signals{Phi: t.Phi, Prob: make([]float64, n)}
@@ -303,7 +364,7 @@ func addReferenceAttacks(v *audit.VariantReport, t *audit.SampleTable, ref *Refe
 		}
 	}
 	if z == nil {
-		z = &audit.RMIAData{Target: audit.Pick(target.Prob, zIdx), Ref: pickRows(ref.Prob, zIdx), In: pickBoolRows(ref.In, zIdx)}
+		z = ref.population(target.Prob, zIdx)
 	}
 	scores, fz, err := referenceScores(target, ref, t.Member, z)
 	if err != nil {
@@ -358,7 +419,7 @@ func finishVariant(v *audit.VariantReport, t *audit.SampleTable, bs audit.Bootst
 	}
 	v.Slices = sl
 	v.VulnerableBy = name
-	v.Vulnerable = audit.MostVulnerable(t, name, 10)
+	v.Vulnerable = audit.MostVulnerable(t, name, audit.DefaultVulnerable)
 	return nil
 }
 
@@ -369,11 +430,11 @@ func gradNormStudy(ctx context.Context, m *onnxio.Model, cfg ExperimentConfig, o
 	if err != nil {
 		return audit.GradNormPoint{}, nil, nil, err
 	}
-	on, err := cfg.Cache.GradNorms(ctx, m, outliers, trainer.GradNormEval, 128, cfg.Session)
+	on, err := cfg.Cache.GradNorms(ctx, m, outliers, trainer.GradNormEval, gradNormBatch, cfg.Session)
 	if err != nil {
 		return audit.GradNormPoint{}, nil, nil, err
 	}
-	tn, err := cfg.Cache.GradNorms(ctx, m, typ, trainer.GradNormEval, 128, cfg.Session)
+	tn, err := cfg.Cache.GradNorms(ctx, m, typ, trainer.GradNormEval, gradNormBatch, cfg.Session)
 	if err != nil {
 		return audit.GradNormPoint{}, nil, nil, err
 	}
@@ -412,12 +473,8 @@ func normColumn(n, base int, canaries []float64, typIdx []int, typical []float64
 // typicalIdx is the seeded sample of members the gradient-norm studies
 // compare the outliers with (the same for every model of a comparison).
 func typicalIdx(cfg ExperimentConfig) []int {
-	k := cfg.GradNormSample
-	if k <= 0 {
-		k = 256
-	}
-	k = min(k, cfg.Members.Len())
-	r := rand.New(rand.NewPCG(cfg.Bootstrap.Seed^0x67726164, 0x6e6f726d))
+	k := min(gradNormSample(cfg.GradNormSample), cfg.Members.Len())
+	r := audit.StreamTypicalMembers.Rand(cfg.Bootstrap.Seed)
 	return r.Perm(cfg.Members.Len())[:k]
 }
 
@@ -436,7 +493,7 @@ func inBatchStudy(ctx context.Context, m *onnxio.Model, cfg ExperimentConfig, ou
 	if err != nil {
 		return audit.GradNormPoint{}, nil, nil, err
 	}
-	r := rand.New(rand.NewPCG(cfg.Bootstrap.Seed^0x696e62, 0x6d6978))
+	r := audit.StreamInBatchShuffle.Rand(cfg.Bootstrap.Seed)
 	perm := r.Perm(mix.Len())
 	shuffled, err := mix.Subset(perm)
 	if err != nil {
@@ -444,7 +501,7 @@ func inBatchStudy(ctx context.Context, m *onnxio.Model, cfg ExperimentConfig, ou
 	}
 	batch := cfg.Train.Batch
 	if batch <= 0 {
-		batch = 128
+		batch = inBatchDefault
 	}
 	norms, err := cfg.Cache.GradNorms(ctx, m, shuffled, trainer.GradNormInBatch, batch, cfg.Session)
 	if err != nil {
@@ -461,30 +518,4 @@ func inBatchStudy(ctx context.Context, m *onnxio.Model, cfg ExperimentConfig, ou
 	}
 	pt := audit.GradNormPoint{Mode: string(trainer.GradNormInBatch), Outlier: audit.NewDistribution(on), Typical: audit.NewDistribution(tn), Ratio: ratio}
 	return pt, on, tn, nil
-}
-
-// saveGob writes v atomically as gob.
-func saveGob(path string, v any) error {
-	var buf bytes.Buffer
-	if err := gob.NewEncoder(&buf).Encode(v); err != nil {
-		return err
-	}
-	return atomicfile.WriteFile(path, buf.Bytes())
-}
-
-// loadGradNormPoints reads the per-epoch points a (possibly interrupted)
-// run left beside its checkpoints, epochs 1…upTo, skipping missing ones.
-func loadGradNormPoints(dir string, upTo int) []audit.GradNormPoint {
-	var out []audit.GradNormPoint
-	for e := 1; e <= upTo; e++ {
-		b, err := os.ReadFile(filepath.Join(dir, fmt.Sprintf("gradnorm-epoch%03d.gob", e)))
-		if err != nil {
-			continue
-		}
-		var pts []audit.GradNormPoint
-		if gob.NewDecoder(bytes.NewReader(b)).Decode(&pts) == nil {
-			out = append(out, pts...)
-		}
-	}
-	return out
 }

@@ -2,11 +2,8 @@ package study
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -88,7 +85,7 @@ func LiRAVarianceFor(setting string, models int) (perSample bool, err error) {
 	case LiRAVariancePerSample:
 		return true, nil
 	}
-	return false, fmt.Errorf("audit: LiRA variance must be auto, fixed or per-sample, not %q: %w", setting, audit.ErrInvalidInput)
+	return false, fmt.Errorf("study: LiRA variance must be auto, fixed or per-sample, not %q: %w", setting, audit.ErrInvalidInput)
 }
 
 // liraVarianceNote says in the report which variance LiRA used.
@@ -116,7 +113,7 @@ func (r *ReferenceSignals) Pick(idx []int) *ReferenceSignals {
 
 // referenceHalves draws model k's IN mask: a seeded random half of n.
 func referenceHalves(seed uint64, k, n int) []bool {
-	r := rand.New(rand.NewPCG(seed^0x726566, uint64(k)+1))
+	r := audit.StreamReferenceHalves.Indexed(seed, k)
 	perm := r.Perm(n)
 	in := make([]bool, n)
 	for _, i := range perm[:n/2] {
@@ -125,28 +122,32 @@ func referenceHalves(seed uint64, k, n int) []bool {
 	return in
 }
 
-// referenceKey names what a cached reference model depends on.
+// referenceKey names what a cached reference model depends on: the
+// architecture, the pool, the recipe and the seed (12 hex digits).
 func referenceKey(cfg ReferenceConfig) (string, error) {
 	mh, err := ModelHash(cfg.Train.Model)
 	if err != nil {
 		return "", err
 	}
-	t := cfg.Train
-	recipe := fmt.Sprintf("%s|%s|%d|%d|%+v|%g|%s|%g|%+v|%d", mh, cfg.Population.Fingerprint(), t.Epochs, t.Batch, t.Optimizer,
-		t.LR, t.Schedule, t.LabelSmoothing, t.Augment, cfg.Seed)
-	recipe += fmt.Sprintf("|%s", t.Init)
-	h := sha256.Sum256([]byte(recipe))
-	return hex.EncodeToString(h[:6]), nil
+	h, err := hashOf(struct {
+		Model, Pool string
+		Training    trainingRecipe
+		Seed        uint64
+	}{mh, cfg.Population.Fingerprint(), recipeOf(cfg.Train), cfg.Seed})
+	if err != nil {
+		return "", err
+	}
+	return h[:12], nil
 }
 
 // TrainReferences trains (or reuses) the reference models and evaluates
 // every pool sample under each.
 func TrainReferences(ctx context.Context, cfg ReferenceConfig) (*ReferenceSignals, error) {
 	if cfg.Models < 2 {
-		return nil, fmt.Errorf("audit: reference attacks need at least 2 reference models, not %d: %w", cfg.Models, audit.ErrInvalidInput)
+		return nil, fmt.Errorf("study: reference attacks need at least 2 reference models, not %d: %w", cfg.Models, audit.ErrInvalidInput)
 	}
 	if cfg.Population == nil || cfg.Train.Model == nil {
-		return nil, fmt.Errorf("audit: reference models need an architecture and a pool: %w", audit.ErrInvalidInput)
+		return nil, fmt.Errorf("study: reference models need an architecture and a pool: %w", audit.ErrInvalidInput)
 	}
 	pop := cfg.Population
 	n := pop.Len()
@@ -156,7 +157,7 @@ func TrainReferences(ctx context.Context, cfg ReferenceConfig) (*ReferenceSignal
 	}
 	if cfg.Dir != "" {
 		if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
-			return nil, fmt.Errorf("audit: %w", err)
+			return nil, fmt.Errorf("study: %w", err)
 		}
 	}
 	jobs := min(max(cfg.Jobs, 1), cfg.Models)
@@ -207,12 +208,12 @@ func TrainReferences(ctx context.Context, cfg ReferenceConfig) (*ReferenceSignal
 			}
 			tc := cfg.Train
 			tc.Train, tc.Test = half, nil
-			tc.Seed = cfg.Seed*7919 + uint64(k) + 1
+			tc.Seed = cfg.Seed*referenceSeedPrime + uint64(k) + 1
 			tc.Session = train
 			tc.Progress, tc.CheckpointDir, tc.Resume, tc.Log = nil, "", false, nil
 			res, err := trainer.Train(ctx, tc)
 			if err != nil {
-				return fmt.Errorf("audit: reference model %d: %w", k, err)
+				return fmt.Errorf("study: reference model %d: %w", k, err)
 			}
 			m = res.Model
 			if path != "" {
@@ -269,54 +270,28 @@ feed:
 	return out, nil
 }
 
-// ReferenceAttacks runs LiRA (online and offline, fixed variance, which is
-// better with few reference models) and RMIA (online) on the audited
-// samples, and reports the Feldman–Zhang memorization scores. target and
-// ref hold the audited samples' signals under the audited model and the
-// reference models, member their membership (the positives). z holds the
-// RMIA population samples' signals (target and reference probabilities of
-// the true class); nil takes the audited non-members, as the RMIA paper
-// does when no separate population is at hand.
-func ReferenceAttacks(target audit.Signals, ref *ReferenceSignals, member []bool, z *audit.RMIAData, opt audit.BootstrapOptions) (reps []audit.AttackReport, scores map[string][]float64, fz []float64, err error) {
-	scores, fz, err = referenceScores(target, ref, member, z)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	for _, name := range []string{"lira_online", "lira_offline", "rmia_online", "rmia_offline"} {
-		if scores[name] == nil {
-			continue
-		}
-		rep, err := audit.NewAttackReport(name, scores[name], member, opt)
-		if err != nil {
-			return nil, nil, nil, fmt.Errorf("audit: %s: %w", name, err)
-		}
-		reps = append(reps, rep)
-	}
-	return reps, scores, fz, nil
-}
-
-// referenceScores computes the reference attacks' scores and the
-// Feldman–Zhang scores (see ReferenceAttacks).
+// referenceScores computes the reference attacks' scores (LiRA online and
+// offline, RMIA online and, with IN masks of z, offline) and the
+// Feldman–Zhang memorization scores. target and ref hold the audited
+// samples' signals under the audited model and the reference models,
+// member their membership. z holds the RMIA population samples' signals
+// (target and reference probabilities of the true class, and IN masks);
+// nil takes the audited non-members, as the RMIA paper does when no
+// separate population is at hand.
 func referenceScores(target audit.Signals, ref *ReferenceSignals, member []bool, z *audit.RMIAData) (scores map[string][]float64, fz []float64, err error) {
 	scores = map[string][]float64{}
-	add := func(name string, s []float64) error {
-		scores[name] = s
-		return nil
-	}
 	for _, v := range []struct {
 		name string
 		opt  audit.LiRAOptions
 	}{
-		{"lira_online", audit.LiRAOptions{FixedVariance: !ref.PerSampleVariance}},
-		{"lira_offline", audit.LiRAOptions{Offline: true, FixedVariance: !ref.PerSampleVariance}},
+		{audit.AttackLiRAOnline, audit.LiRAOptions{FixedVariance: !ref.PerSampleVariance}},
+		{audit.AttackLiRAOffline, audit.LiRAOptions{Offline: true, FixedVariance: !ref.PerSampleVariance}},
 	} {
 		res, err := audit.LiRA(target.Phi, ref.Phi, ref.In, v.opt)
 		if err != nil {
 			return nil, nil, err
 		}
-		if err := add(v.name, res.Scores); err != nil {
-			return nil, nil, err
-		}
+		scores[v.name] = res.Scores
 	}
 	if z == nil {
 		var zIdx []int
@@ -325,16 +300,14 @@ func referenceScores(target audit.Signals, ref *ReferenceSignals, member []bool,
 				zIdx = append(zIdx, i)
 			}
 		}
-		z = &audit.RMIAData{Target: audit.Pick(target.Prob, zIdx), Ref: pickRows(ref.Prob, zIdx), In: pickBoolRows(ref.In, zIdx)}
+		z = ref.population(target.Prob, zIdx)
 	}
 	x := audit.RMIAData{Target: target.Prob, Ref: ref.Prob}
 	rm, err := audit.RMIA(x, *z, audit.RMIAOptions{})
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := add("rmia_online", rm.Scores); err != nil {
-		return nil, nil, err
-	}
+	scores[audit.AttackRMIAOnline] = rm.Scores
 	// RMIA offline: P(x) from the OUT models only, with a tuned on one
 	// reference model taken as the target (RMIA's paper).
 	if z.In != nil && len(ref.Prob) >= 2 {
@@ -346,9 +319,7 @@ func referenceScores(target audit.Signals, ref *ReferenceSignals, member []bool,
 		if err != nil {
 			return nil, nil, err
 		}
-		if err := add("rmia_offline", off.Scores); err != nil {
-			return nil, nil, err
-		}
+		scores[audit.AttackRMIAOffline] = off.Scores
 	}
 	f, err := audit.FeldmanZhang(ref.Correct, ref.In)
 	if err != nil {
@@ -380,6 +351,13 @@ func tuneRMIAOffline(ref *ReferenceSignals, z *audit.RMIAData) (float64, error) 
 		}
 	}
 	return best, nil
+}
+
+// population is RMIA's population z: the samples idx of the pool, with
+// their probabilities of the true class under the target (targetProb,
+// over the pool) and the reference models, and their IN masks.
+func (r *ReferenceSignals) population(targetProb []float64, idx []int) *audit.RMIAData {
+	return &audit.RMIAData{Target: audit.Pick(targetProb, idx), Ref: pickRows(r.Prob, idx), In: pickBoolRows(r.In, idx)}
 }
 
 // pickBoolRows selects columns idx of every row.
