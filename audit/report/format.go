@@ -295,13 +295,13 @@ func verdictWords(r *audit.Report) string {
 		return v
 	}
 	switch r.VerdictCode {
-	case "amplifies":
+	case audit.VerdictAmplifies:
 		return "BatchNorm amplifies memorization and membership-inference risk"
-	case "reduces":
+	case audit.VerdictReduces:
 		return "BatchNorm reduces memorization and membership-inference risk"
-	case "not_distinguishable":
+	case audit.VerdictNotDistinguishable:
 		return "The variants are not distinguishable"
-	case "not_applicable":
+	case audit.VerdictNotApplicable:
 		return "No BN comparison applies"
 	case "":
 		return "No verdict"

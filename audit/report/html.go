@@ -28,11 +28,11 @@ type htmlVariant struct {
 // from the data and never reaches the page as a class name).
 func verdictClass(code string) string {
 	switch code {
-	case "amplifies":
+	case audit.VerdictAmplifies:
 		return "v-amplifies"
-	case "reduces":
+	case audit.VerdictReduces:
 		return "v-reduces"
-	case "not_distinguishable":
+	case audit.VerdictNotDistinguishable:
 		return "v-neutral"
 	}
 	return "v-none"
