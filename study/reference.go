@@ -7,6 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/bnaudit/bnaudit/audit"
@@ -44,7 +47,28 @@ type ReferenceConfig struct {
 	// Progress, when set, hears after each model (from one goroutine at a
 	// time).
 	Progress func(done, total int, reused bool)
+	// Only, when set, limits the call to these model indices (a work
+	// unit trains one): the others are neither trained nor read, and
+	// their rows of the result stay nil.
+	Only []int
+	// NoTrain reads every model from Dir and trains none (a study's
+	// gather): models not there make a *MissingError naming them.
+	NoTrain bool
 }
+
+// MissingError is a gather's error when results it needs are not in the
+// work folder yet. It wraps audit.ErrInvalidInput.
+type MissingError struct {
+	// What is missing, in words ("reference models 2, 5 of variant
+	// remove", "run remove-seed1").
+	What []string
+}
+
+func (e *MissingError) Error() string {
+	return fmt.Sprintf("study: the work folder lacks %s; run those units (bnaudit status --work DIR lists them) and gather again", strings.Join(e.What, "; "))
+}
+
+func (e *MissingError) Unwrap() error { return audit.ErrInvalidInput }
 
 // ReferenceSignals are the pool samples' signals under every reference
 // model, with the IN masks ([model][sample], samples in pool order).
@@ -182,7 +206,23 @@ func TrainReferences(ctx context.Context, cfg ReferenceConfig) (*ReferenceSignal
 		done     int
 		firstErr error
 		wg       sync.WaitGroup
+		missing  []int
 	)
+	todo := cfg.Only
+	if todo == nil {
+		todo = make([]int, cfg.Models)
+		for k := range todo {
+			todo[k] = k
+		}
+	}
+	for _, k := range todo {
+		if k < 0 || k >= cfg.Models {
+			return nil, fmt.Errorf("study: reference model %d of %d does not exist: %w", k, cfg.Models, audit.ErrInvalidInput)
+		}
+	}
+	if cfg.NoTrain && cfg.Dir == "" {
+		return nil, fmt.Errorf("study: reading reference models needs their folder: %w", audit.ErrInvalidInput)
+	}
 	next := make(chan int)
 	one := func(k int) error {
 		in := referenceHalves(cfg.Seed, k, n)
@@ -194,6 +234,12 @@ func TrainReferences(ctx context.Context, cfg ReferenceConfig) (*ReferenceSignal
 			if cached, err := onnxio.Load(path); err == nil {
 				m, reused = cached, true
 			}
+		}
+		if m == nil && cfg.NoTrain {
+			mu.Lock()
+			missing = append(missing, k)
+			mu.Unlock()
+			return nil
 		}
 		if m == nil {
 			var idx []int
@@ -231,7 +277,7 @@ func TrainReferences(ctx context.Context, cfg ReferenceConfig) (*ReferenceSignal
 		out.Phi[k], out.Prob[k], out.Correct[k], out.In[k] = s.Phi, s.Prob, s.Correct, in
 		done++
 		if cfg.Progress != nil {
-			cfg.Progress(done, cfg.Models, reused)
+			cfg.Progress(done, len(todo), reused)
 		}
 		return nil
 	}
@@ -252,7 +298,7 @@ func TrainReferences(ctx context.Context, cfg ReferenceConfig) (*ReferenceSignal
 		}()
 	}
 feed:
-	for k := 0; k < cfg.Models; k++ {
+	for _, k := range todo {
 		select {
 		case next <- k:
 		case <-ctx.Done():
@@ -267,7 +313,20 @@ feed:
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if len(missing) > 0 {
+		slices.Sort(missing)
+		return nil, &MissingError{What: []string{fmt.Sprintf("reference models %s (of %d) in %s", intList(missing), cfg.Models, cfg.Dir)}}
+	}
 	return out, nil
+}
+
+// intList writes indices as "0, 2, 5".
+func intList(v []int) string {
+	s := make([]string, len(v))
+	for i, x := range v {
+		s[i] = strconv.Itoa(x)
+	}
+	return strings.Join(s, ", ")
 }
 
 // referenceScores computes the reference attacks' scores (LiRA online and
