@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -8,7 +9,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/bnaudit/bnaudit/onnxio"
 	"github.com/bnaudit/bnaudit/trainer"
 )
 
@@ -27,7 +27,7 @@ func trainCommand() *cli.Command {
 			"same weights as an uninterrupted run. Ctrl-C stops after the current step and saves.\n\n" + exitCodesHelp,
 		Flags:        trainFlags(),
 		OnUsageError: commandUsageError,
-		Action:       runTrainCommand,
+		Action:       trainAction,
 		Subcommands: []*cli.Command{
 			trainExportCommand(),
 		},
@@ -45,53 +45,67 @@ func trainExportCommand() *cli.Command {
 			"  OUT.eval.onnx      the evaluation graph: BN on running statistics; outputs logits, loss_per_sample, loss\n" +
 			"  OUT.state.onnx     the starting values: the model with its weights (re-drawn with --init scratch)\n" +
 			"The graphs use only standard ONNX ops, so any ONNX Runtime, in any language, can run them.\n\n" + exitCodesHelp,
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "where to write the step graph (required)"},
+		Flags: append(append([]cli.Flag{
+			outputFlag("where to write the step graph (required)"),
 			&cli.IntFlag{Name: "batch", Value: 128, Usage: "batch size the graphs are built for"},
-			&cli.StringFlag{Name: "optimizer", Value: "sgd", Usage: "sgd or adamw"},
-			&cli.Float64Flag{Name: "momentum", Value: 0.9, Usage: "sgd: momentum (0 for none)"},
-			&cli.BoolFlag{Name: "nesterov", Usage: "sgd: Nesterov momentum"},
-			&cli.Float64Flag{Name: "weight-decay", Value: 5e-4, Usage: "weight decay (sgd: L2 added to the gradient; adamw: decoupled)"},
-			&cli.Float64Flag{Name: "label-smoothing", Usage: "label smoothing of the cross-entropy loss"},
+		}, optimizerFlags()...),
+			labelSmoothingFlag(),
 			&cli.BoolFlag{Name: "with-grads", Usage: "also output each parameter's gradient as P.grad"},
-			&cli.StringFlag{Name: "init", Value: "pretrained", Usage: "pretrained (the model's weights) or scratch (PyTorch's default initialization)"},
-			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed of --init scratch"},
-			&cli.BoolFlag{Name: "json", Usage: "print the graphs' interface as JSON"},
-		},
+			initFlag(string(trainer.InitPretrained)),
+			seedFlag("seed of --init scratch"),
+			jsonFlag("print the graphs' interface as JSON"),
+		),
 		OnUsageError: commandUsageError,
 		Action: func(c *cli.Context) error {
 			if c.String("output") == "" {
 				return usageErrorf("train export needs --output; see bnaudit train export --help")
 			}
-			m, err := loadModel(c)
-			if err != nil {
+			opts := trainExportOptions{global: readGlobal(c), Output: c.String("output"), Init: c.String("init"), Seed: c.Uint64("seed"), JSON: c.Bool("json"),
+				Batch: c.Int("batch"), Optimizer: readOptimizer(c), LabelSmoothing: c.Float64("label-smoothing"), WithGrads: c.Bool("with-grads")}
+			var err error
+			if opts.Model, err = modelArg(c); err != nil {
 				return err
 			}
-			init, err := trainer.ParseInit(c.String("init"))
-			if err != nil {
-				return usageErrorf("%v", err)
-			}
-			opt, err := optimizerFlags(c)
-			if err != nil {
+			if err := opts.validate(); err != nil {
 				return err
 			}
-			if c.Int("batch") <= 0 {
-				return usageErrorf("--batch must be positive")
-			}
-			return runTrainExport(m, trainExportOptions{
-				Output: c.String("output"), Init: init, Seed: c.Uint64("seed"), JSON: c.Bool("json"),
-				Step: trainer.StepConfig{Batch: c.Int("batch"), Optimizer: opt, LabelSmoothing: float32(c.Float64("label-smoothing")), WithGrads: c.Bool("with-grads")},
-			}, c.App.Writer)
+			return runTrainExport(c.Context, opts, c.App.Writer)
 		},
 	}
 }
 
+// trainExportOptions are the options of train export.
 type trainExportOptions struct {
-	Output string
-	Init   trainer.Init
-	Seed   uint64
-	JSON   bool
-	Step   trainer.StepConfig
+	global         globalOptions
+	Model          string
+	Output         string
+	Init           string
+	Seed           uint64
+	JSON           bool
+	Batch          int
+	Optimizer      optimizerOptions
+	LabelSmoothing float64
+	WithGrads      bool
+}
+
+func (o trainExportOptions) validate() error {
+	_, err := o.step()
+	return err
+}
+
+// step returns the step graph's configuration and the initialization.
+func (o trainExportOptions) step() (trainer.StepConfig, error) {
+	if _, err := parseInit(o.Init); err != nil {
+		return trainer.StepConfig{}, err
+	}
+	opt, err := o.Optimizer.build()
+	if err != nil {
+		return trainer.StepConfig{}, err
+	}
+	if o.Batch <= 0 {
+		return trainer.StepConfig{}, usageErrorf("--batch must be positive")
+	}
+	return trainer.StepConfig{Batch: o.Batch, Optimizer: opt, LabelSmoothing: float32(o.LabelSmoothing), WithGrads: o.WithGrads}, nil
 }
 
 type exportResult struct {
@@ -116,24 +130,31 @@ func siblingPath(out, kind string) string {
 	return strings.TrimSuffix(out, ext) + "." + kind + ext
 }
 
-func runTrainExport(m *onnxio.Model, opts trainExportOptions, w io.Writer) error {
+func runTrainExport(_ context.Context, opts trainExportOptions, w io.Writer) error {
+	cfg, err := opts.step()
+	if err != nil {
+		return err
+	}
+	m, err := opts.global.loadModel(opts.Model)
+	if err != nil {
+		return err
+	}
 	state := m
-	if opts.Init == trainer.InitScratch {
-		var err error
+	if opts.Init == string(trainer.InitScratch) {
 		if state, _, err = trainer.Initialize(m, opts.Seed); err != nil {
 			return err
 		}
 	}
-	step, err := trainer.BuildStep(state, opts.Step)
+	step, err := trainer.BuildStep(state, cfg)
 	if err != nil {
-		return &exitError{exitBadInput, err}
+		return badInput(err)
 	}
-	eval, err := trainer.BuildEval(state, opts.Step.Batch)
+	eval, err := trainer.BuildEval(state, cfg.Batch)
 	if err != nil {
-		return &exitError{exitBadInput, err}
+		return badInput(err)
 	}
 	r := exportResult{Step: opts.Output, Eval: siblingPath(opts.Output, "eval"), State: siblingPath(opts.Output, "state"),
-		Batch: opts.Step.Batch, Optimizer: opts.Step.Optimizer, Input: step.Input, Logits: step.Logits,
+		Batch: cfg.Batch, Optimizer: cfg.Optimizer, Input: step.Input, Logits: step.Logits,
 		Params: step.Params, Stats: step.Stats, Slots: step.Slots, Masks: step.MaskRatios, Nodes: len(step.Model.Graph().GetNode())}
 	for _, p := range step.Params {
 		r.Parameters += numel(step.Shapes[p])
@@ -160,17 +181,6 @@ func runTrainExport(m *onnxio.Model, opts trainExportOptions, w io.Writer) error
 		fmt.Fprintf(w, "dropout masks  %d inputs (feed Bernoulli(1−p) 0/1 masks of the data's shape)\n", len(r.Masks))
 	}
 	return nil
-}
-
-// optimizerFlags reads --optimizer, --momentum, --nesterov and --weight-decay.
-func optimizerFlags(c *cli.Context) (trainer.Optimizer, error) {
-	switch c.String("optimizer") {
-	case "sgd":
-		return trainer.SGD(float32(c.Float64("momentum")), float32(c.Float64("weight-decay")), c.Bool("nesterov")), nil
-	case "adamw":
-		return trainer.AdamW(float32(c.Float64("weight-decay"))), nil
-	}
-	return trainer.Optimizer{}, usageErrorf("--optimizer must be sgd or adamw, not %q", c.String("optimizer"))
 }
 
 func numel(s []int64) int64 {
