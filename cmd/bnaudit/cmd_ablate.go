@@ -49,35 +49,23 @@ func ablateCommand() *cli.Command {
 		},
 		OnUsageError: commandUsageError,
 		Action: func(c *cli.Context) error {
-			if c.String("mode") == "" || c.String("output") == "" {
-				return usageErrorf("ablate needs --mode and --output; see bnaudit ablate --help")
-			}
-			mode, err := onnxio.ParseMode(c.String("mode"))
-			if err != nil {
-				return usageErrorf("%v", err)
-			}
-			opts := ablateOptions{global: readGlobal(c),
-				Mode:   onnxio.AblateOptions{Mode: mode, Layers: splitList(c.StringSlice("layers")), Groups: c.Int("groups"), CopyAffine: c.Bool("copy-affine")},
+			return act(c, ablateOptions{global: readGlobal(c), modelPath: readModelPath(c), ModeName: c.String("mode"),
+				Mode:   onnxio.AblateOptions{Layers: splitList(c.StringSlice("layers")), Groups: c.Int("groups"), CopyAffine: c.Bool("copy-affine")},
 				Output: c.String("output"),
 				Verify: c.Bool("verify"), VerifyData: c.String("verify-data"), VerifyBatch: c.Int("verify-batch"),
 				Mean: c.Float64("verify-mean"), Std: c.Float64("verify-std"), Seed: c.Uint64("seed"),
 				JSON: c.Bool("json"),
-			}
-			if opts.Model, err = modelArg(c); err != nil {
-				return err
-			}
-			if err := opts.validate(); err != nil {
-				return err
-			}
-			return runAblate(c.Context, opts, c.App.Writer)
+			}, runAblate)
 		},
 	}
 }
 
 // ablateOptions are the options of ablate.
 type ablateOptions struct {
-	global      globalOptions
-	Model       string
+	global globalOptions
+	modelPath
+	// ModeName is --mode; runAblate parses it into Mode.Mode.
+	ModeName    string
 	Mode        onnxio.AblateOptions
 	Output      string
 	Verify      bool
@@ -89,6 +77,15 @@ type ablateOptions struct {
 }
 
 func (o ablateOptions) validate() error {
+	if o.ModeName == "" || o.Output == "" {
+		return usageErrorf("ablate needs --mode and --output; see bnaudit ablate --help")
+	}
+	if _, err := o.mode(); err != nil {
+		return err
+	}
+	if err := o.modelPath.validate(); err != nil {
+		return err
+	}
 	if o.Mode.Groups < 0 {
 		return usageErrorf("--groups must be positive")
 	}
@@ -134,7 +131,20 @@ func splitList(in []string) []string {
 	return out
 }
 
+// mode parses --mode.
+func (o ablateOptions) mode() (onnxio.Mode, error) {
+	mode, err := onnxio.ParseMode(o.ModeName)
+	if err != nil {
+		return "", usageErrorf("%v", err)
+	}
+	return mode, nil
+}
+
 func runAblate(_ context.Context, opts ablateOptions, out io.Writer) error {
+	var err error
+	if opts.Mode.Mode, err = opts.mode(); err != nil {
+		return err
+	}
 	m, err := opts.global.loadModel(opts.Model)
 	if err != nil {
 		return err

@@ -51,18 +51,7 @@ func auditCommand() *cli.Command {
 		Flags:        append(auditDataFlags(), outputFlag("report folder (required)")),
 		OnUsageError: commandUsageError,
 		Action: func(c *cli.Context) error {
-			opts := readAudit(c)
-			if opts.Output == "" {
-				return usageErrorf("audit needs --output; see bnaudit audit --help")
-			}
-			var err error
-			if opts.Model, err = modelArg(c); err != nil {
-				return err
-			}
-			if err := opts.validate(); err != nil {
-				return err
-			}
-			return runAudit(c.Context, opts, c.App.Writer)
+			return act(c, readAudit(c), runAudit)
 		},
 	}
 }
@@ -70,8 +59,7 @@ func auditCommand() *cli.Command {
 // auditOptions are the options of audit, and of check given a model.
 type auditOptions struct {
 	global globalOptions
-
-	Model                       string
+	modelPath
 	Members, MembersSplit       string
 	NonMembers, NonMembersSplit string
 	MaxSamples                  int
@@ -89,7 +77,7 @@ type auditOptions struct {
 }
 
 func readAudit(c *cli.Context) auditOptions {
-	return auditOptions{global: readGlobal(c),
+	return auditOptions{global: readGlobal(c), modelPath: readModelPath(c),
 		Members: c.String("members"), MembersSplit: c.String("members-split"),
 		NonMembers: c.String("nonmembers"), NonMembersSplit: c.String("nonmembers-split"),
 		MaxSamples: c.Int("max-samples"), Norm: c.String("norm"),
@@ -99,6 +87,17 @@ func readAudit(c *cli.Context) auditOptions {
 }
 
 func (o auditOptions) validate() error {
+	if o.Output == "" {
+		return usageErrorf("audit needs --output; see bnaudit audit --help")
+	}
+	if err := o.modelPath.validate(); err != nil {
+		return err
+	}
+	return o.validateData()
+}
+
+// validateData checks the options of auditing a model (audit, check).
+func (o auditOptions) validateData() error {
 	if o.Members == "" || o.NonMembers == "" {
 		return usageErrorf("auditing a model needs --members and --nonmembers")
 	}

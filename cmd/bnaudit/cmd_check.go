@@ -39,10 +39,7 @@ func checkCommand() *cli.Command {
 		Flags:        append(flags, auditDataFlags()...),
 		OnUsageError: commandUsageError,
 		Action: func(c *cli.Context) error {
-			if c.NArg() != 1 {
-				return usageErrorf("check needs one REPORT or MODEL argument; see bnaudit check --help")
-			}
-			opts := checkOptions{Input: c.Args().First(), PolicyFile: c.String("policy"), Audit: readAudit(c),
+			opts := checkOptions{Input: c.Args().First(), nargs: c.NArg(), PolicyFile: c.String("policy"), Audit: readAudit(c),
 				JUnit: c.String("junit"), JSON: c.Bool("json")}
 			// Flags set on the command line override the policy file.
 			for _, f := range []struct {
@@ -57,10 +54,7 @@ func checkCommand() *cli.Command {
 			}
 			opts.DefaultTPRAtFPR = c.Float64("tpr-at-fpr")
 			opts.Conservative = c.Bool("conservative")
-			if err := opts.validate(); err != nil {
-				return err
-			}
-			return runCheck(c.Context, opts, c.App.Writer)
+			return act(c, opts, runCheck)
 		},
 	}
 }
@@ -70,6 +64,7 @@ type checkOptions struct {
 	// Input is a report folder, a report.json, or a model (.onnx) to audit
 	// with the options Audit.
 	Input      string
+	nargs      int
 	PolicyFile string
 	// Limits given as flags (nil: not given) override the policy file's.
 	MaxAUC, MaxTPR, TPRAtFPR, MaxCanaryGap, MaxBNAmplification *float64
@@ -85,10 +80,13 @@ type checkOptions struct {
 func (o checkOptions) isModel() bool { return strings.HasSuffix(strings.ToLower(o.Input), ".onnx") }
 
 func (o checkOptions) validate() error {
+	if o.nargs != 1 {
+		return usageErrorf("check needs one REPORT or MODEL argument; see bnaudit check --help")
+	}
 	if !o.isModel() {
 		return nil
 	}
-	return o.Audit.validate()
+	return o.Audit.validateData()
 }
 
 // policy reads the policy file and applies the limits given as flags.

@@ -59,15 +59,7 @@ func compareCommand() *cli.Command {
 		Flags:        compareFlags(),
 		OnUsageError: commandUsageError,
 		Action: func(c *cli.Context) error {
-			opts := readCompare(c)
-			if err := opts.validate(); err != nil {
-				return err
-			}
-			var err error
-			if opts.Model, err = modelArg(c); err != nil {
-				return err
-			}
-			return runCompare(c.Context, opts, c.App.Writer)
+			return act(c, readCompare(c), runCompare)
 		},
 	}
 }
@@ -77,8 +69,7 @@ type compareOptions struct {
 	global globalOptions
 	// name is the command's name in messages: compare or demo.
 	name string
-
-	Model      string
+	modelPath
 	Data, Test string
 	OOD        string
 	Canaries   int
@@ -104,7 +95,7 @@ type compareOptions struct {
 }
 
 func readCompare(c *cli.Context) compareOptions {
-	return compareOptions{global: readGlobal(c), name: c.Command.Name,
+	return compareOptions{global: readGlobal(c), name: c.Command.Name, modelPath: readModelPath(c),
 		Data: c.String("data"), Test: c.String("test"), OOD: c.String("ood"), Canaries: c.Int("canaries"),
 		Members: c.Int("members"), NonMembers: c.Int("non-members"), Variants: splitList(c.StringSlice("variants")),
 		Seeds: c.Int("seeds"), Output: c.String("output"), Resume: c.Bool("resume"), Recipe: readRecipe(c),
@@ -116,6 +107,9 @@ func readCompare(c *cli.Context) compareOptions {
 func (o compareOptions) validate() error {
 	if o.Data == "" || o.Output == "" {
 		return usageErrorf("%s needs --data and --output; see bnaudit %s --help", o.name, o.name)
+	}
+	if err := o.modelPath.validate(); err != nil {
+		return err
 	}
 	if _, err := o.Recipe.config(); err != nil {
 		return err

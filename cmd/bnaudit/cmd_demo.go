@@ -47,11 +47,8 @@ func demoCommand() *cli.Command {
 				return usageErrorf("demo takes no arguments (use --model); see bnaudit demo --help")
 			}
 			opts := readCompare(c)
-			opts.Model = c.String("model")
-			if err := opts.validate(); err != nil {
-				return err
-			}
-			return runCompare(c.Context, opts, c.App.Writer)
+			opts.modelPath = modelPath{Model: c.String("model"), nargs: 1}
+			return act(c, opts, runCompare)
 		},
 	}
 }

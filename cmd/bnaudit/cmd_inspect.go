@@ -28,9 +28,8 @@ func inspectCommand() *cli.Command {
 		},
 		OnUsageError: commandUsageError,
 		Action: func(c *cli.Context) error {
-			opts := inspectOptions{global: readGlobal(c), JSON: c.Bool("json")}
-			var err error
-			if opts.Model, err = modelArg(c); err != nil {
+			opts := inspectOptions{global: readGlobal(c), modelPath: readModelPath(c), JSON: c.Bool("json")}
+			if err := opts.validate(); err != nil {
 				return opts.fail(c.App.Writer, err)
 			}
 			return runInspect(c.Context, opts, c.App.Writer)
@@ -41,8 +40,8 @@ func inspectCommand() *cli.Command {
 // inspectOptions are the options of inspect.
 type inspectOptions struct {
 	global globalOptions
-	Model  string
-	JSON   bool
+	modelPath
+	JSON bool
 }
 
 // fail returns err, and with --json first prints it as JSON with its exit code.

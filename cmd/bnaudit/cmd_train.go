@@ -57,27 +57,16 @@ func trainExportCommand() *cli.Command {
 		),
 		OnUsageError: commandUsageError,
 		Action: func(c *cli.Context) error {
-			if c.String("output") == "" {
-				return usageErrorf("train export needs --output; see bnaudit train export --help")
-			}
-			opts := trainExportOptions{global: readGlobal(c), Output: c.String("output"), Init: c.String("init"), Seed: c.Uint64("seed"), JSON: c.Bool("json"),
-				Batch: c.Int("batch"), Optimizer: readOptimizer(c), LabelSmoothing: c.Float64("label-smoothing"), WithGrads: c.Bool("with-grads")}
-			var err error
-			if opts.Model, err = modelArg(c); err != nil {
-				return err
-			}
-			if err := opts.validate(); err != nil {
-				return err
-			}
-			return runTrainExport(c.Context, opts, c.App.Writer)
+			return act(c, trainExportOptions{global: readGlobal(c), modelPath: readModelPath(c), Output: c.String("output"), Init: c.String("init"), Seed: c.Uint64("seed"), JSON: c.Bool("json"),
+				Batch: c.Int("batch"), Optimizer: readOptimizer(c), LabelSmoothing: c.Float64("label-smoothing"), WithGrads: c.Bool("with-grads")}, runTrainExport)
 		},
 	}
 }
 
 // trainExportOptions are the options of train export.
 type trainExportOptions struct {
-	global         globalOptions
-	Model          string
+	global globalOptions
+	modelPath
 	Output         string
 	Init           string
 	Seed           uint64
@@ -89,6 +78,12 @@ type trainExportOptions struct {
 }
 
 func (o trainExportOptions) validate() error {
+	if o.Output == "" {
+		return usageErrorf("train export needs --output; see bnaudit train export --help")
+	}
+	if err := o.modelPath.validate(); err != nil {
+		return err
+	}
 	_, err := o.step()
 	return err
 }

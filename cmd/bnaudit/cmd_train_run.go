@@ -42,29 +42,18 @@ func trainFlags() []cli.Flag {
 }
 
 func trainAction(c *cli.Context) error {
-	opts := trainOptions{global: readGlobal(c),
+	return act(c, trainOptions{global: readGlobal(c), modelPath: readModelPath(c),
 		Data: c.String("data"), Test: c.String("test"), TrainIndex: c.String("train-index"), Output: c.String("output"),
 		Recipe: readRecipe(c), LabelSmoothing: c.Float64("label-smoothing"), Seed: c.Uint64("seed"), Norm: c.String("norm"),
 		AugmentCrop: c.Int("augment-crop"), AugmentFlip: c.Bool("augment-flip"), MaxSamples: c.Int("max-samples"),
 		Checkpoint: c.String("checkpoint"), CheckpointEvery: c.Int("checkpoint-every"), Resume: c.Bool("resume"),
-		Log: c.String("log"), LogEvery: c.Int("log-every"), Quiet: c.Bool("quiet")}
-	if opts.Data == "" || opts.Output == "" {
-		return usageErrorf("train needs --data and --output; see bnaudit train --help")
-	}
-	var err error
-	if opts.Model, err = modelArg(c); err != nil {
-		return err
-	}
-	if err := opts.validate(); err != nil {
-		return err
-	}
-	return runTrain(c.Context, opts, c.App.Writer)
+		Log: c.String("log"), LogEvery: c.Int("log-every"), Quiet: c.Bool("quiet")}, runTrain)
 }
 
 // trainOptions are the options of train.
 type trainOptions struct {
-	global          globalOptions
-	Model           string
+	global globalOptions
+	modelPath
 	Data, Test      string
 	TrainIndex      string
 	Output          string
@@ -84,6 +73,12 @@ type trainOptions struct {
 }
 
 func (o trainOptions) validate() error {
+	if o.Data == "" || o.Output == "" {
+		return usageErrorf("train needs --data and --output; see bnaudit train --help")
+	}
+	if err := o.modelPath.validate(); err != nil {
+		return err
+	}
 	if _, err := o.Recipe.config(); err != nil {
 		return err
 	}

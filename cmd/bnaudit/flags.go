@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"io"
 	"os"
@@ -77,12 +78,33 @@ func (g globalOptions) session() (ort.SessionOptions, error) {
 	return opts, ort.Init(g.ORTLib)
 }
 
-// modelArg returns the command's one MODEL argument.
-func modelArg(c *cli.Context) (string, error) {
-	if c.NArg() != 1 {
-		return "", usageErrorf("%s needs exactly one MODEL argument (got %d); see bnaudit %s --help", c.Command.Name, c.NArg(), c.Command.Name)
+// act is what every command's Action does once it has read its flags into
+// opts: validate them all, then run.
+func act[O interface{ validate() error }](c *cli.Context, opts O, run func(context.Context, O, io.Writer) error) error {
+	if err := opts.validate(); err != nil {
+		return err
 	}
-	return c.Args().First(), nil
+	return run(c.Context, opts, c.App.Writer)
+}
+
+// modelPath is a command's MODEL argument.
+type modelPath struct {
+	Model string
+	// cmd and nargs are the command's name and argument count, for validate.
+	cmd   string
+	nargs int
+}
+
+func readModelPath(c *cli.Context) modelPath {
+	return modelPath{Model: c.Args().First(), cmd: c.Command.Name, nargs: c.NArg()}
+}
+
+// validate checks that the command was given exactly one argument.
+func (m modelPath) validate() error {
+	if m.nargs != 1 {
+		return usageErrorf("%s needs exactly one MODEL argument (got %d); see bnaudit %s --help", m.cmd, m.nargs, m.cmd)
+	}
+	return nil
 }
 
 // commandUsageError turns urfave/cli's flag-parsing errors into usage errors.
