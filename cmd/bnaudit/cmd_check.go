@@ -39,22 +39,7 @@ func checkCommand() *cli.Command {
 		Flags:        append(flags, auditDataFlags()...),
 		OnUsageError: commandUsageError,
 		Action: func(c *cli.Context) error {
-			opts := checkOptions{Input: c.Args().First(), nargs: c.NArg(), PolicyFile: c.String("policy"), Audit: readAudit(c),
-				JUnit: c.String("junit"), JSON: c.Bool("json")}
-			// Flags set on the command line override the policy file.
-			for _, f := range []struct {
-				name string
-				dst  **float64
-			}{{"max-auc", &opts.MaxAUC}, {"max-tpr", &opts.MaxTPR}, {"tpr-at-fpr", &opts.TPRAtFPR},
-				{"max-canary-gap", &opts.MaxCanaryGap}, {"max-bn-amplification", &opts.MaxBNAmplification}} {
-				if c.IsSet(f.name) {
-					v := c.Float64(f.name)
-					*f.dst = &v
-				}
-			}
-			opts.DefaultTPRAtFPR = c.Float64("tpr-at-fpr")
-			opts.Conservative = c.Bool("conservative")
-			return act(c, opts, runCheck)
+			return act(c, readCheck(c), runCheck)
 		},
 	}
 }
@@ -74,6 +59,23 @@ type checkOptions struct {
 	Audit           auditOptions
 	JUnit           string
 	JSON            bool
+}
+
+func readCheck(c *cli.Context) checkOptions {
+	opts := checkOptions{Input: c.Args().First(), nargs: c.NArg(), PolicyFile: c.String("policy"), Audit: readAudit(c),
+		DefaultTPRAtFPR: c.Float64("tpr-at-fpr"), Conservative: c.Bool("conservative"), JUnit: c.String("junit"), JSON: c.Bool("json")}
+	// Limits set on the command line override the policy file's.
+	for _, f := range []struct {
+		name string
+		dst  **float64
+	}{{"max-auc", &opts.MaxAUC}, {"max-tpr", &opts.MaxTPR}, {"tpr-at-fpr", &opts.TPRAtFPR},
+		{"max-canary-gap", &opts.MaxCanaryGap}, {"max-bn-amplification", &opts.MaxBNAmplification}} {
+		if c.IsSet(f.name) {
+			v := c.Float64(f.name)
+			*f.dst = &v
+		}
+	}
+	return opts
 }
 
 // isModel says whether the input is a model to audit.

@@ -24,7 +24,7 @@ func versionCommand() *cli.Command {
 			"library it resolves (or why none was found). Missing ONNX Runtime is reported, not an error.\n\n" + exitCodesHelp,
 		OnUsageError: commandUsageError,
 		Action: func(c *cli.Context) error {
-			return runVersion(c.Context, versionOptions{ORTLib: c.String("ort-lib")}, c.App.Writer)
+			return act(c, versionOptions{ORTLib: c.String("ort-lib")}, runVersion)
 		},
 	}
 }
@@ -34,6 +34,8 @@ type versionOptions struct {
 	// ORTLib is --ort-lib: the ONNX Runtime library to look for first.
 	ORTLib string
 }
+
+func (versionOptions) validate() error { return nil }
 
 func runVersion(_ context.Context, o versionOptions, w io.Writer) error {
 	fmt.Fprintf(w, "bnaudit %s%s (%s, %s/%s)\n", version, revision(), runtime.Version(), runtime.GOOS, runtime.GOARCH)

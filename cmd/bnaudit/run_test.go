@@ -120,6 +120,9 @@ func TestRunCheck(t *testing.T) {
 	}
 }
 
+// TestRunVersion initializes ONNX Runtime, so it lives in a file that sorts
+// after main_test.go: TestBadInputs's missing-library case needs a process
+// where no library was loaded yet.
 func TestRunVersion(t *testing.T) {
 	requireORT(t)
 	var out bytes.Buffer
