@@ -48,15 +48,17 @@ func ablateCommand() *cli.Command {
 			jsonFlag("print the result as JSON"),
 		},
 		OnUsageError: commandUsageError,
-		Action: func(c *cli.Context) error {
-			return act(c, ablateOptions{global: readGlobal(c), modelPath: readModelPath(c), ModeName: c.String("mode"),
-				Mode:   onnxio.AblateOptions{Layers: splitList(c.StringSlice("layers")), Groups: c.Int("groups"), CopyAffine: c.Bool("copy-affine")},
-				Output: c.String("output"),
-				Verify: c.Bool("verify"), VerifyData: c.String("verify-data"), VerifyBatch: c.Int("verify-batch"),
-				Mean: c.Float64("verify-mean"), Std: c.Float64("verify-std"), Seed: c.Uint64("seed"),
-				JSON: c.Bool("json"),
-			}, runAblate)
-		},
+		Action:       action(readAblate, runAblate),
+	}
+}
+
+func readAblate(c *cli.Context) ablateOptions {
+	return ablateOptions{global: readGlobal(c), modelPath: readModelPath(c), ModeName: c.String("mode"),
+		Mode:   onnxio.AblateOptions{Layers: splitList(c.StringSlice("layers")), Groups: c.Int("groups"), CopyAffine: c.Bool("copy-affine")},
+		Output: c.String("output"),
+		Verify: c.Bool("verify"), VerifyData: c.String("verify-data"), VerifyBatch: c.Int("verify-batch"),
+		Mean: c.Float64("verify-mean"), Std: c.Float64("verify-std"), Seed: c.Uint64("seed"),
+		JSON: c.Bool("json"),
 	}
 }
 

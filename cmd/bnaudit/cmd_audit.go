@@ -50,9 +50,7 @@ func auditCommand() *cli.Command {
 			"report.md, report.html, scores.csv and signals.npz to --output.\n\n" + exitCodesHelp,
 		Flags:        append(auditDataFlags(), outputFlag("report folder (required)")),
 		OnUsageError: commandUsageError,
-		Action: func(c *cli.Context) error {
-			return act(c, readAudit(c), runAudit)
-		},
+		Action:       action(readAudit, runAudit),
 	}
 }
 

@@ -38,9 +38,7 @@ func checkCommand() *cli.Command {
 			"3 runtime error. Output as text, --json, and --junit FILE for CI systems.",
 		Flags:        append(flags, auditDataFlags()...),
 		OnUsageError: commandUsageError,
-		Action: func(c *cli.Context) error {
-			return act(c, readCheck(c), runCheck)
-		},
+		Action:       action(readCheck, runCheck),
 	}
 }
 

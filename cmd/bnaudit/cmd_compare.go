@@ -58,9 +58,7 @@ func compareCommand() *cli.Command {
 			"--output, and prints the summary. --resume reuses finished runs after an interruption.\n\n" + exitCodesHelp,
 		Flags:        compareFlags(),
 		OnUsageError: commandUsageError,
-		Action: func(c *cli.Context) error {
-			return act(c, readCompare(c), runCompare)
-		},
+		Action:       action(readCompare, runCompare),
 	}
 }
 

@@ -23,9 +23,7 @@ func versionCommand() *cli.Command {
 		Description: "Prints bnaudit's version, the Go version it was built with, and the ONNX Runtime\n" +
 			"library it resolves (or why none was found). Missing ONNX Runtime is reported, not an error.\n\n" + exitCodesHelp,
 		OnUsageError: commandUsageError,
-		Action: func(c *cli.Context) error {
-			return act(c, versionOptions{ORTLib: c.String("ort-lib")}, runVersion)
-		},
+		Action:       action(func(c *cli.Context) versionOptions { return versionOptions{ORTLib: c.String("ort-lib")} }, runVersion),
 	}
 }
 

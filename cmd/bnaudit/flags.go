@@ -78,13 +78,23 @@ func (g globalOptions) session() (ort.SessionOptions, error) {
 	return opts, ort.Init(g.ORTLib)
 }
 
+// options is what every command's options struct can do: check itself
+// before any work starts.
+type options interface{ validate() error }
+
 // act is what every command's Action does once it has read its flags into
 // opts: validate them all, then run.
-func act[O interface{ validate() error }](c *cli.Context, opts O, run func(context.Context, O, io.Writer) error) error {
+func act[O options](c *cli.Context, opts O, run func(context.Context, O, io.Writer) error) error {
 	if err := opts.validate(); err != nil {
 		return err
 	}
 	return run(c.Context, opts, c.App.Writer)
+}
+
+// action is the Action of a command whose options read reads from the
+// flags and run runs.
+func action[O options](read func(*cli.Context) O, run func(context.Context, O, io.Writer) error) cli.ActionFunc {
+	return func(c *cli.Context) error { return act(c, read(c), run) }
 }
 
 // modelPath is a command's MODEL argument.
