@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"math"
@@ -34,7 +35,7 @@ func ablateCommand() *cli.Command {
 			"the outputs moved; for fold it fails (exit 1, nothing written) above 1e-5 relative.\n\n" + exitCodesHelp,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "mode", Aliases: []string{"m"}, Usage: "fold, remove, freeze or groupnorm (required)"},
-			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "where to write the new model (required)"},
+			outputFlag("where to write the new model (required)"),
 			&cli.StringSliceFlag{Name: "layers", Usage: "BN layers to ablate, by name or index (comma-separated; default all)"},
 			&cli.IntFlag{Name: "groups", Usage: "groupnorm: number of groups (default gcd(32, C))"},
 			&cli.BoolFlag{Name: "copy-affine", Usage: "groupnorm: start from BN's scale and bias instead of 1 and 0"},
@@ -43,49 +44,63 @@ func ablateCommand() *cli.Command {
 			&cli.IntFlag{Name: "verify-batch", Value: 8, Usage: "number of inputs --verify runs"},
 			&cli.Float64Flag{Name: "verify-mean", Value: 0.2860, Usage: "normalization mean for --verify-data pixels scaled to [0,1]"},
 			&cli.Float64Flag{Name: "verify-std", Value: 0.3530, Usage: "normalization std for --verify-data"},
-			&cli.Int64Flag{Name: "seed", Value: 1, Usage: "seed for random --verify inputs"},
-			&cli.BoolFlag{Name: "json", Usage: "print the result as JSON"},
+			seedFlag("seed for random --verify inputs"),
+			jsonFlag("print the result as JSON"),
 		},
 		OnUsageError: commandUsageError,
-		Action: func(c *cli.Context) error {
-			if c.String("mode") == "" || c.String("output") == "" {
-				return usageErrorf("ablate needs --mode and --output; see bnaudit ablate --help")
-			}
-			mode, err := onnxio.ParseMode(c.String("mode"))
-			if err != nil {
-				return usageErrorf("%v", err)
-			}
-			m, err := loadModel(c)
-			if err != nil {
-				return err
-			}
-			opts := ablateOptions{
-				Mode:   onnxio.AblateOptions{Mode: mode, Layers: splitList(c.StringSlice("layers")), Groups: c.Int("groups"), CopyAffine: c.Bool("copy-affine")},
-				Output: c.String("output"),
-				Verify: c.Bool("verify"), VerifyData: c.String("verify-data"), VerifyBatch: c.Int("verify-batch"),
-				Mean: c.Float64("verify-mean"), Std: c.Float64("verify-std"), Seed: c.Int64("seed"),
-				JSON: c.Bool("json"),
-			}
-			if opts.Verify {
-				if opts.Session, err = sessionOptions(c); err != nil {
-					return err
-				}
-			}
-			return runAblate(m, opts, c.App.Writer, c.App.ErrWriter)
-		},
+		Action:       action(readAblate, runAblate),
 	}
 }
 
+func readAblate(c *cli.Context) ablateOptions {
+	return ablateOptions{global: readGlobal(c), modelPath: readModelPath(c), ModeName: c.String("mode"),
+		Mode:   onnxio.AblateOptions{Layers: splitList(c.StringSlice("layers")), Groups: c.Int("groups"), CopyAffine: c.Bool("copy-affine")},
+		Output: c.String("output"),
+		Verify: c.Bool("verify"), VerifyData: c.String("verify-data"), VerifyBatch: c.Int("verify-batch"),
+		Mean: c.Float64("verify-mean"), Std: c.Float64("verify-std"), Seed: c.Uint64("seed"),
+		JSON: c.Bool("json"),
+	}
+}
+
+// ablateOptions are the options of ablate.
 type ablateOptions struct {
+	global globalOptions
+	modelPath
+	// ModeName is --mode; runAblate parses it into Mode.Mode.
+	ModeName    string
 	Mode        onnxio.AblateOptions
 	Output      string
 	Verify      bool
 	VerifyData  string
 	VerifyBatch int
 	Mean, Std   float64
-	Seed        int64
+	Seed        uint64
 	JSON        bool
-	Session     ort.SessionOptions
+}
+
+func (o ablateOptions) validate() error {
+	if o.ModeName == "" || o.Output == "" {
+		return usageErrorf("ablate needs --mode and --output; see bnaudit ablate --help")
+	}
+	if _, err := o.mode(); err != nil {
+		return err
+	}
+	if err := o.modelPath.validate(); err != nil {
+		return err
+	}
+	if o.Mode.Groups < 0 {
+		return usageErrorf("--groups must be positive")
+	}
+	if !o.Verify {
+		return nil
+	}
+	if o.VerifyBatch <= 0 {
+		return usageErrorf("--verify-batch must be positive")
+	}
+	if o.VerifyData != "" && o.Std == 0 {
+		return usageErrorf("--verify-std must not be 0")
+	}
+	return o.global.validateSession()
 }
 
 type verifyResult struct {
@@ -118,24 +133,44 @@ func splitList(in []string) []string {
 	return out
 }
 
-func runAblate(m *onnxio.Model, opts ablateOptions, out, errOut io.Writer) error {
-	if opts.Mode.Groups < 0 {
-		return usageErrorf("--groups must be positive")
+// mode parses --mode.
+func (o ablateOptions) mode() (onnxio.Mode, error) {
+	mode, err := onnxio.ParseMode(o.ModeName)
+	if err != nil {
+		return "", usageErrorf("%v", err)
+	}
+	return mode, nil
+}
+
+func runAblate(_ context.Context, opts ablateOptions, out io.Writer) error {
+	var err error
+	if opts.Mode.Mode, err = opts.mode(); err != nil {
+		return err
+	}
+	m, err := opts.global.loadModel(opts.Model)
+	if err != nil {
+		return err
+	}
+	var session ort.SessionOptions
+	if opts.Verify {
+		if session, err = opts.global.session(); err != nil {
+			return err
+		}
 	}
 	res, err := onnxio.Ablate(m, opts.Mode)
 	if err != nil {
-		return &exitError{exitBadInput, err}
+		return badInput(err)
 	}
 	r := ablateResult{Model: m.Name, Output: opts.Output, Mode: opts.Mode.Mode, Layers: res.Layers, Warnings: res.Warnings}
 	if r.Warnings == nil {
 		r.Warnings = []string{}
 	}
 	for _, w := range res.Warnings {
-		fmt.Fprintln(errOut, "bnaudit: warning: "+onnxio.CleanMessage(w))
+		fmt.Fprintln(opts.global.Stderr, "bnaudit: warning: "+onnxio.CleanMessage(w))
 	}
 	var verr error
 	if opts.Verify {
-		r.Verify, verr = verifyAblation(m, res.Model, opts)
+		r.Verify, verr = verifyAblation(m, res.Model, session, opts)
 		if verr == nil && !r.Verify.Passed {
 			verr = checkFailedf("fold changed the outputs by %.3g relative (over %.0e); %s was not written", worstRelative(r.Verify.Differences), foldTolerance, opts.Output)
 		}
@@ -193,7 +228,7 @@ func printAblation(w io.Writer, r ablateResult) {
 
 // verifyAblation runs the original model in inference mode and the ablated
 // one on the same inputs and compares their outputs.
-func verifyAblation(orig, ablated *onnxio.Model, opts ablateOptions) (*verifyResult, error) {
+func verifyAblation(orig, ablated *onnxio.Model, session ort.SessionOptions, opts ablateOptions) (*verifyResult, error) {
 	evalModel, err := onnxio.EvalMode(orig)
 	if err != nil {
 		return nil, err
@@ -210,7 +245,7 @@ func verifyAblation(orig, ablated *onnxio.Model, opts ablateOptions) (*verifyRes
 	if err != nil {
 		return nil, err
 	}
-	diffs, err := ort.CompareModels(a, b, map[string]*ort.Tensor{inName: x}, opts.Session)
+	diffs, err := ort.CompareModels(a, b, map[string]*ort.Tensor{inName: x}, session)
 	if err != nil {
 		return nil, err
 	}
@@ -240,9 +275,6 @@ func verifyInputs(m *onnxio.Model, opts ablateOptions) (string, *ort.Tensor, str
 		return "", nil, "", usageErrorf("--verify needs a declared input shape; %q has none", in.Name)
 	}
 	n := opts.VerifyBatch
-	if n <= 0 {
-		return "", nil, "", usageErrorf("--verify-batch must be positive")
-	}
 	shape := []int64{int64(n)}
 	per := int64(1)
 	for _, d := range in.Shape[1:] {
@@ -255,7 +287,7 @@ func verifyInputs(m *onnxio.Model, opts ablateOptions) (string, *ort.Tensor, str
 	}
 	data := make([]float32, int64(n)*per)
 	if opts.VerifyData == "" {
-		r := rand.New(rand.NewPCG(uint64(opts.Seed), 0x62_6e_61_75_64_69_74))
+		r := rand.New(rand.NewPCG(opts.Seed, 0x62_6e_61_75_64_69_74))
 		for i := range data {
 			data[i] = float32(r.NormFloat64())
 		}
@@ -275,11 +307,21 @@ func verifyInputs(m *onnxio.Model, opts ablateOptions) (string, *ort.Tensor, str
 	if idx.Dims[0] < n {
 		return "", nil, "", usageErrorf("--verify-data holds %d samples, fewer than --verify-batch %d", idx.Dims[0], n)
 	}
-	if opts.Std == 0 {
-		return "", nil, "", usageErrorf("--verify-std must not be 0")
+	// The pixels, scaled to [0, 1] and normalized as dataset.Normalization
+	// says, by the data set's own batch copy.
+	images, err := dataset.FromUint8(opts.VerifyData, shape[1:], idx.Data[:int64(n)*per], make([]int64, n))
+	if err != nil {
+		return "", nil, "", err
 	}
-	for i := range data {
-		data[i] = float32((float64(idx.Data[i])/255 - opts.Mean) / opts.Std)
+	if images, err = images.WithNorm(dataset.Normalization{Mean: []float32{float32(opts.Mean)}, Std: []float32{float32(opts.Std)}}); err != nil {
+		return "", nil, "", err
+	}
+	all := make([]int, n)
+	for i := range all {
+		all[i] = i
+	}
+	if err := images.Batch(all, data); err != nil {
+		return "", nil, "", err
 	}
 	return in.Name, ort.Float32Tensor(shape, data), fmt.Sprintf("first %d samples of %s", n, clip(opts.VerifyData, 80)), nil
 }

@@ -1,42 +1,39 @@
 package main
 
 import (
+	"context"
 	"fmt"
-	"os"
+	"io"
 	"path/filepath"
-	"strings"
-
-	"github.com/bnaudit/bnaudit/study"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/bnaudit/bnaudit/audit"
 	"github.com/bnaudit/bnaudit/audit/report"
 	"github.com/bnaudit/bnaudit/onnxio"
+	"github.com/bnaudit/bnaudit/study"
 	"github.com/bnaudit/bnaudit/trainer"
-	"github.com/bnaudit/bnaudit/trainer/dataset"
 )
 
+// auditDataFlags are the flags of auditing a model, shared by audit and check.
 func auditDataFlags() []cli.Flag {
-	return []cli.Flag{
+	flags := []cli.Flag{
 		&cli.StringFlag{Name: "members", Usage: "samples the model was trained on (IDX folder/file, .npz, image folder)"},
 		&cli.StringFlag{Name: "nonmembers", Usage: "samples it never saw, from the same distribution"},
 		&cli.StringFlag{Name: "members-split", Value: "train", Usage: "split of an IDX folder given as --members"},
 		&cli.StringFlag{Name: "nonmembers-split", Value: "test", Usage: "split of an IDX folder given as --nonmembers"},
 		&cli.IntFlag{Name: "max-samples", Usage: "use at most N samples of each (0: all)"},
 		&cli.StringFlag{Name: "norm", Usage: "normalization MEAN/STD the model expects (required for raw image data; e.g. 0.2860/0.3530)"},
-		&cli.IntFlag{Name: "bootstrap", Value: 1000, Usage: "bootstrap replicates"},
-		&cli.IntFlag{Name: "ref-models", Usage: "train this many reference models (random halves of members ∪ non-members ∪ population) for LiRA, RMIA and Feldman–Zhang (0: threshold attacks only)"},
-		&cli.StringFlag{Name: "lira-variance", Value: "auto", Usage: "LiRA's Gaussians: fixed (one pooled σ, better with few reference models), per-sample, or auto (per-sample from 64 reference models on)"},
+	}
+	flags = append(flags, referenceFlags("members ∪ non-members ∪ population")...)
+	return append(flags,
 		&cli.StringFlag{Name: "population", Usage: "more data from the same distribution, neither member nor audited non-member: reference models also train on it and RMIA compares against it (needs --ref-models)"},
 		&cli.StringFlag{Name: "population-split", Value: "train", Usage: "split of an IDX folder given as --population"},
-		&cli.IntFlag{Name: "jobs", Value: 1, Usage: "reference models trained at once (the threads are split between them)"},
-		&cli.BoolFlag{Name: "no-cache", Usage: "do not keep logits in OUTPUT/cache"},
 		&cli.IntFlag{Name: "ref-epochs", Value: 10, Usage: "reference models: epochs"},
 		&cli.IntFlag{Name: "ref-batch", Value: 64, Usage: "reference models: batch size"},
-		&cli.Float64Flag{Name: "ref-lr", Value: 0.02, Usage: "reference models: learning rate (SGD, momentum 0.9, cosine)"},
-		&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed of the bootstrap"},
-	}
+		&cli.Float64Flag{Name: "ref-lr", Value: 0.02, Usage: fmt.Sprintf("reference models: learning rate (SGD, momentum %g, cosine)", defaultMomentum)},
+		seedFlag("seed of the bootstrap"),
+	)
 }
 
 func auditCommand() *cli.Command {
@@ -51,102 +48,122 @@ func auditCommand() *cli.Command {
 			"RMIA and Feldman–Zhang memorization; --population adds data neither member nor audited. Reports\n" +
 			"slices (per class, correct/incorrect) and the most exposed members. Writes report.json,\n" +
 			"report.md, report.html, scores.csv and signals.npz to --output.\n\n" + exitCodesHelp,
-		Flags:        append(auditDataFlags(), &cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "report folder (required)"}),
+		Flags:        append(auditDataFlags(), outputFlag("report folder (required)")),
 		OnUsageError: commandUsageError,
-		Action: func(c *cli.Context) error {
-			if c.String("output") == "" {
-				return usageErrorf("audit needs --output; see bnaudit audit --help")
-			}
-			m, err := loadModel(c)
-			if err != nil {
-				return err
-			}
-			r, err := runAudit(c, m)
-			if err != nil {
-				return err
-			}
-			if err := report.Write(c.String("output"), r); err != nil {
-				return err
-			}
-			if err := report.WriteMarkdown(c.App.Writer, r); err != nil {
-				return err
-			}
-			fmt.Fprintf(c.App.Writer, "\nreport: %s\n", filepath.Join(c.String("output"), "report.html"))
-			return nil
-		},
+		Action:       action(readAudit, runAudit),
 	}
 }
 
-// runAudit loads the data and audits a model.
-func runAudit(c *cli.Context, m *onnxio.Model) (*audit.Report, error) {
-	if c.String("members") == "" || c.String("nonmembers") == "" {
-		return nil, usageErrorf("auditing a model needs --members and --nonmembers")
+// auditOptions are the options of audit, and of check given a model.
+type auditOptions struct {
+	global globalOptions
+	modelPath
+	Members, MembersSplit       string
+	NonMembers, NonMembersSplit string
+	MaxSamples                  int
+	Norm                        string
+	Population, PopulationSplit string
+	Reference                   referenceOptions
+	RefEpochs, RefBatch         int
+	RefLR                       float64
+	Seed                        uint64
+	// Output is the report folder; reference models and the logits cache
+	// are kept there ("": nowhere).
+	Output string
+	// Command is recorded in the report.
+	Command string
+}
+
+func readAudit(c *cli.Context) auditOptions {
+	return auditOptions{global: readGlobal(c), modelPath: readModelPath(c),
+		Members: c.String("members"), MembersSplit: c.String("members-split"),
+		NonMembers: c.String("nonmembers"), NonMembersSplit: c.String("nonmembers-split"),
+		MaxSamples: c.Int("max-samples"), Norm: c.String("norm"),
+		Population: c.String("population"), PopulationSplit: c.String("population-split"),
+		Reference: readReference(c), RefEpochs: c.Int("ref-epochs"), RefBatch: c.Int("ref-batch"), RefLR: c.Float64("ref-lr"),
+		Seed: c.Uint64("seed"), Output: c.String("output"), Command: command()}
+}
+
+func (o auditOptions) validate() error {
+	if o.Output == "" {
+		return usageErrorf("audit needs --output; see bnaudit audit --help")
 	}
-	if c.String("norm") == "" {
-		return nil, usageErrorf("auditing needs --norm MEAN/STD: the normalization the model was trained with")
+	if err := o.modelPath.validate(); err != nil {
+		return err
 	}
-	norm, err := parseNorm(c.String("norm"))
+	return o.validateData()
+}
+
+// validateData checks the options of auditing a model (audit, check).
+func (o auditOptions) validateData() error {
+	if o.Members == "" || o.NonMembers == "" {
+		return usageErrorf("auditing a model needs --members and --nonmembers")
+	}
+	if o.Norm == "" {
+		return usageErrorf("auditing needs --norm MEAN/STD: the normalization the model was trained with")
+	}
+	if o.Population != "" && o.Reference.RefModels < 2 {
+		return usageErrorf("--population serves reference models: add --ref-models K (K ≥ 2)")
+	}
+	if err := o.Reference.validate(); err != nil {
+		return err
+	}
+	return o.global.validateSession()
+}
+
+func runAudit(ctx context.Context, o auditOptions, w io.Writer) error {
+	m, err := o.global.loadModel(o.Model)
+	if err != nil {
+		return err
+	}
+	r, err := auditModel(ctx, o, m)
+	if err != nil {
+		return err
+	}
+	if err := report.Write(o.Output, r); err != nil {
+		return err
+	}
+	if err := report.WriteMarkdown(w, r); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\nreport: %s\n", filepath.Join(o.Output, "report.html"))
+	return nil
+}
+
+// auditModel loads the data and audits a model.
+func auditModel(ctx context.Context, o auditOptions, m *onnxio.Model) (*audit.Report, error) {
+	norm, err := parseNorm(o.Norm)
 	if err != nil {
 		return nil, err
 	}
-	load := func(path, split string) (*dataset.Dataset, error) {
-		d, err := dataset.Load(path, dataset.LoadOptions{Split: split, MaxSamples: c.Int("max-samples")})
-		if err != nil {
-			return nil, err
-		}
-		return d.WithNorm(norm)
-	}
-	mem, err := load(c.String("members"), c.String("members-split"))
-	if err != nil {
-		return nil, err
-	}
-	non, err := load(c.String("nonmembers"), c.String("nonmembers-split"))
-	if err != nil {
-		return nil, err
-	}
-	var pop *dataset.Dataset
-	if p := c.String("population"); p != "" {
-		if c.Int("ref-models") < 2 {
-			return nil, usageErrorf("--population serves reference models: add --ref-models K (K ≥ 2)")
-		}
+	data, err := study.LoadData(study.DataConfig{Norm: &norm,
+		Members:    study.DataSource{Path: o.Members, Split: o.MembersSplit, Max: o.MaxSamples},
+		NonMembers: study.DataSource{Path: o.NonMembers, Split: o.NonMembersSplit, Max: o.MaxSamples},
 		// The whole population, whatever --max-samples says of the audited sets.
-		d, err := dataset.Load(p, dataset.LoadOptions{Split: c.String("population-split")})
-		if err != nil {
-			return nil, err
-		}
-		if pop, err = d.WithNorm(norm); err != nil {
-			return nil, err
-		}
+		Population: study.DataSource{Path: o.Population, Split: o.PopulationSplit}})
+	if err != nil {
+		return nil, err
 	}
-	if _, err := study.LiRAVarianceFor(c.String("lira-variance"), c.Int("ref-models")); err != nil {
-		return nil, usageErrorf("--lira-variance must be auto, fixed or per-sample, not %q", c.String("lira-variance"))
-	}
-	if r := c.Int("ref-models"); r == 1 || r < 0 {
-		return nil, usageErrorf("--ref-models needs 0 or at least 2 reference models, not %d", r)
-	}
-	opts, err := sessionOptions(c)
+	session, err := o.global.session()
 	if err != nil {
 		return nil, err
 	}
 	refDir := ""
-	var cache study.SignalCache
-	if out := c.String("output"); out != "" {
-		refDir = filepath.Join(out, "reference-models")
-		if !c.Bool("no-cache") {
-			cache.Dir = filepath.Join(out, "cache")
-		}
+	if o.Output != "" {
+		refDir = filepath.Join(o.Output, "reference-models")
 	}
-	return study.Audit(c.Context, study.AuditConfig{Model: m, Members: mem, NonMembers: non, Population: pop, Jobs: c.Int("jobs"), Cache: cache,
-		Bootstrap: audit.BootstrapOptions{Replicates: c.Int("bootstrap"), Seed: c.Uint64("seed")},
-		Session:   opts, Command: strings.Join(os.Args, " "),
-		References: c.Int("ref-models"), RefDir: refDir, LiRAVariance: c.String("lira-variance"),
-		Train: trainer.Config{Epochs: c.Int("ref-epochs"), Batch: c.Int("ref-batch"), Optimizer: trainer.SGD(0.9, 5e-4, false),
-			LR: float32(c.Float64("ref-lr")), Schedule: trainer.Cosine, Session: opts},
+	return study.Audit(ctx, study.AuditConfig{Model: m, Members: data.Members, NonMembers: data.NonMembers, Population: data.Population,
+		Jobs: o.Reference.Jobs, Cache: o.Reference.cache(o.Output),
+		Bootstrap: audit.BootstrapOptions{Replicates: o.Reference.Bootstrap, Seed: o.Seed},
+		Session:   session, Command: o.Command,
+		References: o.Reference.RefModels, RefDir: refDir, LiRAVariance: o.Reference.LiRAVariance,
+		Train: trainer.Config{Epochs: o.RefEpochs, Batch: o.RefBatch, Optimizer: trainer.SGD(defaultMomentum, defaultWeightDecay, false),
+			LR: float32(o.RefLR), Schedule: trainer.Cosine, Session: session},
 		Progress: func(done, total int, reused bool) {
 			what := "trained"
 			if reused {
 				what = "reused"
 			}
-			fmt.Fprintf(c.App.ErrWriter, "reference model %d/%d %s\n", done, total, what)
+			fmt.Fprintf(o.global.Stderr, "reference model %d/%d %s\n", done, total, what)
 		}})
 }

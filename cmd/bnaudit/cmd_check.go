@@ -2,18 +2,18 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
-
-	"github.com/bnaudit/bnaudit/internal/atomicfile"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/bnaudit/bnaudit/audit"
 	"github.com/bnaudit/bnaudit/audit/report"
-	"github.com/bnaudit/bnaudit/onnxio"
+	"github.com/bnaudit/bnaudit/internal/atomicfile"
 )
 
 func checkCommand() *cli.Command {
@@ -26,7 +26,7 @@ func checkCommand() *cli.Command {
 		&cli.Float64Flag{Name: "max-bn-amplification", Usage: "limit on every with-BN-minus-without difference (compare reports)"},
 		&cli.BoolFlag{Name: "conservative", Usage: "compare the upper end of each 95% interval, not the estimate"},
 		&cli.StringFlag{Name: "junit", Usage: "also write the result as JUnit XML to this file"},
-		&cli.BoolFlag{Name: "json", Usage: "print the result as JSON"},
+		jsonFlag("print the result as JSON"),
 	}
 	return &cli.Command{
 		Name:      "check",
@@ -38,79 +38,132 @@ func checkCommand() *cli.Command {
 			"3 runtime error. Output as text, --json, and --junit FILE for CI systems.",
 		Flags:        append(flags, auditDataFlags()...),
 		OnUsageError: commandUsageError,
-		Action:       runCheck,
+		Action:       action(readCheck, runCheck),
 	}
 }
 
-func runCheck(c *cli.Context) error {
-	if c.NArg() != 1 {
+// checkOptions are the options of check.
+type checkOptions struct {
+	// Input is a report folder, a report.json, or a model (.onnx) to audit
+	// with the options Audit.
+	Input      string
+	nargs      int
+	PolicyFile string
+	// Limits given as flags (nil: not given) override the policy file's.
+	MaxAUC, MaxTPR, TPRAtFPR, MaxCanaryGap, MaxBNAmplification *float64
+	// DefaultTPRAtFPR applies where neither flag nor file sets the FPR.
+	DefaultTPRAtFPR float64
+	Conservative    bool
+	Audit           auditOptions
+	JUnit           string
+	JSON            bool
+}
+
+func readCheck(c *cli.Context) checkOptions {
+	opts := checkOptions{Input: c.Args().First(), nargs: c.NArg(), PolicyFile: c.String("policy"), Audit: readAudit(c),
+		DefaultTPRAtFPR: c.Float64("tpr-at-fpr"), Conservative: c.Bool("conservative"), JUnit: c.String("junit"), JSON: c.Bool("json")}
+	// Limits set on the command line override the policy file's.
+	for _, f := range []struct {
+		name string
+		dst  **float64
+	}{{"max-auc", &opts.MaxAUC}, {"max-tpr", &opts.MaxTPR}, {"tpr-at-fpr", &opts.TPRAtFPR},
+		{"max-canary-gap", &opts.MaxCanaryGap}, {"max-bn-amplification", &opts.MaxBNAmplification}} {
+		if c.IsSet(f.name) {
+			v := c.Float64(f.name)
+			*f.dst = &v
+		}
+	}
+	return opts
+}
+
+// isModel says whether the input is a model to audit.
+func (o checkOptions) isModel() bool { return strings.HasSuffix(strings.ToLower(o.Input), ".onnx") }
+
+func (o checkOptions) validate() error {
+	if o.nargs != 1 {
 		return usageErrorf("check needs one REPORT or MODEL argument; see bnaudit check --help")
 	}
+	if !o.isModel() {
+		return nil
+	}
+	return o.Audit.validateData()
+}
+
+// policy reads the policy file and applies the limits given as flags.
+func (o checkOptions) policy() (audit.Policy, error) {
 	var p audit.Policy
-	var err error
-	if path := c.String("policy"); path != "" {
-		if p, err = audit.LoadPolicy(path); err != nil {
-			return err
+	if o.PolicyFile != "" {
+		var err error
+		if p, err = audit.LoadPolicy(o.PolicyFile); err != nil {
+			return p, err
 		}
 	}
-	if c.IsSet("max-auc") {
-		p.MaxAUC = c.Float64("max-auc")
+	for _, f := range []struct {
+		flag *float64
+		dst  *float64
+	}{{o.MaxAUC, &p.MaxAUC}, {o.MaxTPR, &p.MaxTPR}, {o.TPRAtFPR, &p.TPRAtFPR},
+		{o.MaxCanaryGap, &p.MaxCanaryGap}, {o.MaxBNAmplification, &p.MaxBNAmplification}} {
+		if f.flag != nil {
+			*f.dst = *f.flag
+		}
 	}
-	if c.IsSet("max-tpr") {
-		p.MaxTPR = c.Float64("max-tpr")
+	if p.TPRAtFPR == 0 {
+		p.TPRAtFPR = o.DefaultTPRAtFPR
 	}
-	if c.IsSet("tpr-at-fpr") || p.TPRAtFPR == 0 {
-		p.TPRAtFPR = c.Float64("tpr-at-fpr")
-	}
-	if c.IsSet("max-canary-gap") {
-		p.MaxCanaryGap = c.Float64("max-canary-gap")
-	}
-	if c.IsSet("max-bn-amplification") {
-		p.MaxBNAmplification = c.Float64("max-bn-amplification")
-	}
-	if c.Bool("conservative") {
+	if o.Conservative {
 		p.Conservative = true
 	}
-	arg := c.Args().First()
-	var r *audit.Report
-	if strings.HasSuffix(strings.ToLower(arg), ".onnx") {
-		m, err := onnxio.LoadWithLimits(arg, limits(c))
+	return p, nil
+}
+
+// report audits the input model or reads the input report.
+func (o checkOptions) report(ctx context.Context) (*audit.Report, error) {
+	if o.isModel() {
+		m, err := o.Audit.global.loadModel(o.Input)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		if r, err = runAudit(c, m); err != nil {
-			return err
-		}
-	} else {
-		path := arg
-		if st, err := os.Stat(path); err == nil && st.IsDir() {
-			path = filepath.Join(path, report.JSONFile)
-		}
-		f, err := os.Open(path)
-		if err != nil {
-			return fmt.Errorf("check: %w", err)
-		}
-		r, err = report.ReadJSON(f)
-		f.Close()
-		if err != nil {
-			return &exitError{exitBadInput, fmt.Errorf("check: %s: %w", path, err)}
-		}
+		return auditModel(ctx, o.Audit, m)
+	}
+	path := o.Input
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		path = filepath.Join(path, report.JSONFile)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("check: %w", err)
+	}
+	r, err := report.ReadJSON(f)
+	f.Close()
+	if err != nil {
+		return nil, badInput(fmt.Errorf("check: %s: %w", path, err))
+	}
+	return r, nil
+}
+
+func runCheck(ctx context.Context, o checkOptions, w io.Writer) error {
+	p, err := o.policy()
+	if err != nil {
+		return err
+	}
+	r, err := o.report(ctx)
+	if err != nil {
+		return err
 	}
 	res, err := audit.Check(r, p)
 	if err != nil {
 		return err
 	}
-	if j := c.String("junit"); j != "" {
+	if o.JUnit != "" {
 		var buf bytes.Buffer
 		if err := res.WriteJUnit(&buf); err != nil {
 			return err
 		}
-		if err := atomicfile.WriteFile(j, buf.Bytes()); err != nil {
+		if err := atomicfile.WriteFile(o.JUnit, buf.Bytes()); err != nil {
 			return err
 		}
 	}
-	w := c.App.Writer
-	if c.Bool("json") {
+	if o.JSON {
 		if err := writeJSON(w, res); err != nil {
 			return err
 		}

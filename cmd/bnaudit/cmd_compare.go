@@ -1,58 +1,49 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"path/filepath"
-	"strings"
 	"time"
-
-	"github.com/bnaudit/bnaudit/study"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/bnaudit/bnaudit/audit"
 	"github.com/bnaudit/bnaudit/audit/report"
-	"github.com/bnaudit/bnaudit/onnxio"
+	"github.com/bnaudit/bnaudit/study"
 	"github.com/bnaudit/bnaudit/trainer"
-	"github.com/bnaudit/bnaudit/trainer/dataset"
 )
 
 func compareFlags() []cli.Flag {
-	return []cli.Flag{
+	flags := []cli.Flag{
 		&cli.StringFlag{Name: "data", Usage: "in-distribution data: members are drawn from its train split (required)"},
 		&cli.StringFlag{Name: "test", Usage: "non-members (default: the test split of --data)"},
-		&cli.StringFlag{Name: "ood", Value: "noise", Usage: "canary source: a data set (e.g. MNIST digits for a Fashion-MNIST model), noise (uniform-noise images), or relabel (training samples of --data beyond --members, each with a wrong label)"},
+		&cli.StringFlag{Name: "ood", Value: study.CanaryNoise, Usage: "canary source: a data set (e.g. MNIST digits for a Fashion-MNIST model), noise (uniform-noise images), or relabel (training samples of --data beyond --members, each with a wrong label)"},
 		&cli.IntFlag{Name: "canaries", Value: 50, Usage: "canaries inserted (as many more are held out)"},
 		&cli.IntFlag{Name: "members", Usage: "members: the first N training samples (0: all)"},
 		&cli.IntFlag{Name: "non-members", Usage: "non-members: the first N test samples (0: all)"},
 		&cli.StringSliceFlag{Name: "variants", Usage: "original and ablation modes (fold, remove, freeze, groupnorm); default original,remove,freeze,groupnorm"},
 		&cli.IntFlag{Name: "seeds", Value: 1, Usage: "training seeds per variant"},
-		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "report folder (required)"},
+		outputFlag("report folder (required)"),
 		&cli.BoolFlag{Name: "resume", Usage: "reuse the finished runs found in the report folder"},
-		&cli.IntFlag{Name: "epochs", Value: 20, Usage: "training epochs"},
-		&cli.IntFlag{Name: "batch", Value: 64, Usage: "batch size"},
-		&cli.Float64Flag{Name: "lr", Value: 0.02, Usage: "learning rate (cosine schedule)"},
-		&cli.StringFlag{Name: "optimizer", Value: "sgd", Usage: "sgd (momentum 0.9) or adamw"},
-		&cli.Float64Flag{Name: "weight-decay", Value: 5e-4, Usage: "weight decay"},
-		&cli.StringFlag{Name: "init", Value: "scratch", Usage: "scratch or pretrained (fine-tune the model's weights)"},
-		&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed of canaries, data order, initialization and bootstrap"},
-		&cli.StringFlag{Name: "norm", Value: "auto", Usage: "normalization MEAN/STD or auto"},
-		&cli.IntFlag{Name: "bootstrap", Value: 1000, Usage: "bootstrap replicates of each interval"},
+	}
+	flags = append(flags, recipeFlags(20, 64)...)
+	flags = append(flags,
+		seedFlag("seed of canaries, data order, initialization and bootstrap"),
+		normFlag(),
 		&cli.IntFlag{Name: "groups", Usage: "groupnorm variant: groups (default gcd(32, C))"},
-		&cli.StringFlag{Name: "lira-variance", Value: "auto", Usage: "LiRA's Gaussians: fixed (one pooled σ, better with few reference models), per-sample, or auto (per-sample from 64 reference models on)"},
-		&cli.IntFlag{Name: "ref-models", Usage: "reference models per variant (random halves of members ∪ non-members ∪ canaries, same recipe) for LiRA, RMIA and Feldman–Zhang (0: threshold attacks only)"},
-		&cli.IntFlag{Name: "jobs", Value: 1, Usage: "reference models trained at once (the threads are split between them)"},
+	)
+	flags = append(flags, referenceFlags("members ∪ non-members ∪ canaries, per variant, with the same recipe")...)
+	return append(flags,
 		&cli.Float64Flag{Name: "fit-to", Usage: "matched fit: stop each run after the first epoch whose training accuracy reaches this (0–1; --epochs is the maximum)"},
 		&cli.IntFlag{Name: "grad-checkpoints", Value: 5, Usage: "measure the gradient-norm study at this many evenly spaced epochs, the last included (1: the last only)"},
 		&cli.IntFlag{Name: "grad-sample", Value: 256, Usage: "typical members the canaries' gradient norms are compared with"},
 		&cli.BoolFlag{Name: "inbatch", Value: true, Usage: "add the in-batch gradient-norm study at the same checkpoints (BN on batch statistics; one backward per sample)"},
-		&cli.BoolFlag{Name: "no-cache", Usage: "do not keep logits in OUTPUT/cache"},
-		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress output"},
-	}
+		quietFlag(),
+	)
 }
 
 func compareCommand() *cli.Command {
@@ -67,151 +58,136 @@ func compareCommand() *cli.Command {
 			"--output, and prints the summary. --resume reuses finished runs after an interruption.\n\n" + exitCodesHelp,
 		Flags:        compareFlags(),
 		OnUsageError: commandUsageError,
-		Action: func(c *cli.Context) error {
-			if c.String("data") == "" || c.String("output") == "" {
-				return usageErrorf("compare needs --data and --output; see bnaudit compare --help")
-			}
-			m, err := loadModel(c)
-			if err != nil {
-				return err
-			}
-			return runCompare(c, m, c.String("data"), c.String("test"), c.String("ood"), c.String("output"))
-		},
+		Action:       action(readCompare, runCompare),
 	}
 }
 
+// compareOptions are the options of compare and demo.
+type compareOptions struct {
+	global globalOptions
+	// name is the command's name in messages: compare or demo.
+	name string
+	modelPath
+	Data, Test string
+	OOD        string
+	Canaries   int
+	Members    int
+	NonMembers int
+	Variants   []string
+	Seeds      int
+	Output     string
+	Resume     bool
+	Recipe     recipeOptions
+	Seed       uint64
+	Norm       string
+	Groups     int
+	Reference  referenceOptions
+	FitTo      float64
+
+	GradCheckpoints int
+	GradSample      int
+	InBatch         bool
+	Quiet           bool
+	// Command is recorded in the report.
+	Command string
+}
+
+func readCompare(c *cli.Context) compareOptions {
+	return compareOptions{global: readGlobal(c), name: c.Command.Name, modelPath: readModelPath(c),
+		Data: c.String("data"), Test: c.String("test"), OOD: c.String("ood"), Canaries: c.Int("canaries"),
+		Members: c.Int("members"), NonMembers: c.Int("non-members"), Variants: splitList(c.StringSlice("variants")),
+		Seeds: c.Int("seeds"), Output: c.String("output"), Resume: c.Bool("resume"), Recipe: readRecipe(c),
+		Seed: c.Uint64("seed"), Norm: c.String("norm"), Groups: c.Int("groups"), Reference: readReference(c),
+		FitTo: c.Float64("fit-to"), GradCheckpoints: c.Int("grad-checkpoints"), GradSample: c.Int("grad-sample"),
+		InBatch: c.Bool("inbatch"), Quiet: c.Bool("quiet"), Command: command()}
+}
+
+func (o compareOptions) validate() error {
+	if o.Data == "" || o.Output == "" {
+		return usageErrorf("%s needs --data and --output; see bnaudit %s --help", o.name, o.name)
+	}
+	if err := o.modelPath.validate(); err != nil {
+		return err
+	}
+	if _, err := o.Recipe.config(); err != nil {
+		return err
+	}
+	if o.FitTo < 0 || o.FitTo > 1 {
+		return usageErrorf("--fit-to takes a training accuracy in (0, 1], not %g", o.FitTo)
+	}
+	if err := o.Reference.validate(); err != nil {
+		return err
+	}
+	return o.global.validateSession()
+}
+
 // runCompare is shared by compare and demo.
-func runCompare(c *cli.Context, m *onnxio.Model, data, test, ood, out string) error {
-	// Settings first: nothing is loaded or started for a bad flag.
-	var opt trainer.Optimizer
-	switch c.String("optimizer") {
-	case "sgd":
-		opt = trainer.SGD(0.9, float32(c.Float64("weight-decay")), false)
-	case "adamw":
-		opt = trainer.AdamW(float32(c.Float64("weight-decay")))
-	default:
-		return usageErrorf("--optimizer must be sgd or adamw, not %q", c.String("optimizer"))
-	}
-	if f := c.Float64("fit-to"); f < 0 || f > 1 {
-		return usageErrorf("--fit-to takes a training accuracy in (0, 1], not %g", f)
-	}
-	if _, err := study.LiRAVarianceFor(c.String("lira-variance"), c.Int("ref-models")); err != nil {
-		return usageErrorf("--lira-variance must be auto, fixed or per-sample, not %q", c.String("lira-variance"))
-	}
-	if r := c.Int("ref-models"); r == 1 || r < 0 {
-		return usageErrorf("--ref-models needs 0 or at least 2 reference models, not %d", r)
-	}
-	opts, err := sessionOptions(c)
+func runCompare(ctx context.Context, o compareOptions, w io.Writer) error {
+	m, err := o.global.loadModel(o.Model)
 	if err != nil {
 		return err
 	}
-	members, err := dataset.Load(data, dataset.LoadOptions{Split: "train", MaxSamples: c.Int("members")})
+	recipe, err := o.Recipe.config()
 	if err != nil {
 		return err
 	}
+	norm, err := normOrAuto(o.Norm)
+	if err != nil {
+		return err
+	}
+	session, err := o.global.session()
+	if err != nil {
+		return err
+	}
+	test := o.Test
 	if test == "" {
-		test = data
+		test = o.Data
 	}
-	non, err := dataset.Load(test, dataset.LoadOptions{Split: "test", MaxSamples: c.Int("non-members")})
+	data, err := study.LoadData(study.DataConfig{Norm: norm,
+		Members:    study.DataSource{Path: o.Data, Split: "train", Max: o.Members},
+		NonMembers: study.DataSource{Path: test, Split: "test", Max: o.NonMembers}})
 	if err != nil {
 		return err
 	}
-	norm := dataset.ComputeNorm(members)
-	if c.String("norm") != "auto" {
-		if norm, err = parseNorm(c.String("norm")); err != nil {
-			return err
-		}
+	canaries, err := data.Canaries(study.CanaryConfig{Source: o.OOD, Count: o.Canaries, Seed: o.Seed,
+		Pool: study.DataSource{Path: o.Data, Split: "train"}})
+	var short *study.ShortPoolError
+	if errors.As(err, &short) {
+		return usageErrorf("--ood relabel draws %d canaries from the training samples of %s that are not members, and there are %d; lower --members or --canaries", short.Need, short.Pool, short.Have)
 	}
-	if members, err = members.WithNorm(norm); err != nil {
-		return err
-	}
-	if non, err = non.WithNorm(norm); err != nil {
-		return err
-	}
-	classes := max(members.Classes(), non.Classes())
-	var canaries *study.Canaries
-	k := c.Int("canaries")
-	switch {
-	case k <= 0:
-	case ood == "noise":
-		if canaries, err = study.NoiseCanaries(members.SampleShape(), k, classes, norm, c.Uint64("seed")); err != nil {
-			return err
-		}
-	case ood == "relabel":
-		// In-distribution samples that are not members: the training
-		// split of --data without the members.
-		all, err := dataset.Load(data, dataset.LoadOptions{Split: "train"})
-		if err != nil {
-			return err
-		}
-		src, err := study.Outside(all, members)
-		spare := 0
-		switch {
-		case err == nil:
-			spare = src.Len()
-		case !errors.Is(err, study.ErrNoneOutside):
-			return &exitError{exitBadInput, err}
-		}
-		if spare < 2*k {
-			return usageErrorf("--ood relabel draws %d canaries from the training samples of %s that are not members, and there are %d; lower --members or --canaries", 2*k, data, spare)
-		}
-		if canaries, err = study.RelabeledCanaries(src, k, classes, norm, c.Uint64("seed")); err != nil {
-			return &exitError{exitBadInput, err}
-		}
-	default:
-		src, err := dataset.Load(ood, dataset.LoadOptions{Split: "train"})
-		if err != nil {
-			return err
-		}
-		if canaries, err = study.MakeCanaries(src, k, classes, norm, c.Uint64("seed")); err != nil {
-			return &exitError{exitBadInput, err}
-		}
-	}
-	init, err := trainer.ParseInit(c.String("init"))
 	if err != nil {
-		return usageErrorf("%v", err)
+		return err
 	}
-	variants := splitList(c.StringSlice("variants"))
+	recipe.Session = session
+	recipe.StopAtTrainAcc = o.FitTo
 	cfg := study.CompareConfig{
-		Model: m, Variants: variants, Groups: c.Int("groups"),
-		Members: members, NonMembers: non, Canaries: canaries,
-		Train: trainer.Config{Init: init, Epochs: c.Int("epochs"), Batch: c.Int("batch"),
-			Optimizer: opt, LR: float32(c.Float64("lr")),
-			Schedule: trainer.Cosine, Session: opts},
-		Seeds: c.Int("seeds"), Seed: c.Uint64("seed"),
-		Bootstrap: audit.BootstrapOptions{Replicates: c.Int("bootstrap"), Seed: c.Uint64("seed")},
-		Session:   opts, Dir: out, Resume: c.Bool("resume"),
-		Command:   strings.Join(os.Args, " "),
-		RefModels: c.Int("ref-models"), Jobs: c.Int("jobs"), LiRAVariance: c.String("lira-variance"),
-		GradNormCheckpoints: c.Int("grad-checkpoints"), InBatch: c.Bool("inbatch"),
-		GradNormSample: c.Int("grad-sample"),
+		Model: m, Variants: o.Variants, Groups: o.Groups,
+		Members: data.Members, NonMembers: data.NonMembers, Canaries: canaries,
+		Train: recipe, Seeds: o.Seeds, Seed: o.Seed,
+		Bootstrap: audit.BootstrapOptions{Replicates: o.Reference.Bootstrap, Seed: o.Seed},
+		Session:   session, Dir: o.Output, Resume: o.Resume, Command: o.Command,
+		RefModels: o.Reference.RefModels, Jobs: o.Reference.Jobs, LiRAVariance: o.Reference.LiRAVariance,
+		Cache:               o.Reference.cache(o.Output),
+		GradNormCheckpoints: o.GradCheckpoints, InBatch: o.InBatch, GradNormSample: o.GradSample,
 	}
-	cfg.Train.StopAtTrainAcc = c.Float64("fit-to")
-	if !c.Bool("no-cache") {
-		cfg.Cache = study.SignalCache{Dir: filepath.Join(out, "cache")}
-	}
-	if !c.Bool("quiet") {
-		cfg.Progress = compareProgress(c.App.ErrWriter)
+	if !o.Quiet {
+		cfg.Progress = compareProgress(o.global.Stderr)
 	}
 	start := time.Now()
-	rep, err := study.Compare(c.Context, cfg)
+	rep, err := study.Compare(ctx, cfg)
+	if errors.Is(err, trainer.ErrInterrupted) {
+		return fmt.Errorf("%w; rerun the same command with --resume to continue", err)
+	}
 	if err != nil {
-		if errors.Is(err, trainer.ErrInterrupted) {
-			return &exitError{exitRuntime, fmt.Errorf("%w; rerun the same command with --resume to continue", err)}
-		}
-		if errors.Is(err, audit.ErrInvalidInput) || errors.Is(err, dataset.ErrBadData) || errors.Is(err, trainer.ErrUnsupported) {
-			return &exitError{exitBadInput, err}
-		}
 		return err
 	}
-	if err := report.Write(out, rep); err != nil {
+	if err := report.Write(o.Output, rep); err != nil {
 		return err
 	}
-	w := c.App.Writer
 	if err := report.WriteMarkdown(w, rep); err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "\nreport: %s (%s)\n", filepath.Join(out, "report.html"), time.Since(start).Round(time.Second))
+	fmt.Fprintf(w, "\nreport: %s (%s)\n", filepath.Join(o.Output, "report.html"), time.Since(start).Round(time.Second))
 	return nil
 }
 

@@ -2,10 +2,10 @@ package main
 
 import (
 	"github.com/urfave/cli/v2"
-
-	"github.com/bnaudit/bnaudit/onnxio"
 )
 
+// demo is compare with the bundled defaults: it takes compare's options and
+// runs runCompare.
 func demoCommand() *cli.Command {
 	flags := compareFlags()
 	// The bundled defaults: a Fashion-MNIST subset, MNIST digits as canaries,
@@ -46,11 +46,9 @@ func demoCommand() *cli.Command {
 			if c.NArg() != 0 {
 				return usageErrorf("demo takes no arguments (use --model); see bnaudit demo --help")
 			}
-			m, err := onnxio.LoadWithLimits(c.String("model"), limits(c))
-			if err != nil {
-				return err
-			}
-			return runCompare(c, m, c.String("data"), c.String("test"), c.String("ood"), c.String("output"))
+			opts := readCompare(c)
+			opts.modelPath = modelPath{Model: c.String("model"), nargs: 1}
+			return act(c, opts, runCompare)
 		},
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -23,35 +24,48 @@ func inspectCommand() *cli.Command {
 			"(channels, eps, momentum, mode, where statistics and affine come from, the layer\n" +
 			"before it and whether BN can be folded into it) and warnings.\n\n" + exitCodesHelp,
 		Flags: []cli.Flag{
-			&cli.BoolFlag{Name: "json", Usage: "print JSON (errors too, as {\"error\": ...})"},
+			jsonFlag("print JSON (errors too, as {\"error\": ...})"),
 		},
 		OnUsageError: commandUsageError,
 		Action: func(c *cli.Context) error {
-			return runInspect(c, c.Bool("json"), c.App.Writer)
+			opts := inspectOptions{global: readGlobal(c), modelPath: readModelPath(c), JSON: c.Bool("json")}
+			if err := opts.validate(); err != nil {
+				return opts.fail(c.App.Writer, err)
+			}
+			return runInspect(c.Context, opts, c.App.Writer)
 		},
 	}
 }
 
-func commandUsageError(c *cli.Context, err error, _ bool) error {
-	return usageErrorf("%v; see bnaudit %s --help", err, c.Command.Name)
+// inspectOptions are the options of inspect.
+type inspectOptions struct {
+	global globalOptions
+	modelPath
+	JSON bool
 }
 
-func runInspect(c *cli.Context, asJSON bool, out io.Writer) error {
-	m, err := loadModel(c)
-	if err == nil {
-		var s *onnxio.Summary
-		if s, err = onnxio.Inspect(m); err == nil {
-			if asJSON {
-				return writeJSON(out, s)
-			}
-			printSummary(out, s)
-			return nil
-		}
-	}
-	if asJSON {
+// fail returns err, and with --json first prints it as JSON with its exit code.
+func (o inspectOptions) fail(out io.Writer, err error) error {
+	if o.JSON {
 		_ = writeJSON(out, map[string]any{"error": onnxio.CleanMessage(err.Error()), "exit_code": exitCode(err)})
 	}
 	return err
+}
+
+func runInspect(_ context.Context, o inspectOptions, out io.Writer) error {
+	m, err := o.global.loadModel(o.Model)
+	if err != nil {
+		return o.fail(out, err)
+	}
+	s, err := onnxio.Inspect(m)
+	if err != nil {
+		return o.fail(out, err)
+	}
+	if o.JSON {
+		return writeJSON(out, s)
+	}
+	printSummary(out, s)
+	return nil
 }
 
 func writeJSON(w io.Writer, v any) error {

@@ -1,14 +1,19 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
+	"github.com/schollz/progressbar/v3"
 	"github.com/urfave/cli/v2"
+	"golang.org/x/term"
 
-	"github.com/bnaudit/bnaudit/onnxio"
+	"github.com/bnaudit/bnaudit/study"
 	"github.com/bnaudit/bnaudit/trainer"
 )
 
@@ -27,156 +32,186 @@ func trainCommand() *cli.Command {
 			"same weights as an uninterrupted run. Ctrl-C stops after the current step and saves.\n\n" + exitCodesHelp,
 		Flags:        trainFlags(),
 		OnUsageError: commandUsageError,
-		Action:       runTrainCommand,
+		Action:       action(readTrain, runTrain),
 		Subcommands: []*cli.Command{
 			trainExportCommand(),
 		},
 	}
 }
 
-func trainExportCommand() *cli.Command {
-	return &cli.Command{
-		Name:      "export",
-		Usage:     "write a model's training step (forward, loss, backward, optimizer) and evaluation graphs as ONNX",
-		ArgsUsage: "MODEL",
-		Description: "Writes three files (see the README's \"training-step contract\" for every input and output):\n" +
-			"  OUT                the training step: inputs data, labels, lr, step, P, P.m[, P.v], S;\n" +
-			"                     outputs loss, loss_per_sample, logits, P.next, slots .next, S.next, step.next[, P.grad]\n" +
-			"  OUT.eval.onnx      the evaluation graph: BN on running statistics; outputs logits, loss_per_sample, loss\n" +
-			"  OUT.state.onnx     the starting values: the model with its weights (re-drawn with --init scratch)\n" +
-			"The graphs use only standard ONNX ops, so any ONNX Runtime, in any language, can run them.\n\n" + exitCodesHelp,
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "where to write the step graph (required)"},
-			&cli.IntFlag{Name: "batch", Value: 128, Usage: "batch size the graphs are built for"},
-			&cli.StringFlag{Name: "optimizer", Value: "sgd", Usage: "sgd or adamw"},
-			&cli.Float64Flag{Name: "momentum", Value: 0.9, Usage: "sgd: momentum (0 for none)"},
-			&cli.BoolFlag{Name: "nesterov", Usage: "sgd: Nesterov momentum"},
-			&cli.Float64Flag{Name: "weight-decay", Value: 5e-4, Usage: "weight decay (sgd: L2 added to the gradient; adamw: decoupled)"},
-			&cli.Float64Flag{Name: "label-smoothing", Usage: "label smoothing of the cross-entropy loss"},
-			&cli.BoolFlag{Name: "with-grads", Usage: "also output each parameter's gradient as P.grad"},
-			&cli.StringFlag{Name: "init", Value: "pretrained", Usage: "pretrained (the model's weights) or scratch (PyTorch's default initialization)"},
-			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed of --init scratch"},
-			&cli.BoolFlag{Name: "json", Usage: "print the graphs' interface as JSON"},
-		},
-		OnUsageError: commandUsageError,
-		Action: func(c *cli.Context) error {
-			if c.String("output") == "" {
-				return usageErrorf("train export needs --output; see bnaudit train export --help")
-			}
-			m, err := loadModel(c)
-			if err != nil {
-				return err
-			}
-			init, err := trainer.ParseInit(c.String("init"))
-			if err != nil {
-				return usageErrorf("%v", err)
-			}
-			opt, err := optimizerFlags(c)
-			if err != nil {
-				return err
-			}
-			if c.Int("batch") <= 0 {
-				return usageErrorf("--batch must be positive")
-			}
-			return runTrainExport(m, trainExportOptions{
-				Output: c.String("output"), Init: init, Seed: c.Uint64("seed"), JSON: c.Bool("json"),
-				Step: trainer.StepConfig{Batch: c.Int("batch"), Optimizer: opt, LabelSmoothing: float32(c.Float64("label-smoothing")), WithGrads: c.Bool("with-grads")},
-			}, c.App.Writer)
-		},
+func trainFlags() []cli.Flag {
+	flags := []cli.Flag{
+		&cli.StringFlag{Name: "data", Usage: "training data (IDX folder or file, .npz, image folder) (required)"},
+		&cli.StringFlag{Name: "test", Usage: "test data, evaluated after every epoch (an IDX folder's t10k split)"},
+		&cli.StringFlag{Name: "train-index", Usage: "file of training-sample indices to use (a subset)"},
+		outputFlag("where to write the trained model (required)"),
 	}
+	flags = append(flags, recipeFlags(5, 128)...)
+	return append(flags,
+		labelSmoothingFlag(),
+		seedFlag("seed of initialization, data order, augmentation and dropout"),
+		normFlag(),
+		&cli.IntFlag{Name: "augment-crop", Usage: "random crop with this much padding (0: off)"},
+		&cli.BoolFlag{Name: "augment-flip", Usage: "random horizontal flips"},
+		&cli.IntFlag{Name: "max-samples", Usage: "use only the first N training samples (0: all)"},
+		&cli.StringFlag{Name: "checkpoint", Usage: "folder for checkpoints"},
+		&cli.IntFlag{Name: "checkpoint-every", Usage: "also checkpoint every N steps (0: after each epoch only)"},
+		&cli.BoolFlag{Name: "resume", Usage: "continue from the checkpoint in --checkpoint"},
+		&cli.StringFlag{Name: "log", Usage: "JSON-lines log (default: OUTPUT with .jsonl)"},
+		&cli.IntFlag{Name: "log-every", Value: 50, Usage: "also log every N steps (0: epochs only)"},
+		quietFlag(),
+	)
 }
 
-type trainExportOptions struct {
-	Output string
-	Init   trainer.Init
-	Seed   uint64
-	JSON   bool
-	Step   trainer.StepConfig
+func readTrain(c *cli.Context) trainOptions {
+	return trainOptions{global: readGlobal(c), modelPath: readModelPath(c),
+		Data: c.String("data"), Test: c.String("test"), TrainIndex: c.String("train-index"), Output: c.String("output"),
+		Recipe: readRecipe(c), LabelSmoothing: c.Float64("label-smoothing"), Seed: c.Uint64("seed"), Norm: c.String("norm"),
+		AugmentCrop: c.Int("augment-crop"), AugmentFlip: c.Bool("augment-flip"), MaxSamples: c.Int("max-samples"),
+		Checkpoint: c.String("checkpoint"), CheckpointEvery: c.Int("checkpoint-every"), Resume: c.Bool("resume"),
+		Log: c.String("log"), LogEvery: c.Int("log-every"), Quiet: c.Bool("quiet")}
 }
 
-type exportResult struct {
-	Step       string             `json:"step"`
-	Eval       string             `json:"eval"`
-	State      string             `json:"state"`
-	Batch      int                `json:"batch"`
-	Optimizer  trainer.Optimizer  `json:"optimizer"`
-	Input      string             `json:"input"`
-	Logits     string             `json:"logits"`
-	Params     []string           `json:"params"`
-	Stats      []string           `json:"stats"`
-	Slots      []string           `json:"slots"`
-	Masks      map[string]float32 `json:"dropout_masks"`
-	Nodes      int                `json:"step_nodes"`
-	Parameters int64              `json:"parameters"`
+// trainOptions are the options of train.
+type trainOptions struct {
+	global globalOptions
+	modelPath
+	Data, Test      string
+	TrainIndex      string
+	Output          string
+	Recipe          recipeOptions
+	LabelSmoothing  float64
+	Seed            uint64
+	Norm            string
+	AugmentCrop     int
+	AugmentFlip     bool
+	MaxSamples      int
+	Checkpoint      string
+	CheckpointEvery int
+	Resume          bool
+	Log             string
+	LogEvery        int
+	Quiet           bool
 }
 
-// siblingPath turns step.onnx into step.<kind>.onnx.
-func siblingPath(out, kind string) string {
-	ext := filepath.Ext(out)
-	return strings.TrimSuffix(out, ext) + "." + kind + ext
+func (o trainOptions) validate() error {
+	if o.Data == "" || o.Output == "" {
+		return usageErrorf("train needs --data and --output; see bnaudit train --help")
+	}
+	if err := o.modelPath.validate(); err != nil {
+		return err
+	}
+	if _, err := o.Recipe.config(); err != nil {
+		return err
+	}
+	if o.Resume && o.Checkpoint == "" {
+		return usageErrorf("--resume needs --checkpoint DIR")
+	}
+	return o.global.validateSession()
 }
 
-func runTrainExport(m *onnxio.Model, opts trainExportOptions, w io.Writer) error {
-	state := m
-	if opts.Init == trainer.InitScratch {
-		var err error
-		if state, _, err = trainer.Initialize(m, opts.Seed); err != nil {
-			return err
+func runTrain(ctx context.Context, o trainOptions, w io.Writer) error {
+	m, err := o.global.loadModel(o.Model)
+	if err != nil {
+		return err
+	}
+	cfg, err := o.Recipe.config()
+	if err != nil {
+		return err
+	}
+	norm, err := normOrAuto(o.Norm)
+	if err != nil {
+		return err
+	}
+	if cfg.Session, err = o.global.session(); err != nil {
+		return err
+	}
+	data, err := study.LoadData(study.DataConfig{Norm: norm,
+		Members:    study.DataSource{Path: o.Data, Split: "train", Max: o.MaxSamples, Index: o.TrainIndex},
+		NonMembers: study.DataSource{Path: o.Test, Split: "test"}})
+	if err != nil {
+		return err
+	}
+	logPath := o.Log
+	if logPath == "" {
+		logPath = strings.TrimSuffix(o.Output, filepath.Ext(o.Output)) + ".jsonl"
+	}
+	flags := os.O_CREATE | os.O_WRONLY | os.O_TRUNC
+	if o.Resume {
+		flags = os.O_CREATE | os.O_WRONLY | os.O_APPEND
+	}
+	logFile, err := os.OpenFile(logPath, flags, 0o644)
+	if err != nil {
+		return fmt.Errorf("bnaudit: cannot write the log: %w", err)
+	}
+	defer logFile.Close()
+	cfg.Model, cfg.Train, cfg.Test = m, data.Members, data.NonMembers
+	cfg.LabelSmoothing = float32(o.LabelSmoothing)
+	cfg.Augment = trainer.Augment{Crop: o.AugmentCrop, Flip: o.AugmentFlip}
+	cfg.Seed = o.Seed
+	cfg.CheckpointDir, cfg.CheckpointEvery, cfg.Resume = o.Checkpoint, o.CheckpointEvery, o.Resume
+	cfg.Log, cfg.LogEvery = logFile, o.LogEvery
+	// Record the run's settings as the log's first line.
+	fmt.Fprintf(logFile, `{"run":{"model":%q,"train":%q,"samples":%d,"norm_mean":%v,"norm_std":%v,"epochs":%d,"batch":%d,"optimizer":%q,"lr":%v,"schedule":%q,"seed":%d,"init":%q,"resume":%v}}`+"\n",
+		m.Name, cfg.Train.Name(), cfg.Train.Len(), jsonFloats(data.Norm.Mean), jsonFloats(data.Norm.Std), cfg.Epochs, cfg.Batch, cfg.Optimizer.Kind, cfg.LR, cfg.Schedule, cfg.Seed, cfg.Init, cfg.Resume)
+	errw := o.global.Stderr
+	var bar *progressbar.ProgressBar
+	if !o.Quiet {
+		if f, ok := errw.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+			cfg.Progress = terminalProgress(&bar, errw)
+		} else {
+			cfg.Progress = plainProgress(errw)
 		}
 	}
-	step, err := trainer.BuildStep(state, opts.Step)
+	res, err := trainer.Train(ctx, cfg)
+	if bar != nil {
+		bar.Finish()
+		fmt.Fprintln(errw)
+	}
 	if err != nil {
-		return &exitError{exitBadInput, err}
-	}
-	eval, err := trainer.BuildEval(state, opts.Step.Batch)
-	if err != nil {
-		return &exitError{exitBadInput, err}
-	}
-	r := exportResult{Step: opts.Output, Eval: siblingPath(opts.Output, "eval"), State: siblingPath(opts.Output, "state"),
-		Batch: opts.Step.Batch, Optimizer: opts.Step.Optimizer, Input: step.Input, Logits: step.Logits,
-		Params: step.Params, Stats: step.Stats, Slots: step.Slots, Masks: step.MaskRatios, Nodes: len(step.Model.Graph().GetNode())}
-	for _, p := range step.Params {
-		r.Parameters += numel(step.Shapes[p])
-	}
-	// Write the state and evaluation graph first: the step graph is the file
-	// that says the export finished.
-	if err := state.Save(r.State); err != nil {
 		return err
 	}
-	if err := eval.Model.Save(r.Eval); err != nil {
+	if err := res.Model.Save(o.Output); err != nil {
 		return err
 	}
-	if err := step.Model.Save(r.Step); err != nil {
-		return err
+	for _, e := range res.Epochs {
+		fmt.Fprintf(w, "epoch %d: train loss %.4f acc %.4f", e.Epoch, e.TrainLoss, e.TrainAcc)
+		if e.HasTest || cfg.Test != nil {
+			fmt.Fprintf(w, ", test loss %.4f acc %.4f", e.TestLoss, e.TestAcc)
+		}
+		fmt.Fprintf(w, ", %.1f steps/s, lr %.3g\n", e.StepsPerSec, e.LR)
 	}
-	if opts.JSON {
-		return writeJSON(w, r)
-	}
-	fmt.Fprintf(w, "training step  %s (%d nodes, batch %d, %s)\n", r.Step, r.Nodes, r.Batch, r.Optimizer.Kind)
-	fmt.Fprintf(w, "evaluation     %s\n", r.Eval)
-	fmt.Fprintf(w, "initial state  %s\n", r.State)
-	fmt.Fprintf(w, "parameters     %d in %d tensors; %d BatchNorm statistics; optimizer slots %v\n", r.Parameters, len(r.Params), len(r.Stats), r.Slots)
-	if len(r.Masks) > 0 {
-		fmt.Fprintf(w, "dropout masks  %d inputs (feed Bernoulli(1−p) 0/1 masks of the data's shape)\n", len(r.Masks))
-	}
+	fmt.Fprintf(w, "wrote %s (%d steps%s); log %s\n", o.Output, res.Steps, map[bool]string{true: ", resumed", false: ""}[res.Resumed], logPath)
 	return nil
 }
 
-// optimizerFlags reads --optimizer, --momentum, --nesterov and --weight-decay.
-func optimizerFlags(c *cli.Context) (trainer.Optimizer, error) {
-	switch c.String("optimizer") {
-	case "sgd":
-		return trainer.SGD(float32(c.Float64("momentum")), float32(c.Float64("weight-decay")), c.Bool("nesterov")), nil
-	case "adamw":
-		return trainer.AdamW(float32(c.Float64("weight-decay"))), nil
+func jsonFloats(v []float32) string {
+	parts := make([]string, len(v))
+	for i, x := range v {
+		parts[i] = fmt.Sprintf("%g", x)
 	}
-	return trainer.Optimizer{}, usageErrorf("--optimizer must be sgd or adamw, not %q", c.String("optimizer"))
+	return "[" + strings.Join(parts, ",") + "]"
 }
 
-func numel(s []int64) int64 {
-	n := int64(1)
-	for _, d := range s {
-		n *= d
+// terminalProgress draws a progress bar on a terminal.
+func terminalProgress(bar **progressbar.ProgressBar, w io.Writer) func(trainer.Progress) {
+	return func(p trainer.Progress) {
+		if *bar == nil {
+			*bar = progressbar.NewOptions(p.TotalSteps, progressbar.OptionSetWriter(w), progressbar.OptionShowCount(),
+				progressbar.OptionSetWidth(30), progressbar.OptionThrottle(200*time.Millisecond), progressbar.OptionClearOnFinish())
+		}
+		(*bar).Describe(fmt.Sprintf("epoch %d/%d loss %.3f acc %.3f %.0f samples/s", p.Epoch, p.Epochs, p.Loss, p.Accuracy, p.SamplesPerSec))
+		(*bar).Set(p.GlobalStep)
 	}
-	return n
+}
+
+// plainProgress prints a line every 10% of an epoch when not on a terminal.
+func plainProgress(w io.Writer) func(trainer.Progress) {
+	return func(p trainer.Progress) {
+		every := max(1, p.StepsPerEpoch/10)
+		if p.Step%every == 0 || p.Step == p.StepsPerEpoch {
+			fmt.Fprintf(w, "epoch %d/%d step %d/%d loss %.4f acc %.4f %.0f samples/s eta %s\n", p.Epoch, p.Epochs, p.Step, p.StepsPerEpoch,
+				p.Loss, p.Accuracy, p.SamplesPerSec, p.ETA.Round(time.Second))
+		}
+	}
 }

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"runtime"
 	"runtime/debug"
 
@@ -21,17 +23,26 @@ func versionCommand() *cli.Command {
 		Description: "Prints bnaudit's version, the Go version it was built with, and the ONNX Runtime\n" +
 			"library it resolves (or why none was found). Missing ONNX Runtime is reported, not an error.\n\n" + exitCodesHelp,
 		OnUsageError: commandUsageError,
-		Action: func(c *cli.Context) error {
-			w := c.App.Writer
-			fmt.Fprintf(w, "bnaudit %s%s (%s, %s/%s)\n", version, revision(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
-			if err := ort.Init(c.String("ort-lib")); err != nil {
-				fmt.Fprintf(w, "onnxruntime: not available: %s\n", onnxio.CleanMessage(err.Error()))
-				return nil
-			}
-			fmt.Fprintf(w, "onnxruntime: %s (%s)\n", ort.Version(), ort.LibraryPath())
-			return nil
-		},
+		Action:       action(func(c *cli.Context) versionOptions { return versionOptions{ORTLib: c.String("ort-lib")} }, runVersion),
 	}
+}
+
+// versionOptions are the options of version.
+type versionOptions struct {
+	// ORTLib is --ort-lib: the ONNX Runtime library to look for first.
+	ORTLib string
+}
+
+func (versionOptions) validate() error { return nil }
+
+func runVersion(_ context.Context, o versionOptions, w io.Writer) error {
+	fmt.Fprintf(w, "bnaudit %s%s (%s, %s/%s)\n", version, revision(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	if err := ort.Init(o.ORTLib); err != nil {
+		fmt.Fprintf(w, "onnxruntime: not available: %s\n", onnxio.CleanMessage(err.Error()))
+		return nil
+	}
+	fmt.Fprintf(w, "onnxruntime: %s (%s)\n", ort.Version(), ort.LibraryPath())
+	return nil
 }
 
 // revision is the VCS commit the binary was built from, when Go recorded it.

@@ -33,31 +33,44 @@ const (
 const exitCodesHelp = `Exit codes: 0 success; 1 a check failed; 2 bad usage, bad input or a missing
 ONNX Runtime library; 3 an internal or runtime error.`
 
-// exitError carries the exit code an error maps to.
-type exitError struct {
-	code int
-	err  error
-}
+// inputError marks bad usage or bad input (exit 2): a flag, an argument or a
+// file the command cannot work with. Library errors that say the same wrap
+// their own sentinels, which exitCode knows too.
+type inputError struct{ err error }
 
-func (e *exitError) Error() string { return e.err.Error() }
-func (e *exitError) Unwrap() error { return e.err }
+func (e *inputError) Error() string { return e.err.Error() }
+func (e *inputError) Unwrap() error { return e.err }
+
+// checkFailure marks a check that did not hold (exit 1).
+type checkFailure struct{ err error }
+
+func (e *checkFailure) Error() string { return e.err.Error() }
+func (e *checkFailure) Unwrap() error { return e.err }
 
 func usageErrorf(format string, args ...any) error {
-	return &exitError{exitBadInput, fmt.Errorf(format, args...)}
+	return &inputError{fmt.Errorf(format, args...)}
 }
 
+// badInput marks err, whatever it wraps, as an error about the input.
+func badInput(err error) error { return &inputError{err} }
+
 func checkFailedf(format string, args ...any) error {
-	return &exitError{exitCheckFailed, fmt.Errorf(format, args...)}
+	return &checkFailure{fmt.Errorf(format, args...)}
 }
 
 // exitCode maps an error to the process exit code in one place.
 func exitCode(err error) int {
-	var ee *exitError
+	var ie *inputError
+	var cf *checkFailure
 	switch {
 	case err == nil:
 		return exitOK
-	case errors.As(err, &ee):
-		return ee.code
+	case errors.As(err, &cf):
+		return exitCheckFailed
+	case errors.As(err, &ie):
+		return exitBadInput
+	case errors.Is(err, trainer.ErrInterrupted):
+		return exitRuntime
 	case errors.Is(err, onnxio.ErrNotONNX), errors.Is(err, onnxio.ErrInvalidModel),
 		errors.Is(err, onnxio.ErrTooLarge), errors.Is(err, onnxio.ErrUnsafePath),
 		errors.Is(err, dataset.ErrBadData), errors.Is(err, fs.ErrNotExist),
