@@ -24,6 +24,7 @@ func buildCompareReport(cfg CompareConfig, records map[string][]*runRecord) (*au
 		}
 	}
 	r.Samples, r.Runs = sampleTables(cfg.Variants, records)
+	r.Notes = append(r.Notes, fallbackNotes(cfg.Variants, records)...)
 	orig, ok := rows[VariantOriginal]
 	if !ok {
 		r.Verdict = "No original variant was trained, so there is no BN-versus-no-BN comparison."
@@ -298,4 +299,22 @@ func (f findings) verdict(seeds int) (code, text string) {
 		text = "On one training seed per variant (intervals over samples only, not over training runs): " + text
 	}
 	return code, text
+}
+
+// fallbackNotes says which runs trained on the standard graph because ONNX
+// Runtime refused bnaudit's faster session rewrite (each note once).
+func fallbackNotes(variants []string, records map[string][]*runRecord) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, v := range variants {
+		for _, rec := range records[v] {
+			for _, f := range rec.Fallbacks {
+				if !seen[f] {
+					seen[f] = true
+					out = append(out, "Run "+rec.Key+" trained on the standard graph: "+f)
+				}
+			}
+		}
+	}
+	return out
 }

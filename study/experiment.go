@@ -72,6 +72,9 @@ type ExperimentResult struct {
 	// before the maximum.
 	Epochs       int
 	StoppedEarly bool
+	// Fallbacks are the trainer's notes on session rewrites ONNX Runtime
+	// refused (the run trained on the standard graph instead).
+	Fallbacks []string
 }
 
 // threshold attacks run on every model, with their names in reports.
@@ -150,6 +153,7 @@ func RunExperiment(ctx context.Context, cfg ExperimentConfig) (*ExperimentResult
 	}
 	addTraining(&out.Variant, res, along)
 	out.StoppedEarly = res.StoppedEarly
+	out.Fallbacks = res.Fallbacks
 	out.Epochs = len(res.Epochs)
 	out.Model = res.Model
 	return out, nil

@@ -68,11 +68,13 @@ type runRecord struct {
 	GradTypical  []float64 `json:"grad_typical"`
 	// Samples is the run's per-sample table (scores.csv, signals.npz).
 	Samples *audit.SampleTable
+	// Fallbacks are the trainer's notes on refused session rewrites.
+	Fallbacks []string
 }
 
 // recordOf takes a finished run's record from its result.
 func recordOf(key, recipe string, res *ExperimentResult) *runRecord {
-	rec := &runRecord{Key: key, Recipe: recipe, Epochs: res.Epochs, Stopped: res.StoppedEarly, Variant: res.Variant}
+	rec := &runRecord{Key: key, Recipe: recipe, Epochs: res.Epochs, Stopped: res.StoppedEarly, Variant: res.Variant, Fallbacks: res.Fallbacks}
 	t := res.Samples
 	for i := range t.Member {
 		switch {

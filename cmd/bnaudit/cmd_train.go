@@ -171,6 +171,9 @@ func runTrain(ctx context.Context, o trainOptions, w io.Writer) error {
 	if err != nil {
 		return err
 	}
+	for _, f := range res.Fallbacks {
+		fmt.Fprintf(errw, "warning: %s\n", f)
+	}
 	if err := res.Model.Save(o.Output); err != nil {
 		return err
 	}

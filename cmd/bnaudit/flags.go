@@ -25,6 +25,7 @@ func globalFlags() []cli.Flag {
 		&cli.IntFlag{Name: "threads", Value: 0, Usage: "ONNX Runtime intra-op threads (0: ONNX Runtime's default)"},
 		&cli.StringFlag{Name: "device", Value: "cpu", Usage: "cpu or cuda (needs a GPU build of ONNX Runtime)"},
 		&cli.Int64Flag{Name: "max-model-bytes", Value: onnxio.DefaultLimits().MaxFileBytes, Usage: "refuse model files larger than this"},
+		&cli.StringFlag{Name: "nchwc", Value: "all", EnvVars: []string{"BNAUDIT_NCHWC"}, Usage: "CPU training session layout: all (ONNX Runtime's blocked NCHWc kernels for convolutions and the activations between them), conv (convolutions only) or off (the standard graph); exported graphs are standard either way"},
 	}
 }
 
@@ -35,13 +36,14 @@ type globalOptions struct {
 	Threads       int
 	Device        string
 	MaxModelBytes int64
+	NCHWc         string
 	// Stderr receives progress and warnings (results go to runX's out).
 	Stderr io.Writer
 }
 
 func readGlobal(c *cli.Context) globalOptions {
 	return globalOptions{ORTLib: c.String("ort-lib"), Threads: c.Int("threads"), Device: c.String("device"),
-		MaxModelBytes: c.Int64("max-model-bytes"), Stderr: c.App.ErrWriter}
+		MaxModelBytes: c.Int64("max-model-bytes"), NCHWc: c.String("nchwc"), Stderr: c.App.ErrWriter}
 }
 
 // limits reads the model-size flags.
@@ -66,6 +68,9 @@ func (g globalOptions) validateSession() error {
 	if g.Device != "cpu" && g.Device != "cuda" {
 		return usageErrorf("--device must be cpu or cuda, not %q", g.Device)
 	}
+	if _, err := ort.ParseNCHWc(g.NCHWc); err != nil {
+		return usageErrorf("--nchwc (or BNAUDIT_NCHWC) must be all, conv or off, not %q", g.NCHWc)
+	}
 	return nil
 }
 
@@ -75,6 +80,7 @@ func (g globalOptions) session() (ort.SessionOptions, error) {
 	if err := g.validateSession(); err != nil {
 		return opts, err
 	}
+	opts.NCHWc, _ = ort.ParseNCHWc(g.NCHWc)
 	return opts, ort.Init(g.ORTLib)
 }
 
