@@ -60,3 +60,17 @@ func TestCompareRowKeepsSeeds(t *testing.T) {
 		t.Errorf("per-seed AUCs %+v, want 0.60 and 0.70 (canary 0.90 first)", v.PerSeed)
 	}
 }
+
+// TestFallbackNotes: each refused-rewrite note reaches the report once,
+// naming the run that met it, in variant order.
+func TestFallbackNotes(t *testing.T) {
+	recs := map[string][]*runRecord{
+		"original": {{Key: "original-seed0", Fallbacks: []string{"step graph at batch 128: ORT refused"}}, {Key: "original-seed1", Fallbacks: []string{"step graph at batch 128: ORT refused"}}},
+		"remove":   {{Key: "remove-seed0"}},
+	}
+	got := fallbackNotes([]string{"original", "remove"}, recs)
+	want := []string{"Run original-seed0 trained on the standard graph: step graph at batch 128: ORT refused"}
+	if len(got) != len(want) || got[0] != want[0] {
+		t.Errorf("notes %q, want %q", got, want)
+	}
+}
