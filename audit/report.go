@@ -39,6 +39,19 @@ type Report struct {
 	Runs []RunSamples `json:"-"`
 	// SampleFiles lists the per-run sample files of the report folder.
 	SampleFiles []SampleFile `json:"sample_files,omitempty"`
+	// Units lists the work units of a study run on an engine (local,
+	// slurm, k8s): what each was, where it ran and how long it took.
+	Units []UnitRun `json:"units,omitempty"`
+}
+
+// UnitRun is one work unit of a study as it ran.
+type UnitRun struct {
+	Index   int     `json:"index"`
+	Name    string  `json:"name"` // "run original-seed0", "reference remove #3"
+	Engine  string  `json:"engine"`
+	Host    string  `json:"host,omitempty"`
+	Job     string  `json:"job,omitempty"` // the scheduler's job or task id
+	Seconds float64 `json:"seconds"`
 }
 
 // RunSamples is one training run's per-sample table.

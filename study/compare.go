@@ -63,6 +63,10 @@ type CompareConfig struct {
 	Progress func(CompareProgress)
 	// Command is recorded in the report.
 	Command string
+	// Gather builds the report from the runs and reference models already
+	// in Dir (a study whose work units ran elsewhere): nothing is trained,
+	// and what is missing is a *MissingError naming it.
+	Gather bool
 }
 
 // CompareProgress reports the run in progress.
@@ -159,7 +163,12 @@ func (c *comparison) progress(p CompareProgress) {
 	}
 }
 
-// variant trains (or, resuming, reuses) the variant's runs, one per seed.
+// variant trains (or, resuming, reuses) the variant's runs, one per seed,
+// then adds the attacks that need the variant's reference models to every
+// run. Runs are trained without reference models, so that a run and a
+// reference model are independent work units; the reference attacks are
+// pure statistics over the stored per-sample table, the same whether the
+// units ran here or on a cluster.
 func (c *comparison) variant(ctx context.Context, v string) ([]*runRecord, error) {
 	cfg := c.cfg
 	vm, err := variantModel(cfg.Model, v, cfg)
@@ -171,14 +180,22 @@ func (c *comparison) variant(ctx context.Context, v string) ([]*runRecord, error
 		return nil, err
 	}
 	// Finished runs first: a folder of another recipe is refused before
-	// anything is trained, and reference models are only needed when a run
-	// is left to train.
+	// anything is trained.
 	finished, err := c.finishedRuns(v, recipe)
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Gather && len(finished) < cfg.Seeds {
+		var miss []string
+		for k := 0; k < cfg.Seeds; k++ {
+			if _, ok := finished[k]; !ok {
+				miss = append(miss, "run "+pathsOf(cfg.Dir, v, k).key)
+			}
+		}
+		return nil, &MissingError{What: miss}
+	}
 	var refs *ReferenceSignals
-	if cfg.RefModels > 0 && len(finished) < cfg.Seeds {
+	if cfg.RefModels > 0 {
 		if refs, err = compareReferences(ctx, cfg, v, vm, c.start, c.n, c.runs); err != nil {
 			return nil, fmt.Errorf("study: variant %s: %w", v, err)
 		}
@@ -188,14 +205,33 @@ func (c *comparison) variant(ctx context.Context, v string) ([]*runRecord, error
 		c.n++
 		rec, reused := finished[k]
 		if !reused {
-			if rec, err = c.train(ctx, v, k, vm, recipe, refs); err != nil {
+			if rec, err = c.train(ctx, v, k, vm, recipe); err != nil {
 				return nil, err
+			}
+		}
+		if refs != nil {
+			if err := attachReferences(rec, refs, cfg.Bootstrap); err != nil {
+				return nil, fmt.Errorf("study: run %s: %w", rec.Key, err)
 			}
 		}
 		recs = append(recs, rec)
 		c.progress(CompareProgress{Variant: v, Seed: k, Run: c.n, Reused: reused, Finished: true, VariantStats: &rec.Variant})
 	}
 	return recs, nil
+}
+
+// attachReferences adds the reference attacks (LiRA, RMIA,
+// Feldman–Zhang) to a run's record from its per-sample table, then
+// recomputes what depends on the strongest attack (slices, most exposed
+// members). A record that has them already is left as it is.
+func attachReferences(rec *runRecord, refs *ReferenceSignals, bs audit.BootstrapOptions) error {
+	if audit.FindAttack(rec.Variant.Attacks, audit.AttackLiRAOnline) != nil {
+		return nil
+	}
+	if err := addReferenceAttacks(&rec.Variant, rec.Samples, refs, nil, bs); err != nil {
+		return err
+	}
+	return finishVariant(&rec.Variant, rec.Samples, bs)
 }
 
 // finishedRuns reads the records of the variant's finished runs, by seed,
@@ -224,7 +260,7 @@ func (c *comparison) finishedRuns(v, recipe string) (map[int]*runRecord, error) 
 
 // train trains and measures run k of variant v, saves its model and
 // record, and removes what served only while it trained.
-func (c *comparison) train(ctx context.Context, v string, k int, vm *onnxio.Model, recipe string, refs *ReferenceSignals) (*runRecord, error) {
+func (c *comparison) train(ctx context.Context, v string, k int, vm *onnxio.Model, recipe string) (*runRecord, error) {
 	cfg := c.cfg
 	p := pathsOf(cfg.Dir, v, k)
 	tc := cfg.Train
@@ -239,7 +275,7 @@ func (c *comparison) train(ctx context.Context, v string, k int, vm *onnxio.Mode
 		}
 	}
 	res, err := RunExperiment(ctx, ExperimentConfig{Name: v, Train: tc, Members: cfg.Members, NonMembers: cfg.NonMembers,
-		Canaries: cfg.Canaries, Bootstrap: cfg.Bootstrap, Session: cfg.Session, Cache: cfg.Cache, References: refs,
+		Canaries: cfg.Canaries, Bootstrap: cfg.Bootstrap, Session: cfg.Session, Cache: cfg.Cache,
 		GradNormCheckpoints: cfg.GradNormCheckpoints, InBatch: cfg.InBatch, GradNormSample: cfg.GradNormSample,
 		GradNormDir: p.gradNorm})
 	if err != nil {
@@ -262,21 +298,14 @@ func (c *comparison) train(ctx context.Context, v string, k int, vm *onnxio.Mode
 
 // compareReferences trains (or reuses) a variant's reference models on
 // random halves of members ∪ non-members ∪ inserted ∪ held-out canaries,
-// the order of the experiment's sample table.
+// the order of the experiment's sample table. Gathering, it only reads
+// them.
 func compareReferences(ctx context.Context, cfg CompareConfig, v string, vm *onnxio.Model, start time.Time, n, runs int) (*ReferenceSignals, error) {
-	parts := []*dataset.Dataset{cfg.Members, cfg.NonMembers}
-	if cfg.Canaries != nil {
-		parts = append(parts, cfg.Canaries.Inserted, cfg.Canaries.HeldOut)
-	}
-	pool, err := dataset.Concat("pool", parts...)
+	rc, err := referenceConfigOf(cfg, v, vm)
 	if err != nil {
 		return nil, err
 	}
-	tc := cfg.Train
-	tc.Model = vm
-	tc.OnEpoch = nil
-	rc := ReferenceConfig{Train: tc, Population: pool, Models: cfg.RefModels, Seed: cfg.Seed, Session: cfg.Session, Jobs: cfg.Jobs,
-		Dir: filepath.Join(cfg.Dir, "refs", v), Cache: cfg.Cache}
+	rc.NoTrain = cfg.Gather
 	if cfg.Progress != nil {
 		rc.Progress = func(done, total int, reused bool) {
 			cfg.Progress(CompareProgress{Variant: v, Run: n, Runs: runs, Elapsed: time.Since(start), RefDone: done, RefTotal: total, RefReused: reused})
@@ -290,4 +319,23 @@ func compareReferences(ctx context.Context, cfg CompareConfig, v string, vm *onn
 		return nil, err
 	}
 	return ref, nil
+}
+
+// referenceConfigOf is the reference-model training of variant v: its
+// architecture and the comparison's recipe, on the pool of every audited
+// sample, models kept in Dir/refs/VARIANT.
+func referenceConfigOf(cfg CompareConfig, v string, vm *onnxio.Model) (ReferenceConfig, error) {
+	parts := []*dataset.Dataset{cfg.Members, cfg.NonMembers}
+	if cfg.Canaries != nil {
+		parts = append(parts, cfg.Canaries.Inserted, cfg.Canaries.HeldOut)
+	}
+	pool, err := dataset.Concat("pool", parts...)
+	if err != nil {
+		return ReferenceConfig{}, err
+	}
+	tc := cfg.Train
+	tc.Model = vm
+	tc.OnEpoch = nil
+	return ReferenceConfig{Train: tc, Population: pool, Models: cfg.RefModels, Seed: cfg.Seed, Session: cfg.Session, Jobs: cfg.Jobs,
+		Dir: filepath.Join(cfg.Dir, "refs", v), Cache: cfg.Cache}, nil
 }

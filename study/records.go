@@ -173,9 +173,10 @@ func loadGradNorms(dir string, epochs []int) (pts []audit.GradNormPoint, missing
 	return pts, missing, nil
 }
 
-// trainingRecipe is what of a training configuration decides the trained
-// weights besides the model, the data and the seed.
-type trainingRecipe struct {
+// Recipe is what of a training configuration decides the trained
+// weights besides the model, the data and the seed. It is plain data, so a
+// study's plan carries it to the processes that run its units.
+type Recipe struct {
 	Init           trainer.Init
 	Epochs, Batch  int
 	Optimizer      trainer.Optimizer
@@ -185,9 +186,16 @@ type trainingRecipe struct {
 	Augment        trainer.Augment
 }
 
-func recipeOf(t trainer.Config) trainingRecipe {
-	return trainingRecipe{Init: t.Init, Epochs: t.Epochs, Batch: t.Batch, Optimizer: t.Optimizer, LR: t.LR, Schedule: t.Schedule,
+// RecipeOf takes the recipe of a training configuration.
+func RecipeOf(t trainer.Config) Recipe {
+	return Recipe{Init: t.Init, Epochs: t.Epochs, Batch: t.Batch, Optimizer: t.Optimizer, LR: t.LR, Schedule: t.Schedule,
 		LabelSmoothing: t.LabelSmoothing, Augment: t.Augment}
+}
+
+// Apply sets the recipe's fields of a training configuration.
+func (r Recipe) Apply(t *trainer.Config) {
+	t.Init, t.Epochs, t.Batch, t.Optimizer, t.LR = r.Init, r.Epochs, r.Batch, r.Optimizer, r.LR
+	t.Schedule, t.LabelSmoothing, t.Augment = r.Schedule, r.LabelSmoothing, r.Augment
 }
 
 // runKey is what a comparison's run depends on; its hash is the record's
@@ -196,7 +204,7 @@ type runKey struct {
 	Model               string // ModelHash of the variant
 	Members, NonMembers string // dataset fingerprints
 	Inserted, HeldOut   string // canaries' fingerprints, "" without canaries
-	Training            trainingRecipe
+	Training            Recipe
 	StopAtTrainAcc      float64
 	Seed                uint64
 	RefModels           int
@@ -219,7 +227,7 @@ func runRecipe(cfg CompareConfig, vm *onnxio.Model) (string, error) {
 		return "", err
 	}
 	k := runKey{Model: mh, Members: cfg.Members.Fingerprint(), NonMembers: cfg.NonMembers.Fingerprint(),
-		Training: recipeOf(cfg.Train), StopAtTrainAcc: cfg.Train.StopAtTrainAcc, Seed: cfg.Seed,
+		Training: RecipeOf(cfg.Train), StopAtTrainAcc: cfg.Train.StopAtTrainAcc, Seed: cfg.Seed,
 		RefModels: cfg.RefModels, LiRAPerSample: perSample && cfg.RefModels > 0,
 		GradNormCheckpoints: cfg.GradNormCheckpoints, GradNormSample: gradNormSample(cfg.GradNormSample), InBatch: cfg.InBatch,
 		Replicates: cfg.Bootstrap.Replicates, BootstrapSeed: cfg.Bootstrap.Seed}

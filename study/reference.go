@@ -155,9 +155,9 @@ func referenceKey(cfg ReferenceConfig) (string, error) {
 	}
 	h, err := hashOf(struct {
 		Model, Pool string
-		Training    trainingRecipe
+		Training    Recipe
 		Seed        uint64
-	}{mh, cfg.Population.Fingerprint(), recipeOf(cfg.Train), cfg.Seed})
+	}{mh, cfg.Population.Fingerprint(), RecipeOf(cfg.Train), cfg.Seed})
 	if err != nil {
 		return "", err
 	}

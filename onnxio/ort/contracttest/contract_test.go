@@ -41,7 +41,7 @@ func TestStepGraphRunsWithPlainOnnxruntimeGo(t *testing.T) {
 
 	// bnaudit's part: export the step graph (what `bnaudit train export` writes).
 	const batch = 16
-	src, err := onnxio.Load("../../testdata/models/small_resnet.training.onnx")
+	src, err := onnxio.Load("../../../testdata/models/small_resnet.training.onnx")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,8 +97,8 @@ func TestStepGraphRunsWithPlainOnnxruntimeGo(t *testing.T) {
 	}
 	defer sess.Destroy()
 
-	img, _ := dataset.ReadIDX("../../testdata/mnist/t10k-64-images-idx3-ubyte.gz")
-	lab, _ := dataset.ReadIDX("../../testdata/mnist/t10k-64-labels-idx1-ubyte.gz")
+	img, _ := dataset.ReadIDX("../../../testdata/mnist/t10k-64-images-idx3-ubyte.gz")
+	lab, _ := dataset.ReadIDX("../../../testdata/mnist/t10k-64-labels-idx1-ubyte.gz")
 	x := make([]float32, batch*784)
 	for i := range x {
 		x[i] = (float32(img.Data[i])/255 - 0.286) / 0.353

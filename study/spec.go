@@ -1,0 +1,86 @@
+package study
+
+import (
+	"fmt"
+
+	"github.com/bnaudit/bnaudit/audit"
+	"github.com/bnaudit/bnaudit/onnxio"
+	"github.com/bnaudit/bnaudit/onnxio/ort"
+	"github.com/bnaudit/bnaudit/trainer"
+)
+
+// CompareSpec is a comparison written as data: where its model and data
+// come from and every setting that decides its numbers. The bnaudit
+// command builds one from its flags, and so does every process that runs
+// a unit of the comparison from the study's plan, so that all of them
+// build the very same CompareConfig.
+type CompareSpec struct {
+	// Model is the model file's path; MaxModelBytes its size limit (0:
+	// onnxio's default).
+	Model         string `json:"model"`
+	MaxModelBytes int64  `json:"max_model_bytes,omitempty"`
+	// Data are the members and non-members (paths every node can read).
+	Data DataConfig `json:"data"`
+	// Canaries inserted among the members and held out.
+	Canaries CanaryConfig `json:"canaries"`
+	// Variants, and the groupnorm variant's settings.
+	Variants   []string `json:"variants"`
+	Groups     int      `json:"groups,omitempty"`
+	CopyAffine bool     `json:"copy_affine,omitempty"`
+	// Recipe of every run and reference model; StopAtTrainAcc is the
+	// matched-fit target (0: train every epoch).
+	Recipe         Recipe  `json:"recipe"`
+	StopAtTrainAcc float64 `json:"stop_at_train_acc,omitempty"`
+	// Seeds per variant, and the study's seed (data order, initialization,
+	// canaries, reference halves, bootstrap).
+	Seeds int    `json:"seeds"`
+	Seed  uint64 `json:"seed"`
+	// Replicates of every bootstrap interval.
+	Replicates int `json:"bootstrap_replicates"`
+	// Reference models per variant and LiRA's variance setting.
+	RefModels    int    `json:"ref_models,omitempty"`
+	LiRAVariance string `json:"lira_variance,omitempty"`
+	// The gradient-norm study.
+	GradNormCheckpoints int  `json:"grad_norm_checkpoints"`
+	InBatch             bool `json:"in_batch"`
+	GradNormSample      int  `json:"grad_norm_sample,omitempty"`
+	// Command is recorded in the report.
+	Command string `json:"command,omitempty"`
+}
+
+// Build loads the model, the data and the canaries and returns the
+// comparison's configuration, writing its results into dir with the
+// given ONNX Runtime options and logits cache. Progress, Jobs and Resume
+// are the caller's to set.
+func (s CompareSpec) Build(dir string, session ort.SessionOptions, cache SignalCache) (CompareConfig, error) {
+	lim := onnxio.DefaultLimits()
+	if s.MaxModelBytes > 0 {
+		lim.MaxFileBytes = s.MaxModelBytes
+	}
+	m, err := onnxio.LoadWithLimits(s.Model, lim)
+	if err != nil {
+		return CompareConfig{}, err
+	}
+	data, err := LoadData(s.Data)
+	if err != nil {
+		return CompareConfig{}, err
+	}
+	if data.NonMembers == nil {
+		return CompareConfig{}, fmt.Errorf("study: a comparison needs non-members: %w", audit.ErrInvalidInput)
+	}
+	canaries, err := data.Canaries(s.Canaries)
+	if err != nil {
+		return CompareConfig{}, err
+	}
+	tc := trainer.Config{Session: session, StopAtTrainAcc: s.StopAtTrainAcc}
+	s.Recipe.Apply(&tc)
+	return CompareConfig{
+		Model: m, Variants: s.Variants, Groups: s.Groups, CopyAffine: s.CopyAffine,
+		Members: data.Members, NonMembers: data.NonMembers, Canaries: canaries,
+		Train: tc, Seeds: s.Seeds, Seed: s.Seed,
+		Bootstrap: audit.BootstrapOptions{Replicates: s.Replicates, Seed: s.Seed},
+		Session:   session, Dir: dir, Command: s.Command,
+		RefModels: s.RefModels, LiRAVariance: s.LiRAVariance, Cache: cache,
+		GradNormCheckpoints: s.GradNormCheckpoints, InBatch: s.InBatch, GradNormSample: s.GradNormSample,
+	}, nil
+}
