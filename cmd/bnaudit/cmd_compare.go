@@ -11,7 +11,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/bnaudit/bnaudit/audit"
 	"github.com/bnaudit/bnaudit/audit/report"
 	"github.com/bnaudit/bnaudit/study"
 	"github.com/bnaudit/bnaudit/trainer"
@@ -37,13 +36,13 @@ func compareFlags() []cli.Flag {
 		&cli.IntFlag{Name: "groups", Usage: "groupnorm variant: groups (default gcd(32, C))"},
 	)
 	flags = append(flags, referenceFlags("members ∪ non-members ∪ canaries, per variant, with the same recipe")...)
-	return append(flags,
+	return append(append(flags,
 		&cli.Float64Flag{Name: "fit-to", Usage: "matched fit: stop each run after the first epoch whose training accuracy reaches this (0–1; --epochs is the maximum)"},
 		&cli.IntFlag{Name: "grad-checkpoints", Value: 5, Usage: "measure the gradient-norm study at this many evenly spaced epochs, the last included (1: the last only)"},
 		&cli.IntFlag{Name: "grad-sample", Value: 256, Usage: "typical members the canaries' gradient norms are compared with"},
 		&cli.BoolFlag{Name: "inbatch", Value: true, Usage: "add the in-batch gradient-norm study at the same checkpoints (BN on batch statistics; one backward per sample)"},
 		quietFlag(),
-	)
+	), engineFlags()...)
 }
 
 func compareCommand() *cli.Command {
@@ -88,6 +87,7 @@ type compareOptions struct {
 	GradSample      int
 	InBatch         bool
 	Quiet           bool
+	Engine          engineOptions
 	// Command is recorded in the report.
 	Command string
 }
@@ -99,7 +99,7 @@ func readCompare(c *cli.Context) compareOptions {
 		Seeds: c.Int("seeds"), Output: c.String("output"), Resume: c.Bool("resume"), Recipe: readRecipe(c),
 		Seed: c.Uint64("seed"), Norm: c.String("norm"), Groups: c.Int("groups"), Reference: readReference(c),
 		FitTo: c.Float64("fit-to"), GradCheckpoints: c.Int("grad-checkpoints"), GradSample: c.Int("grad-sample"),
-		InBatch: c.Bool("inbatch"), Quiet: c.Bool("quiet"), Command: command()}
+		InBatch: c.Bool("inbatch"), Quiet: c.Bool("quiet"), Engine: readEngine(c), Command: command()}
 }
 
 func (o compareOptions) validate() error {
@@ -118,39 +118,26 @@ func (o compareOptions) validate() error {
 	if err := o.Reference.validate(); err != nil {
 		return err
 	}
+	if err := o.Engine.validate(); err != nil {
+		return err
+	}
 	return o.global.validateSession()
 }
 
 // runCompare is shared by compare and demo.
 func runCompare(ctx context.Context, o compareOptions, w io.Writer) error {
-	m, err := o.global.loadModel(o.Model)
+	spec, err := o.spec()
 	if err != nil {
 		return err
 	}
-	recipe, err := o.Recipe.config()
-	if err != nil {
-		return err
-	}
-	norm, err := normOrAuto(o.Norm)
-	if err != nil {
-		return err
+	if e := o.Engine.Engine; e != "" && e != study.EngineLocal {
+		return runOnCluster(ctx, o.global, o.Engine, spec, o.Output, o.Resume, w)
 	}
 	session, err := o.global.session()
 	if err != nil {
 		return err
 	}
-	test := o.Test
-	if test == "" {
-		test = o.Data
-	}
-	data, err := study.LoadData(study.DataConfig{Norm: norm,
-		Members:    study.DataSource{Path: o.Data, Split: "train", Max: o.Members},
-		NonMembers: study.DataSource{Path: test, Split: "test", Max: o.NonMembers}})
-	if err != nil {
-		return err
-	}
-	canaries, err := data.Canaries(study.CanaryConfig{Source: o.OOD, Count: o.Canaries, Seed: o.Seed,
-		Pool: study.DataSource{Path: o.Data, Split: "train"}})
+	cfg, err := spec.Build(o.Output, session, o.Reference.cache(o.Output))
 	var short *study.ShortPoolError
 	if errors.As(err, &short) {
 		return usageErrorf("--ood relabel draws %d canaries from the training samples of %s that are not members, and there are %d; lower --members or --canaries", short.Need, short.Pool, short.Have)
@@ -158,18 +145,7 @@ func runCompare(ctx context.Context, o compareOptions, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	recipe.Session = session
-	recipe.StopAtTrainAcc = o.FitTo
-	cfg := study.CompareConfig{
-		Model: m, Variants: o.Variants, Groups: o.Groups,
-		Members: data.Members, NonMembers: data.NonMembers, Canaries: canaries,
-		Train: recipe, Seeds: o.Seeds, Seed: o.Seed,
-		Bootstrap: audit.BootstrapOptions{Replicates: o.Reference.Bootstrap, Seed: o.Seed},
-		Session:   session, Dir: o.Output, Resume: o.Resume, Command: o.Command,
-		RefModels: o.Reference.RefModels, Jobs: o.Reference.Jobs, LiRAVariance: o.Reference.LiRAVariance,
-		Cache:               o.Reference.cache(o.Output),
-		GradNormCheckpoints: o.GradCheckpoints, InBatch: o.InBatch, GradNormSample: o.GradSample,
-	}
+	cfg.Resume, cfg.Jobs = o.Resume, o.Reference.Jobs
 	if !o.Quiet {
 		cfg.Progress = compareProgress(o.global.Stderr)
 	}
@@ -189,6 +165,36 @@ func runCompare(ctx context.Context, o compareOptions, w io.Writer) error {
 	}
 	fmt.Fprintf(w, "\nreport: %s (%s)\n", filepath.Join(o.Output, "report.html"), time.Since(start).Round(time.Second))
 	return nil
+}
+
+// spec is the comparison the flags describe, as data: the same for this
+// process and for every worker of a cluster engine.
+func (o compareOptions) spec() (study.CompareSpec, error) {
+	recipe, err := o.Recipe.config()
+	if err != nil {
+		return study.CompareSpec{}, err
+	}
+	norm, err := normOrAuto(o.Norm)
+	if err != nil {
+		return study.CompareSpec{}, err
+	}
+	test := o.Test
+	if test == "" {
+		test = o.Data
+	}
+	return study.CompareSpec{
+		Model: o.Model, MaxModelBytes: o.global.MaxModelBytes,
+		Data: study.DataConfig{Norm: norm,
+			Members:    study.DataSource{Path: o.Data, Split: "train", Max: o.Members},
+			NonMembers: study.DataSource{Path: test, Split: "test", Max: o.NonMembers}},
+		Canaries: study.CanaryConfig{Source: o.OOD, Count: o.Canaries, Seed: o.Seed, Pool: study.DataSource{Path: o.Data, Split: "train"}},
+		Variants: o.Variants, Groups: o.Groups,
+		Recipe: study.RecipeOf(recipe), StopAtTrainAcc: o.FitTo,
+		Seeds: o.Seeds, Seed: o.Seed, Replicates: o.Reference.Bootstrap,
+		RefModels: o.Reference.RefModels, LiRAVariance: o.Reference.LiRAVariance,
+		GradNormCheckpoints: o.GradCheckpoints, InBatch: o.InBatch, GradNormSample: o.GradSample,
+		Command: o.Command,
+	}, nil
 }
 
 func compareProgress(w io.Writer) func(study.CompareProgress) {

@@ -100,6 +100,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			auditCommand(),
 			checkCommand(),
 			demoCommand(),
+			workerCommand(),
+			statusCommand(),
 			versionCommand(),
 		},
 		HideHelpCommand: true,

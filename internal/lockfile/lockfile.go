@@ -31,8 +31,18 @@ type Lock struct {
 // Acquire locks dir (which must exist) for this process. what says what
 // holds it (for example the command line); it is shown to a second run.
 func Acquire(dir, what string) (*Lock, error) {
+	return AcquireFile(filepath.Join(dir, Name), what)
+}
+
+// AcquireFile locks the file path (created if missing, in a folder that
+// must exist), as Acquire does a folder: one lock per work unit, say.
+func AcquireFile(path, what string) (*Lock, error) {
+	dir := path // what messages name: the folder, or the unit's lock file
+	if filepath.Base(path) == Name {
+		dir = filepath.Dir(path)
+	}
 	for range 10 {
-		l, retry, err := acquire(dir, what)
+		l, retry, err := acquire(path, dir, what)
 		if !retry {
 			return l, err
 		}
@@ -43,8 +53,7 @@ func Acquire(dir, what string) (*Lock, error) {
 // acquire makes one attempt; retry is set when the lock was taken on a
 // file that a releasing holder had just removed (the name now names
 // another file, or none).
-func acquire(dir, what string) (l *Lock, retry bool, err error) {
-	path := filepath.Join(dir, Name)
+func acquire(path, dir, what string) (l *Lock, retry bool, err error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, false, fmt.Errorf("lockfile: cannot lock %s: %w", dir, err)
