@@ -285,7 +285,7 @@ func (c *comparison) train(ctx context.Context, v string, k int, vm *onnxio.Mode
 		return nil, err
 	}
 	rec := recordOf(p.key, recipe, res)
-	if err := saveGob(p.record, rec); err != nil {
+	if err := saveRecord(p.record, rec); err != nil {
 		return nil, err
 	}
 	for _, dir := range []string{p.checkpoints, p.work} {

@@ -9,8 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/bnaudit/bnaudit/audit"
 	"github.com/bnaudit/bnaudit/internal/atomicfile"
@@ -70,6 +72,27 @@ type runRecord struct {
 	Samples *audit.SampleTable
 	// Fallbacks are the trainer's notes on refused session rewrites.
 	Fallbacks []string
+	// ScoreNames and ScoreValues hold Samples.Scores in the file, sorted
+	// by name: gob writes a map in random order, and a record must be the
+	// same bytes every time its run is computed.
+	ScoreNames  []string
+	ScoreValues [][]float64
+}
+
+// saveRecord writes a run's record with its scores in name order.
+func saveRecord(path string, rec *runRecord) error {
+	cp := *rec
+	if rec.Samples != nil {
+		s := *rec.Samples
+		cp.ScoreNames = slices.Sorted(maps.Keys(s.Scores))
+		cp.ScoreValues = make([][]float64, len(cp.ScoreNames))
+		for i, n := range cp.ScoreNames {
+			cp.ScoreValues[i] = s.Scores[n]
+		}
+		s.Scores = nil
+		cp.Samples = &s
+	}
+	return saveGob(path, &cp)
 }
 
 // recordOf takes a finished run's record from its result.
@@ -135,6 +158,16 @@ func loadRecord(path string) (rec *runRecord, ok bool, err error) {
 	rec = &runRecord{}
 	switch err := loadGob(path, rec); {
 	case err == nil:
+		if rec.Samples != nil && len(rec.ScoreNames) > 0 {
+			if len(rec.ScoreValues) != len(rec.ScoreNames) {
+				return nil, false, nil // damaged: trained again
+			}
+			rec.Samples.Scores = make(map[string][]float64, len(rec.ScoreNames))
+			for i, n := range rec.ScoreNames {
+				rec.Samples.Scores[n] = rec.ScoreValues[i]
+			}
+		}
+		rec.ScoreNames, rec.ScoreValues = nil, nil
 		return rec, true, nil
 	case errors.Is(err, fs.ErrNotExist), errors.Is(err, errDamaged):
 		return nil, false, nil

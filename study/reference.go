@@ -51,6 +51,9 @@ type ReferenceConfig struct {
 	// unit trains one): the others are neither trained nor read, and
 	// their rows of the result stay nil.
 	Only []int
+	// Training, when set, hears the training progress of model k (from
+	// the goroutine training it).
+	Training func(k int, p trainer.Progress)
 	// NoTrain reads every model from Dir and trains none (a study's
 	// gather): models not there make a *MissingError naming them.
 	NoTrain bool
@@ -257,6 +260,9 @@ func TrainReferences(ctx context.Context, cfg ReferenceConfig) (*ReferenceSignal
 			tc.Seed = cfg.Seed*referenceSeedPrime + uint64(k) + 1
 			tc.Session = train
 			tc.Progress, tc.CheckpointDir, tc.Resume, tc.Log = nil, "", false, nil
+			if cfg.Training != nil {
+				tc.Progress = func(p trainer.Progress) { cfg.Training(k, p) }
+			}
 			res, err := trainer.Train(ctx, tc)
 			if err != nil {
 				return fmt.Errorf("study: reference model %d: %w", k, err)

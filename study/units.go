@@ -16,6 +16,7 @@ import (
 	"github.com/bnaudit/bnaudit/internal/atomicfile"
 	"github.com/bnaudit/bnaudit/internal/lockfile"
 	"github.com/bnaudit/bnaudit/onnxio/ort"
+	"github.com/bnaudit/bnaudit/trainer"
 )
 
 // A study as work units. A comparison is planned as independent,
@@ -272,6 +273,18 @@ type UnitRecord struct {
 	Started  string  `json:"started"`
 	Finished string  `json:"finished"`
 	Seconds  float64 `json:"seconds"`
+	// Bytes is the size of the unit's result file (the run's record, the
+	// reference model): a result cut short is not taken for done.
+	Bytes int64 `json:"bytes"`
+}
+
+// resultPath is the file a unit's result lives in.
+func resultPath(dir string, u Unit) string {
+	if u.Kind == UnitReference {
+		key, _, _ := strings.Cut(u.Key, "-")
+		return filepath.Join(dir, "refs", u.Variant, fmt.Sprintf("ref-%s-%d.onnx", key, u.Model))
+	}
+	return pathsOf(dir, u.Variant, u.Seed).record
 }
 
 func unitPath(dir string, i int, ext string) string {
@@ -319,8 +332,12 @@ func RunUnit(ctx context.Context, dir string, p *Plan, i int, cfg CompareConfig,
 		}
 		return false, err
 	}
+	st, err := os.Stat(resultPath(dir, u))
+	if err != nil {
+		return false, fmt.Errorf("study: unit %d left no result: %w", i, err)
+	}
 	rec := UnitRecord{Unit: u, Engine: o.Engine, Host: host, Job: o.Job, Started: start.UTC().Format(time.RFC3339),
-		Finished: time.Now().UTC().Format(time.RFC3339), Seconds: time.Since(start).Seconds()}
+		Finished: time.Now().UTC().Format(time.RFC3339), Seconds: time.Since(start).Seconds(), Bytes: st.Size()}
 	b, err := json.MarshalIndent(rec, "", "  ")
 	if err != nil {
 		return false, fmt.Errorf("study: %w", err)
@@ -354,7 +371,8 @@ func runUnit(ctx context.Context, cfg CompareConfig, u Unit, o RunUnitOptions) e
 		}
 		rc.Only, rc.Jobs = []int{u.Model}, 1
 		if o.Log != nil {
-			rc.Train.Progress = nil
+			log := epochLogger(u, o.Log)
+			rc.Training = func(_ int, p trainer.Progress) { log(p) }
 		}
 		_, err = TrainReferences(ctx, rc)
 		return err
@@ -370,11 +388,10 @@ func runUnit(ctx context.Context, cfg CompareConfig, u Unit, o RunUnitOptions) e
 		}
 		cfg.Resume = true
 		if o.Log != nil {
-			last := 0
+			log := epochLogger(u, o.Log)
 			cfg.Progress = func(p CompareProgress) {
-				if t := p.Training; t != nil && t.Epoch > last && t.Step == t.StepsPerEpoch {
-					last = t.Epoch
-					o.Log(fmt.Sprintf("%s epoch %d/%d: loss %.4f accuracy %.4f", u.Name(), t.Epoch, t.Epochs, t.Loss, t.Accuracy))
+				if p.Training != nil {
+					log(*p.Training)
 				}
 			}
 		}
@@ -383,6 +400,17 @@ func runUnit(ctx context.Context, cfg CompareConfig, u Unit, o RunUnitOptions) e
 		return err
 	}
 	return fmt.Errorf("study: unit %d has kind %q: %w", u.Index, u.Kind, audit.ErrInvalidInput)
+}
+
+// epochLogger turns training progress into one line per finished epoch.
+func epochLogger(u Unit, log func(string)) func(trainer.Progress) {
+	last := 0
+	return func(t trainer.Progress) {
+		if t.Epoch > last && t.Step == t.StepsPerEpoch {
+			last = t.Epoch
+			log(fmt.Sprintf("%s epoch %d/%d: loss %.4f accuracy %.4f", u.Name(), t.Epoch, t.Epochs, t.Loss, t.Accuracy))
+		}
+	}
 }
 
 // unitDone reports whether the unit's result is in the folder: its record
@@ -396,16 +424,8 @@ func unitDone(dir string, u Unit) bool {
 	if json.Unmarshal(b, &rec) != nil || rec.Key != u.Key {
 		return false
 	}
-	switch u.Kind {
-	case UnitRun:
-		_, err := os.Stat(pathsOf(dir, u.Variant, u.Seed).record)
-		return err == nil
-	case UnitReference:
-		key, _, _ := strings.Cut(u.Key, "-")
-		_, err := os.Stat(filepath.Join(dir, "refs", u.Variant, fmt.Sprintf("ref-%s-%d.onnx", key, u.Model)))
-		return err == nil
-	}
-	return false
+	st, err := os.Stat(resultPath(dir, u))
+	return err == nil && st.Size() == rec.Bytes
 }
 
 // Unit states in a Status.
