@@ -143,6 +143,11 @@ func runOnCluster(ctx context.Context, g globalOptions, e engineOptions, spec st
 	}
 	err = study.RunUnits(ctx, e.Work, plan, co)
 	if errors.Is(err, study.ErrDetached) {
+		if e.Engine == study.EngineK8s && !e.Submit {
+			fmt.Fprintf(w, "manifest: %s; apply it with kubectl apply -f, follow with `bnaudit status --work %s`, then rerun this command with --resume to gather\n",
+				filepath.Join(e.Work, "logs", "k8s-job.yaml"), e.Work)
+			return nil
+		}
 		fmt.Fprintf(w, "submitted; follow with `bnaudit status --work %s`, then rerun this command with --resume to gather\n", e.Work)
 		return nil
 	}
