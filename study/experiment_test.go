@@ -13,7 +13,7 @@ import (
 	"github.com/bnaudit/bnaudit/trainer/dataset"
 )
 
-func requireORT(t *testing.T) {
+func requireORT(t testing.TB) {
 	t.Helper()
 	err := ort.Init("")
 	switch {
