@@ -13,6 +13,7 @@ import (
 
 	"github.com/bnaudit/bnaudit/audit"
 	"github.com/bnaudit/bnaudit/audit/report"
+	"github.com/bnaudit/bnaudit/onnxio"
 	"github.com/bnaudit/bnaudit/study"
 	"github.com/bnaudit/bnaudit/trainer"
 )
@@ -118,15 +119,61 @@ func (o compareOptions) validate() error {
 	if err := o.Reference.validate(); err != nil {
 		return err
 	}
+	if err := o.validateStudy(); err != nil {
+		return err
+	}
 	return o.global.validateSession()
 }
 
+// validateStudy checks compare's own counts, variants and output folder.
+func (o compareOptions) validateStudy() error {
+	if err := checkPositive("--seeds", o.Seeds); err != nil {
+		return err
+	}
+	for _, c := range []struct {
+		flag string
+		v    int
+	}{{"--canaries", o.Canaries}, {"--members", o.Members}, {"--non-members", o.NonMembers}, {"--groups", o.Groups},
+		{"--grad-checkpoints", o.GradCheckpoints}, {"--grad-sample", o.GradSample}} {
+		if err := checkNonNegative(c.flag, c.v); err != nil {
+			return err
+		}
+	}
+	seen := map[string]bool{}
+	for _, v := range o.Variants {
+		if _, err := onnxio.ParseMode(v); err != nil && v != study.VariantOriginal {
+			return usageErrorf("--variants: unknown variant %q (want original, fold, remove, freeze or groupnorm)", v)
+		}
+		if seen[v] {
+			return usageErrorf("--variants names %q twice", v)
+		}
+		seen[v] = true
+	}
+	return checkOutputDir("--output", o.Output)
+}
+
 // runCompare is shared by compare and demo.
-func runCompare(ctx context.Context, o compareOptions, w io.Writer) error {
+func runCompare(ctx context.Context, o compareOptions, w io.Writer) (err error) {
 	m, err := o.global.loadModel(o.Model)
 	if err != nil {
 		return err
 	}
+	variants := o.Variants
+	if len(variants) == 0 {
+		variants = study.DefaultVariants
+	}
+	if err := study.CheckVariants(m, variants, o.Groups); err != nil {
+		return err
+	}
+	shape, err := study.ShapeOf(m)
+	if err != nil {
+		return badInput(err)
+	}
+	out, err := openOutputDir(o.Output, o.Command)
+	if err != nil {
+		return err
+	}
+	defer func() { out.close(err) }()
 	recipe, err := o.Recipe.config()
 	if err != nil {
 		return err
@@ -143,11 +190,24 @@ func runCompare(ctx context.Context, o compareOptions, w io.Writer) error {
 	if test == "" {
 		test = o.Data
 	}
-	data, err := study.LoadData(study.DataConfig{Norm: norm,
+	data, err := study.LoadData(study.DataConfig{Norm: norm, FitTo: shape.Sample,
 		Members:    study.DataSource{Path: o.Data, Split: "train", Max: o.Members},
 		NonMembers: study.DataSource{Path: test, Split: "test", Max: o.NonMembers}})
 	if err != nil {
 		return err
+	}
+	m, notes, err := prepareModel(o.global, m, data.Members, data.NonMembers)
+	if err != nil {
+		return err
+	}
+	// Non-members that are members too (by content) are refused, or a few
+	// dropped with a note.
+	nonMembers, overlap, err := study.DisjointNonMembers(data.Members, data.NonMembers)
+	if err != nil {
+		return err
+	}
+	if data.NonMembers = nonMembers; overlap != "" {
+		notes = append(notes, overlap)
 	}
 	canaries, err := data.Canaries(study.CanaryConfig{Source: o.OOD, Count: o.Canaries, Seed: o.Seed,
 		Pool: study.DataSource{Path: o.Data, Split: "train"}})
@@ -181,6 +241,7 @@ func runCompare(ctx context.Context, o compareOptions, w io.Writer) error {
 	if err != nil {
 		return err
 	}
+	rep.Notes = append(rep.Notes, notes...)
 	if err := report.Write(o.Output, rep); err != nil {
 		return err
 	}
