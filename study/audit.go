@@ -3,6 +3,7 @@ package study
 import (
 	"context"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/bnaudit/bnaudit/audit"
@@ -56,6 +57,21 @@ func Audit(ctx context.Context, cfg AuditConfig) (*audit.Report, error) {
 	}
 	if cfg.Population != nil && cfg.References == 0 {
 		return nil, fmt.Errorf("study: a population serves reference models; give a number of them (--ref-models) too: %w", audit.ErrInvalidInput)
+	}
+	// The model must be a classifier of the data's classes, taking logits
+	// back from a final Softmax, and the non-members must not be members.
+	var notes []string
+	model, prepNotes, err := PrepareClassifier(cfg.Model, cfg.Members, cfg.NonMembers, cfg.Population)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Model, notes = model, append(notes, prepNotes...)
+	nonMembers, overlapNote, err := DisjointNonMembers(cfg.Members, cfg.NonMembers)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.NonMembers = nonMembers; overlapNote != "" {
+		notes = append(notes, overlapNote)
 	}
 	ec := ExperimentConfig{Name: "audited", Members: cfg.Members, NonMembers: cfg.NonMembers,
 		Bootstrap: cfg.Bootstrap, Session: cfg.Session, Cache: cfg.Cache}
@@ -116,6 +132,8 @@ func Audit(ctx context.Context, cfg AuditConfig) (*audit.Report, error) {
 	}
 	v := res.Variant
 	v.Seeds = 0
+	// Its "training" numbers are those of the audited model on its members.
+	v.TrainAccuracy, v.TrainLoss = memberFit(res.Samples)
 	r := &audit.Report{Schema: audit.ReportSchema, Tool: "bnaudit", Created: time.Now().UTC().Format(time.RFC3339), Command: cfg.Command,
 		Seed: cfg.Bootstrap.Seed, Kind: "audit", Variants: []audit.VariantReport{v}, Samples: res.Samples, Definitions: Definitions(),
 		VerdictCode: audit.VerdictNotApplicable}
@@ -127,6 +145,27 @@ func Audit(ctx context.Context, cfg AuditConfig) (*audit.Report, error) {
 	}
 	r.Verdict = fmt.Sprintf("Audit of %s: the strongest attack (%s) reaches AUC %.3f on %d members vs %d non-members; the model has %d BatchNorm layer(s). Use bnaudit compare to measure what BatchNorm contributes.",
 		cfg.Model.Name, bestName, best, cfg.Members.Len(), cfg.NonMembers.Len(), v.BatchNorms)
-	r.Notes = append(r.Notes, refNote)
+	r.Notes = append(append(r.Notes, notes...), refNote)
 	return r, nil
+}
+
+// memberFit is the accuracy and the mean loss of a model on the members of
+// its sample table.
+func memberFit(t *audit.SampleTable) (acc, loss audit.Interval) {
+	var correct, lossSum float64
+	n := 0
+	for i, m := range t.Member {
+		if !m || t.Canary[i] {
+			continue
+		}
+		n++
+		lossSum += t.Loss[i]
+		if t.Correct[i] {
+			correct++
+		}
+	}
+	if n == 0 {
+		return audit.PointInterval(math.NaN()), audit.PointInterval(math.NaN())
+	}
+	return audit.PointInterval(correct / float64(n)), audit.PointInterval(lossSum / float64(n))
 }

@@ -63,6 +63,9 @@ type CompareConfig struct {
 	Progress func(CompareProgress)
 	// Command is recorded in the report.
 	Command string
+	// Notes are caveats about the inputs (a Softmax removed, non-members
+	// dropped for overlapping the members) that the report carries.
+	Notes []string
 	// Gather builds the report from the runs and reference models already
 	// in Dir (a study whose work units ran elsewhere): nothing is trained,
 	// and what is missing is a *MissingError naming it.

@@ -24,6 +24,7 @@ func buildCompareReport(cfg CompareConfig, records map[string][]*runRecord) (*au
 		}
 	}
 	r.Samples, r.Runs = sampleTables(cfg.Variants, records)
+	r.Notes = append(r.Notes, cfg.Notes...)
 	r.Notes = append(r.Notes, fallbackNotes(cfg.Variants, records)...)
 	orig, ok := rows[VariantOriginal]
 	if !ok {

@@ -3,6 +3,8 @@ package study
 import (
 	"errors"
 	"fmt"
+	"math"
+	"slices"
 	"strings"
 
 	"github.com/bnaudit/bnaudit/audit"
@@ -42,6 +44,11 @@ func ParseNorm(s string) (dataset.Normalization, error) {
 	if err != nil {
 		return dataset.Normalization{}, err
 	}
+	for _, v := range append(slices.Clone(mean), std...) {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return dataset.Normalization{}, &NormError{Input: s, Reason: "means and standard deviations must be finite numbers"}
+		}
+	}
 	for _, v := range std {
 		if v <= 0 {
 			return dataset.Normalization{}, &NormError{Input: s, Reason: "a standard deviation must be positive"}
@@ -77,11 +84,15 @@ type DataSource struct {
 	// Index, when set, names a file of indices (dataset.LoadIndex) into
 	// those samples: only the samples it lists are kept, in its order.
 	Index string
+	// FitTo is the sample shape [C, H, W] of the model the data feed: an
+	// image folder's images are converted and resized to it
+	// (dataset.LoadOptions.FitTo). Nil loads them as they are.
+	FitTo []int64
 }
 
 // Load reads the source's samples. They keep the loader's normalization.
 func (s DataSource) Load() (*dataset.Dataset, error) {
-	d, err := dataset.Load(s.Path, dataset.LoadOptions{Split: s.Split, MaxSamples: s.Max})
+	d, err := dataset.Load(s.Path, dataset.LoadOptions{Split: s.Split, MaxSamples: s.Max, FitTo: s.FitTo})
 	if err != nil || s.Index == "" {
 		return d, err
 	}
@@ -105,6 +116,9 @@ type DataConfig struct {
 	// Norm is the normalization of all the data; nil computes it on the
 	// members (dataset.ComputeNorm).
 	Norm *dataset.Normalization
+	// FitTo, when set, is the FitTo of every source that has none: the
+	// sample shape of the model the data feed (ShapeOf).
+	FitTo []int64
 }
 
 // Data are a study's data sets, all normalized with Norm. NonMembers and
@@ -125,6 +139,9 @@ func LoadData(cfg DataConfig) (*Data, error) {
 	for i, s := range sets {
 		if s.src.Path == "" && i > 0 {
 			continue
+		}
+		if s.src.FitTo == nil {
+			s.src.FitTo = cfg.FitTo
 		}
 		var err error
 		if *s.dst, err = s.src.Load(); err != nil {
@@ -211,7 +228,11 @@ func (d *Data) Canaries(cfg CanaryConfig) (*Canaries, error) {
 	case cfg.Source == CanaryNoise:
 		return NoiseCanaries(d.Members.SampleShape(), k, d.Classes(), d.Norm, cfg.Seed)
 	case cfg.Source == CanaryRelabel:
-		all, err := cfg.Pool.Load()
+		pool := cfg.Pool
+		if pool.FitTo == nil {
+			pool.FitTo = d.Members.SampleShape()
+		}
+		all, err := pool.Load()
 		if err != nil {
 			return nil, err
 		}
@@ -228,7 +249,7 @@ func (d *Data) Canaries(cfg CanaryConfig) (*Canaries, error) {
 		}
 		return RelabeledCanaries(src, k, d.Classes(), d.Norm, cfg.Seed)
 	}
-	src, err := dataset.Load(cfg.Source, dataset.LoadOptions{Split: "train"})
+	src, err := dataset.Load(cfg.Source, dataset.LoadOptions{Split: "train", FitTo: d.Members.SampleShape()})
 	if err != nil {
 		return nil, err
 	}

@@ -61,12 +61,39 @@ func (s CompareSpec) Build(dir string, session ort.SessionOptions, cache SignalC
 	if err != nil {
 		return CompareConfig{}, err
 	}
-	data, err := LoadData(s.Data)
+	variants := s.Variants
+	if len(variants) == 0 {
+		variants = DefaultVariants
+	}
+	if err := CheckVariants(m, variants, s.Groups); err != nil {
+		return CompareConfig{}, err
+	}
+	shape, err := ShapeOf(m)
+	if err != nil {
+		return CompareConfig{}, err
+	}
+	dc := s.Data
+	dc.FitTo = shape.Sample
+	data, err := LoadData(dc)
 	if err != nil {
 		return CompareConfig{}, err
 	}
 	if data.NonMembers == nil {
 		return CompareConfig{}, fmt.Errorf("study: a comparison needs non-members: %w", audit.ErrInvalidInput)
+	}
+	// A final Softmax comes off; the output must be one logit per class.
+	m, notes, err := PrepareClassifier(m, data.Members, data.NonMembers)
+	if err != nil {
+		return CompareConfig{}, err
+	}
+	// Non-members that are members too (by content) are refused, or a few
+	// dropped with a note.
+	nonMembers, overlap, err := DisjointNonMembers(data.Members, data.NonMembers)
+	if err != nil {
+		return CompareConfig{}, err
+	}
+	if data.NonMembers = nonMembers; overlap != "" {
+		notes = append(notes, overlap)
 	}
 	canaries, err := data.Canaries(s.Canaries)
 	if err != nil {
@@ -82,5 +109,6 @@ func (s CompareSpec) Build(dir string, session ort.SessionOptions, cache SignalC
 		Session:   session, Dir: dir, Command: s.Command,
 		RefModels: s.RefModels, LiRAVariance: s.LiRAVariance, Cache: cache,
 		GradNormCheckpoints: s.GradNormCheckpoints, InBatch: s.InBatch, GradNormSample: s.GradNormSample,
+		Notes: notes,
 	}, nil
 }

@@ -339,7 +339,9 @@ func (t *trainer) run(ctx context.Context) (*Result, error) {
 		cfg.reachedTarget(t.history[len(t.history)-1])
 	fallbacks := t.fallbacks()
 	for _, note := range fallbacks {
-		cfg.logLine(map[string]any{"nchwc_fallback": note})
+		if err := cfg.logLine(map[string]any{"nchwc_fallback": note}); err != nil {
+			return nil, err
+		}
 	}
 	runStart := time.Now()
 	stepsAtStart := t.globalStep
@@ -368,8 +370,10 @@ func (t *trainer) run(ctx context.Context) (*Result, error) {
 					GlobalStep: t.globalStep, TotalSteps: t.totalSteps})
 			}
 			if cfg.LogEvery > 0 && t.globalStep%cfg.LogEvery == 0 {
-				cfg.logLine(map[string]any{"step": t.globalStep, "epoch": t.epoch + 1, "loss": t.acc.LossSum / float64(max(1, t.acc.Seen)),
-					"acc": float64(t.acc.Correct) / float64(max(1, t.acc.Seen)), "lr": t.lastLR})
+				if err := cfg.logLine(map[string]any{"step": t.globalStep, "epoch": t.epoch + 1, "loss": t.acc.LossSum / float64(max(1, t.acc.Seen)),
+					"acc": float64(t.acc.Correct) / float64(max(1, t.acc.Seen)), "lr": t.lastLR}); err != nil {
+					return nil, err
+				}
 			}
 			if cfg.CheckpointDir != "" && cfg.CheckpointEvery > 0 && t.globalStep%cfg.CheckpointEvery == 0 && t.stepInEpoch+1 < t.perEpoch {
 				t.stepInEpoch++
@@ -393,7 +397,9 @@ func (t *trainer) run(ctx context.Context) (*Result, error) {
 			st.TestLoss, st.TestAcc, st.HasTest = loss, acc, true
 		}
 		t.history = append(t.history, st)
-		cfg.logLine(st)
+		if err := cfg.logLine(st); err != nil {
+			return nil, err
+		}
 		t.stepInEpoch = 0
 		t.acc = epochAcc{}
 		if cfg.CheckpointDir != "" {
@@ -419,7 +425,9 @@ func (t *trainer) run(ctx context.Context) (*Result, error) {
 	}
 	if stopped {
 		last := t.history[len(t.history)-1]
-		cfg.logLine(map[string]any{"stopped_early": true, "epoch": last.Epoch, "train_acc": last.TrainAcc, "stop_at_train_acc": cfg.StopAtTrainAcc})
+		if err := cfg.logLine(map[string]any{"stopped_early": true, "epoch": last.Epoch, "train_acc": last.TrainAcc, "stop_at_train_acc": cfg.StopAtTrainAcc}); err != nil {
+			return nil, err
+		}
 	}
 	out, err := t.finalModel()
 	if err != nil {

@@ -8,6 +8,8 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
+	"reflect"
+	"strings"
 	"time"
 
 	"github.com/bnaudit/bnaudit/onnxio"
@@ -241,13 +243,61 @@ func (cfg *Config) reachedTarget(st EpochStats) bool {
 	return cfg.StopAtTrainAcc > 0 && st.TrainAcc >= cfg.StopAtTrainAcc
 }
 
-// logLine writes one JSON line to the log.
-func (cfg *Config) logLine(v any) {
+// logLine writes one JSON line to the log. A number JSON cannot hold (NaN
+// or ±Inf: a diverged loss) is written as null; a failed write is the
+// run's error.
+func (cfg *Config) logLine(v any) error {
 	if cfg.Log == nil {
-		return
+		return nil
 	}
 	b, err := json.Marshal(v)
-	if err == nil {
-		cfg.Log.Write(append(b, '\n'))
+	var unsupported *json.UnsupportedValueError
+	if errors.As(err, &unsupported) {
+		b, err = json.Marshal(finiteFields(v))
 	}
+	if err != nil {
+		return fmt.Errorf("trainer: log line: %w", err)
+	}
+	if _, err := cfg.Log.Write(append(b, '\n')); err != nil {
+		return fmt.Errorf("trainer: writing the log: %w", err)
+	}
+	return nil
+}
+
+// finiteFields returns a log line (a map, or a struct read by its json
+// names) as a map whose non-finite numbers are nil.
+func finiteFields(v any) map[string]any {
+	out := map[string]any{}
+	if m, ok := v.(map[string]any); ok {
+		for k, x := range m {
+			out[k] = x
+		}
+	} else if rv := reflect.ValueOf(v); rv.Kind() == reflect.Struct {
+		for i := range rv.NumField() {
+			f := rv.Type().Field(i)
+			name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if !f.IsExported() || name == "-" || (strings.Contains(opts, "omitempty") && rv.Field(i).IsZero()) {
+				continue
+			}
+			if name == "" {
+				name = f.Name
+			}
+			out[name] = rv.Field(i).Interface()
+		}
+	}
+	for k, x := range out {
+		var f float64
+		switch n := x.(type) {
+		case float64:
+			f = n
+		case float32:
+			f = float64(n)
+		default:
+			continue
+		}
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			out[k] = nil
+		}
+	}
+	return out
 }

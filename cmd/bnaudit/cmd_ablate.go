@@ -48,7 +48,7 @@ func ablateCommand() *cli.Command {
 			jsonFlag("print the result as JSON"),
 		},
 		OnUsageError: commandUsageError,
-		Action:       action(readAblate, runAblate),
+		Action:       jsonAction(readAblate, runAblate),
 	}
 }
 
@@ -91,17 +91,25 @@ func (o ablateOptions) validate() error {
 	if o.Mode.Groups < 0 {
 		return usageErrorf("--groups must be positive")
 	}
+	if err := checkOutputFile("--output", o.Output); err != nil {
+		return err
+	}
 	if !o.Verify {
 		return nil
 	}
 	if o.VerifyBatch <= 0 {
 		return usageErrorf("--verify-batch must be positive")
 	}
-	if o.VerifyData != "" && o.Std == 0 {
-		return usageErrorf("--verify-std must not be 0")
+	if err := checkRange("--verify-mean", o.Mean, math.Inf(-1), math.Inf(1), false); err != nil {
+		return err
+	}
+	if err := checkRange("--verify-std", o.Std, 0, math.Inf(1), true); err != nil {
+		return err
 	}
 	return o.global.validateSession()
 }
+
+func (o ablateOptions) jsonOutput() bool { return o.JSON }
 
 type verifyResult struct {
 	Inputs      int              `json:"inputs"`

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"path/filepath"
 
 	"github.com/urfave/cli/v2"
@@ -91,6 +92,9 @@ func (o auditOptions) validate() error {
 	if err := o.modelPath.validate(); err != nil {
 		return err
 	}
+	if err := checkOutputDir("--output", o.Output); err != nil {
+		return err
+	}
 	return o.validateData()
 }
 
@@ -108,14 +112,33 @@ func (o auditOptions) validateData() error {
 	if err := o.Reference.validate(); err != nil {
 		return err
 	}
+	if err := checkNonNegative("--max-samples", o.MaxSamples); err != nil {
+		return err
+	}
+	if o.Reference.RefModels > 0 {
+		if err := checkPositive("--ref-epochs", o.RefEpochs); err != nil {
+			return err
+		}
+		if err := checkPositive("--ref-batch", o.RefBatch); err != nil {
+			return err
+		}
+		if err := checkRange("--ref-lr", o.RefLR, 0, math.Inf(1), true); err != nil {
+			return err
+		}
+	}
 	return o.global.validateSession()
 }
 
-func runAudit(ctx context.Context, o auditOptions, w io.Writer) error {
+func runAudit(ctx context.Context, o auditOptions, w io.Writer) (err error) {
 	m, err := o.global.loadModel(o.Model)
 	if err != nil {
 		return err
 	}
+	out, err := openOutputDir(o.Output, o.Command)
+	if err != nil {
+		return err
+	}
+	defer func() { out.close(err) }()
 	r, err := auditModel(ctx, o, m)
 	if err != nil {
 		return err
@@ -136,11 +159,19 @@ func auditModel(ctx context.Context, o auditOptions, m *onnxio.Model) (*audit.Re
 	if err != nil {
 		return nil, err
 	}
-	data, err := study.LoadData(study.DataConfig{Norm: &norm,
+	shape, err := study.ShapeOf(m)
+	if err != nil {
+		return nil, badInput(err)
+	}
+	data, err := study.LoadData(study.DataConfig{Norm: &norm, FitTo: shape.Sample,
 		Members:    study.DataSource{Path: o.Members, Split: o.MembersSplit, Max: o.MaxSamples},
 		NonMembers: study.DataSource{Path: o.NonMembers, Split: o.NonMembersSplit, Max: o.MaxSamples},
 		// The whole population, whatever --max-samples says of the audited sets.
 		Population: study.DataSource{Path: o.Population, Split: o.PopulationSplit}})
+	if err != nil {
+		return nil, err
+	}
+	m, notes, err := prepareModel(o.global, m, data.Members, data.NonMembers, data.Population)
 	if err != nil {
 		return nil, err
 	}
@@ -152,7 +183,7 @@ func auditModel(ctx context.Context, o auditOptions, m *onnxio.Model) (*audit.Re
 	if o.Output != "" {
 		refDir = filepath.Join(o.Output, "reference-models")
 	}
-	return study.Audit(ctx, study.AuditConfig{Model: m, Members: data.Members, NonMembers: data.NonMembers, Population: data.Population,
+	r, err := study.Audit(ctx, study.AuditConfig{Model: m, Members: data.Members, NonMembers: data.NonMembers, Population: data.Population,
 		Jobs: o.Reference.Jobs, Cache: o.Reference.cache(o.Output),
 		Bootstrap: audit.BootstrapOptions{Replicates: o.Reference.Bootstrap, Seed: o.Seed},
 		Session:   session, Command: o.Command,
@@ -166,4 +197,9 @@ func auditModel(ctx context.Context, o auditOptions, m *onnxio.Model) (*audit.Re
 			}
 			fmt.Fprintf(o.global.Stderr, "reference model %d/%d %s\n", done, total, what)
 		}})
+	if err != nil {
+		return nil, err
+	}
+	r.Notes = append(r.Notes, notes...)
+	return r, nil
 }

@@ -38,7 +38,7 @@ func checkCommand() *cli.Command {
 			"3 runtime error. Output as text, --json, and --junit FILE for CI systems.",
 		Flags:        append(flags, auditDataFlags()...),
 		OnUsageError: commandUsageError,
-		Action:       action(readCheck, runCheck),
+		Action:       jsonAction(readCheck, runCheck),
 	}
 }
 
@@ -83,11 +83,18 @@ func (o checkOptions) validate() error {
 	if o.nargs != 1 {
 		return usageErrorf("check needs one REPORT or MODEL argument; see bnaudit check --help")
 	}
+	if o.JUnit != "" {
+		if err := checkOutputFile("--junit", o.JUnit); err != nil {
+			return err
+		}
+	}
 	if !o.isModel() {
 		return nil
 	}
 	return o.Audit.validateData()
 }
+
+func (o checkOptions) jsonOutput() bool { return o.JSON }
 
 // policy reads the policy file and applies the limits given as flags.
 func (o checkOptions) policy() (audit.Policy, error) {

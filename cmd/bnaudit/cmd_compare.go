@@ -12,6 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/bnaudit/bnaudit/audit/report"
+	"github.com/bnaudit/bnaudit/onnxio"
 	"github.com/bnaudit/bnaudit/study"
 	"github.com/bnaudit/bnaudit/trainer"
 )
@@ -121,15 +122,23 @@ func (o compareOptions) validate() error {
 	if err := o.Engine.validate(); err != nil {
 		return err
 	}
+	if err := o.validateStudy(); err != nil {
+		return err
+	}
 	return o.global.validateSession()
 }
 
 // runCompare is shared by compare and demo.
-func runCompare(ctx context.Context, o compareOptions, w io.Writer) error {
+func runCompare(ctx context.Context, o compareOptions, w io.Writer) (err error) {
 	spec, err := o.spec()
 	if err != nil {
 		return err
 	}
+	out, err := openOutputDir(o.Output, o.Command)
+	if err != nil {
+		return err
+	}
+	defer func() { out.close(err) }()
 	if e := o.Engine.Engine; e != "" && e != study.EngineLocal {
 		return runOnCluster(ctx, o.global, o.Engine, spec, o.Output, o.Resume, w)
 	}
@@ -144,6 +153,9 @@ func runCompare(ctx context.Context, o compareOptions, w io.Writer) error {
 	}
 	if err != nil {
 		return err
+	}
+	for _, n := range cfg.Notes {
+		fmt.Fprintln(o.global.Stderr, "bnaudit: note: "+onnxio.CleanMessage(n))
 	}
 	cfg.Resume, cfg.Jobs = o.Resume, o.Reference.Jobs
 	if !o.Quiet {
@@ -223,4 +235,31 @@ func compareProgress(w io.Writer) func(study.CompareProgress) {
 			fmt.Fprintf(w, "[%d/%d] %s seed %d: epoch %d/%d loss %.3f acc %.3f\n", p.Run, p.Runs, p.Variant, p.Seed, t.Epoch, t.Epochs, t.Loss, t.Accuracy)
 		}
 	}
+}
+
+// validateStudy checks compare's own counts, variants and output folder.
+func (o compareOptions) validateStudy() error {
+	if err := checkPositive("--seeds", o.Seeds); err != nil {
+		return err
+	}
+	for _, c := range []struct {
+		flag string
+		v    int
+	}{{"--canaries", o.Canaries}, {"--members", o.Members}, {"--non-members", o.NonMembers}, {"--groups", o.Groups},
+		{"--grad-checkpoints", o.GradCheckpoints}, {"--grad-sample", o.GradSample}} {
+		if err := checkNonNegative(c.flag, c.v); err != nil {
+			return err
+		}
+	}
+	seen := map[string]bool{}
+	for _, v := range o.Variants {
+		if _, err := onnxio.ParseMode(v); err != nil && v != study.VariantOriginal {
+			return usageErrorf("--variants: unknown variant %q (want original, fold, remove, freeze or groupnorm)", v)
+		}
+		if seen[v] {
+			return usageErrorf("--variants names %q twice", v)
+		}
+		seen[v] = true
+	}
+	return checkOutputDir("--output", o.Output)
 }

@@ -47,7 +47,7 @@ type inspectOptions struct {
 // fail returns err, and with --json first prints it as JSON with its exit code.
 func (o inspectOptions) fail(out io.Writer, err error) error {
 	if o.JSON {
-		_ = writeJSON(out, map[string]any{"error": onnxio.CleanMessage(err.Error()), "exit_code": exitCode(err)})
+		writeJSONError(out, err)
 	}
 	return err
 }

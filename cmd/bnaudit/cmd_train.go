@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -107,10 +110,40 @@ func (o trainOptions) validate() error {
 	if o.Resume && o.Checkpoint == "" {
 		return usageErrorf("--resume needs --checkpoint DIR")
 	}
+	if err := checkLabelSmoothing(o.LabelSmoothing); err != nil {
+		return err
+	}
+	for _, c := range []struct {
+		flag string
+		v    int
+	}{{"--augment-crop", o.AugmentCrop}, {"--max-samples", o.MaxSamples}, {"--checkpoint-every", o.CheckpointEvery}, {"--log-every", o.LogEvery}} {
+		if err := checkNonNegative(c.flag, c.v); err != nil {
+			return err
+		}
+	}
+	if err := checkOutputFile("--output", o.Output); err != nil {
+		return err
+	}
+	if err := checkOutputFile("--log", o.logPath()); err != nil {
+		return err
+	}
+	if o.Checkpoint != "" {
+		if err := checkOutputDir("--checkpoint", o.Checkpoint); err != nil {
+			return err
+		}
+	}
 	return o.global.validateSession()
 }
 
-func runTrain(ctx context.Context, o trainOptions, w io.Writer) error {
+// logPath is --log, or OUTPUT with .jsonl.
+func (o trainOptions) logPath() string {
+	if o.Log != "" {
+		return o.Log
+	}
+	return strings.TrimSuffix(o.Output, filepath.Ext(o.Output)) + ".jsonl"
+}
+
+func runTrain(ctx context.Context, o trainOptions, w io.Writer) (err error) {
 	m, err := o.global.loadModel(o.Model)
 	if err != nil {
 		return err
@@ -123,37 +156,47 @@ func runTrain(ctx context.Context, o trainOptions, w io.Writer) error {
 	if err != nil {
 		return err
 	}
+	shape, err := study.ShapeOf(m)
+	if err != nil {
+		return badInput(err)
+	}
 	if cfg.Session, err = o.global.session(); err != nil {
 		return err
 	}
-	data, err := study.LoadData(study.DataConfig{Norm: norm,
+	data, err := study.LoadData(study.DataConfig{Norm: norm, FitTo: shape.Sample,
 		Members:    study.DataSource{Path: o.Data, Split: "train", Max: o.MaxSamples, Index: o.TrainIndex},
 		NonMembers: study.DataSource{Path: o.Test, Split: "test"}})
 	if err != nil {
 		return err
 	}
-	logPath := o.Log
-	if logPath == "" {
-		logPath = strings.TrimSuffix(o.Output, filepath.Ext(o.Output)) + ".jsonl"
+	if m, _, err = prepareModel(o.global, m, data.Members, data.NonMembers); err != nil {
+		return err
 	}
-	flags := os.O_CREATE | os.O_WRONLY | os.O_TRUNC
-	if o.Resume {
-		flags = os.O_CREATE | os.O_WRONLY | os.O_APPEND
+	if o.Checkpoint != "" {
+		ckpt, err := openOutputDir(o.Checkpoint, command())
+		if err != nil {
+			return err
+		}
+		defer func() { ckpt.close(err) }()
 	}
-	logFile, err := os.OpenFile(logPath, flags, 0o644)
+	logPath := o.logPath()
+	logFile, err := openLog(logPath, o.Resume)
 	if err != nil {
-		return fmt.Errorf("bnaudit: cannot write the log: %w", err)
+		return err
 	}
-	defer logFile.Close()
+	// An interrupted run with a checkpoint keeps its log for --resume.
+	defer func() { err = logFile.close(err, errors.Is(err, trainer.ErrInterrupted) && o.Checkpoint != "") }()
 	cfg.Model, cfg.Train, cfg.Test = m, data.Members, data.NonMembers
 	cfg.LabelSmoothing = float32(o.LabelSmoothing)
 	cfg.Augment = trainer.Augment{Crop: o.AugmentCrop, Flip: o.AugmentFlip}
 	cfg.Seed = o.Seed
 	cfg.CheckpointDir, cfg.CheckpointEvery, cfg.Resume = o.Checkpoint, o.CheckpointEvery, o.Resume
-	cfg.Log, cfg.LogEvery = logFile, o.LogEvery
+	cfg.Log, cfg.LogEvery = logFile.f, o.LogEvery
 	// Record the run's settings as the log's first line.
-	fmt.Fprintf(logFile, `{"run":{"model":%q,"train":%q,"samples":%d,"norm_mean":%v,"norm_std":%v,"epochs":%d,"batch":%d,"optimizer":%q,"lr":%v,"schedule":%q,"seed":%d,"init":%q,"resume":%v}}`+"\n",
-		m.Name, cfg.Train.Name(), cfg.Train.Len(), jsonFloats(data.Norm.Mean), jsonFloats(data.Norm.Std), cfg.Epochs, cfg.Batch, cfg.Optimizer.Kind, cfg.LR, cfg.Schedule, cfg.Seed, cfg.Init, cfg.Resume)
+	if _, err := fmt.Fprintf(logFile.f, `{"run":{"model":%q,"train":%q,"samples":%d,"norm_mean":%s,"norm_std":%s,"epochs":%d,"batch":%d,"optimizer":%q,"lr":%s,"schedule":%q,"seed":%d,"init":%q,"resume":%v}}`+"\n",
+		m.Name, cfg.Train.Name(), cfg.Train.Len(), jsonFloats(data.Norm.Mean), jsonFloats(data.Norm.Std), cfg.Epochs, cfg.Batch, cfg.Optimizer.Kind, jsonFloat(cfg.LR), cfg.Schedule, cfg.Seed, cfg.Init, cfg.Resume); err != nil {
+		return fmt.Errorf("cannot write the log %s: %w", logPath, err)
+	}
 	errw := o.global.Stderr
 	var bar *progressbar.ProgressBar
 	if !o.Quiet {
@@ -191,9 +234,52 @@ func runTrain(ctx context.Context, o trainOptions, w io.Writer) error {
 func jsonFloats(v []float32) string {
 	parts := make([]string, len(v))
 	for i, x := range v {
-		parts[i] = fmt.Sprintf("%g", x)
+		parts[i] = jsonFloat(x)
 	}
 	return "[" + strings.Join(parts, ",") + "]"
+}
+
+// jsonFloat writes x as %v does, and a number JSON cannot hold as null.
+func jsonFloat(x float32) string {
+	if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+		return "null"
+	}
+	return fmt.Sprintf("%v", x)
+}
+
+// trainLog is train's JSON-lines log.
+type trainLog struct {
+	f    *os.File
+	path string
+	// created: the run made the file (it did not exist before).
+	created bool
+}
+
+// openLog opens the log: appended to when resuming, else written anew.
+func openLog(path string, resume bool) (*trainLog, error) {
+	_, statErr := os.Stat(path)
+	flags := os.O_CREATE | os.O_WRONLY | os.O_TRUNC
+	if resume {
+		flags = os.O_CREATE | os.O_WRONLY | os.O_APPEND
+	}
+	f, err := os.OpenFile(path, flags, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("cannot write the log: %w", err)
+	}
+	return &trainLog{f: f, path: path, created: errors.Is(statErr, fs.ErrNotExist)}, nil
+}
+
+// close closes the log and returns the run's error, or the close's. A
+// failed run removes a log it created, unless keep.
+func (l *trainLog) close(runErr error, keep bool) error {
+	err := l.f.Close()
+	if err != nil && runErr == nil {
+		runErr = fmt.Errorf("cannot write the log %s: %w", l.path, err)
+	}
+	if runErr != nil && l.created && !keep {
+		os.Remove(l.path)
+	}
+	return runErr
 }
 
 // terminalProgress draws a progress bar on a terminal.

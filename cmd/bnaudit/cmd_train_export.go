@@ -4,11 +4,15 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/bnaudit/bnaudit/onnxio"
 	"github.com/bnaudit/bnaudit/trainer"
 )
 
@@ -34,7 +38,7 @@ func trainExportCommand() *cli.Command {
 			jsonFlag("print the graphs' interface as JSON"),
 		),
 		OnUsageError: commandUsageError,
-		Action:       action(readTrainExport, runTrainExport),
+		Action:       jsonAction(readTrainExport, runTrainExport),
 	}
 }
 
@@ -64,9 +68,16 @@ func (o trainExportOptions) validate() error {
 	if err := o.modelPath.validate(); err != nil {
 		return err
 	}
-	_, err := o.step()
-	return err
+	if _, err := o.step(); err != nil {
+		return err
+	}
+	if err := checkLabelSmoothing(o.LabelSmoothing); err != nil {
+		return err
+	}
+	return checkOutputFile("--output", o.Output)
 }
+
+func (o trainExportOptions) jsonOutput() bool { return o.JSON }
 
 // step returns the step graph's configuration and the initialization.
 func (o trainExportOptions) step() (trainer.StepConfig, error) {
@@ -134,15 +145,8 @@ func runTrainExport(_ context.Context, opts trainExportOptions, w io.Writer) err
 	for _, p := range step.Params {
 		r.Parameters += numel(step.Shapes[p])
 	}
-	// Write the state and evaluation graph first: the step graph is the file
-	// that says the export finished.
-	if err := state.Save(r.State); err != nil {
-		return err
-	}
-	if err := eval.Model.Save(r.Eval); err != nil {
-		return err
-	}
-	if err := step.Model.Save(r.Step); err != nil {
+	// The three files appear together or not at all.
+	if err := saveModels(map[string]*onnxio.Model{r.State: state, r.Eval: eval.Model, r.Step: step.Model}); err != nil {
 		return err
 	}
 	if opts.JSON {
@@ -164,4 +168,47 @@ func numel(s []int64) int64 {
 		n *= d
 	}
 	return n
+}
+
+// saveModel writes one model; tests replace it to fail a write.
+var saveModel = (*onnxio.Model).Save
+
+// saveModels writes models (by path) as a set: each to a temporary file
+// beside its path, then, once all are written, renamed into place. On
+// failure nothing of the set is left: the temporary files and any file
+// already renamed are removed.
+func saveModels(models map[string]*onnxio.Model) (err error) {
+	tmps := map[string]string{}
+	var placed []string
+	defer func() {
+		if err == nil {
+			return
+		}
+		for _, t := range tmps {
+			os.Remove(t)
+		}
+		for _, p := range placed {
+			os.Remove(p)
+		}
+	}()
+	paths := slices.Sorted(maps.Keys(models))
+	for _, p := range paths {
+		f, err := os.CreateTemp(filepath.Dir(p), "."+filepath.Base(p)+".part-*")
+		if err != nil {
+			return fmt.Errorf("cannot write %s: %w", p, err)
+		}
+		f.Close()
+		tmps[p] = f.Name()
+		if err := saveModel(models[p], f.Name()); err != nil {
+			return err
+		}
+	}
+	for _, p := range paths {
+		if err := os.Rename(tmps[p], p); err != nil {
+			return fmt.Errorf("cannot write %s: %w", p, err)
+		}
+		delete(tmps, p)
+		placed = append(placed, p)
+	}
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -71,6 +72,9 @@ func (g globalOptions) validateSession() error {
 	if _, err := ort.ParseNCHWc(g.NCHWc); err != nil {
 		return usageErrorf("--nchwc (or BNAUDIT_NCHWC) must be all, conv or off, not %q", g.NCHWc)
 	}
+	if g.ORTLib != "" {
+		return checkLibraryFile(g.ORTLib)
+	}
 	return nil
 }
 
@@ -81,7 +85,11 @@ func (g globalOptions) session() (ort.SessionOptions, error) {
 		return opts, err
 	}
 	opts.NCHWc, _ = ort.ParseNCHWc(g.NCHWc)
-	return opts, ort.Init(g.ORTLib)
+	if err := ort.Init(g.ORTLib); err != nil {
+		// A library that is missing or does not load is bad input (exit 2).
+		return opts, badInput(err)
+	}
+	return opts, nil
 }
 
 // options is what every command's options struct can do: check itself
@@ -198,6 +206,12 @@ func readOptimizer(c *cli.Context) optimizerOptions {
 
 // build returns the optimizer; its error is the one validation needs.
 func (o optimizerOptions) build() (trainer.Optimizer, error) {
+	if err := checkRange("--momentum", o.Momentum, 0, 1, false); err != nil {
+		return trainer.Optimizer{}, err
+	}
+	if err := checkRange("--weight-decay", o.WeightDecay, 0, math.Inf(1), false); err != nil {
+		return trainer.Optimizer{}, err
+	}
 	switch o.Optimizer {
 	case "sgd":
 		return trainer.SGD(float32(o.Momentum), float32(o.WeightDecay), o.Nesterov), nil
@@ -254,6 +268,15 @@ func readRecipe(c *cli.Context) recipeOptions {
 // config returns the recipe as a trainer.Config (no model, data or
 // session); its error is the one validation needs.
 func (r recipeOptions) config() (trainer.Config, error) {
+	if err := checkPositive("--epochs", r.Epochs); err != nil {
+		return trainer.Config{}, err
+	}
+	if err := checkPositive("--batch", r.Batch); err != nil {
+		return trainer.Config{}, err
+	}
+	if err := checkRange("--lr", r.LR, 0, math.Inf(1), true); err != nil {
+		return trainer.Config{}, err
+	}
 	init, err := parseInit(r.Init)
 	if err != nil {
 		return trainer.Config{}, err
@@ -302,7 +325,10 @@ func (r referenceOptions) validate() error {
 	if r.RefModels == 1 || r.RefModels < 0 {
 		return usageErrorf("--ref-models needs 0 or at least 2 reference models, not %d", r.RefModels)
 	}
-	return nil
+	if err := checkNonNegative("--bootstrap", r.Bootstrap); err != nil {
+		return err
+	}
+	return checkNonNegative("--jobs", r.Jobs)
 }
 
 // cache is the logits cache in the report folder out ("": none).

@@ -16,6 +16,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/bnaudit/bnaudit/audit"
+	"github.com/bnaudit/bnaudit/internal/lockfile"
 	"github.com/bnaudit/bnaudit/onnxio"
 	"github.com/bnaudit/bnaudit/onnxio/ort"
 	"github.com/bnaudit/bnaudit/trainer"
@@ -30,8 +31,8 @@ const (
 	exitRuntime     = 3
 )
 
-const exitCodesHelp = `Exit codes: 0 success; 1 a check failed; 2 bad usage, bad input or a missing
-ONNX Runtime library; 3 an internal or runtime error.`
+const exitCodesHelp = `Exit codes: 0 success; 1 a check failed; 2 bad usage, bad input, a missing
+ONNX Runtime library or an output folder in use by another run; 3 an internal or runtime error.`
 
 // inputError marks bad usage or bad input (exit 2): a flag, an argument or a
 // file the command cannot work with. Library errors that say the same wrap
@@ -75,7 +76,8 @@ func exitCode(err error) int {
 		errors.Is(err, onnxio.ErrTooLarge), errors.Is(err, onnxio.ErrUnsafePath),
 		errors.Is(err, dataset.ErrBadData), errors.Is(err, fs.ErrNotExist),
 		errors.Is(err, fs.ErrPermission), errors.Is(err, ort.ErrNoLibrary),
-		errors.Is(err, ort.ErrNoCUDA), errors.Is(err, trainer.ErrUnsupported), errors.Is(err, audit.ErrInvalidInput):
+		errors.Is(err, ort.ErrNoCUDA), errors.Is(err, trainer.ErrUnsupported), errors.Is(err, audit.ErrInvalidInput),
+		errors.Is(err, lockfile.ErrLocked):
 		return exitBadInput
 	}
 	return exitRuntime
@@ -105,6 +107,13 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			versionCommand(),
 		},
 		HideHelpCommand: true,
+		// Reached without a command, or with one that does not exist.
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return usageErrorf("unknown command %q; see bnaudit --help", c.Args().First())
+			}
+			return cli.ShowAppHelp(c)
+		},
 		// Actions return errors; main maps them to exit codes, so urfave/cli
 		// must never exit by itself (it would skip deferred cleanup).
 		ExitErrHandler: func(*cli.Context, error) {},
