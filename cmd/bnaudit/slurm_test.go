@@ -196,7 +196,18 @@ func TestSlurmEngine(t *testing.T) {
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
-	time.Sleep(3 * time.Second) // into its training
+	// Into its training: its log has the first epoch's line.
+	unitLog := filepath.Join(work, "logs", "unit-"+strconv.Itoa(victim)+".slurm.out")
+	for {
+		b, _ := os.ReadFile(unitLog)
+		if strings.Contains(string(b), "epoch 1/") {
+			break
+		}
+		if time.Now().After(deadline) || squeueTasks(job)[task] == "" {
+			t.Fatalf("unit %d ended before its first epoch was logged:\n%s", victim, b)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 	if out, err := exec.Command("scancel", task).CombinedOutput(); err != nil {
 		t.Fatalf("scancel %s: %v %s", task, err, out)
 	}
@@ -207,7 +218,7 @@ func TestSlurmEngine(t *testing.T) {
 		time.Sleep(time.Second)
 	}
 	st, _, _ := bn(t, bin, "status", "--work", work)
-	if !strings.Contains(st, "9 done") {
+	if !strings.Contains(st, "10 units: 9 done") {
 		t.Fatalf("after scancel of unit %d, status says:\n%s", victim, st)
 	}
 	// --resume submits the cancelled unit alone, then gathers.
@@ -215,9 +226,10 @@ func TestSlurmEngine(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("resume: exit %d\n%s\n%s", code, o, e)
 	}
-	script, _ := os.ReadFile(filepath.Join(work, "logs", "slurm-array-1.sh"))
-	if !strings.Contains(string(script), "#SBATCH --array="+strconv.Itoa(victim)+"\n") {
-		t.Errorf("the resubmission runs more than unit %d:\n%s", victim, script)
+	script, err := os.ReadFile(filepath.Join(work, "logs", "slurm-array-1.sh"))
+	if err != nil || !strings.Contains(string(script), "#SBATCH --array="+strconv.Itoa(victim)+"\n") {
+		logs, _ := filepath.Glob(filepath.Join(work, "logs", "*"))
+		t.Errorf("the resubmission should run unit %d alone: %v\n%s\nlogs: %v\nresume stderr:\n%s", victim, err, script, logs, e)
 	}
 	sameAUCs(t, "slurm after scancel and --resume", aucs(t, out), want)
 	if st, _, _ := bn(t, bin, "status", "--work", work); !strings.Contains(st, "10 units: 10 done") {
@@ -233,7 +245,7 @@ func TestSlurmEngine(t *testing.T) {
 	if err := os.Truncate(refs[0], 100); err != nil {
 		t.Fatal(err)
 	}
-	if st, _, _ := bn(t, bin, "status", "--work", work); !strings.Contains(st, "9 done") || !strings.Contains(st, "missing") {
+	if st, _, _ := bn(t, bin, "status", "--work", work); !strings.Contains(st, "10 units: 9 done, 0 running, 0 failed, 1 missing") {
 		t.Errorf("status after damage:\n%s", st)
 	}
 	o, e, code = bn(t, bin, studyArgs("-o", out, "--engine", "slurm", "--work", work, "--resume")...)
