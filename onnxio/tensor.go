@@ -149,14 +149,21 @@ func (m *Model) checkTensor(t *onnxpb.TensorProto, where string) error {
 	return nil
 }
 
+// tensorBytes returns a tensor's element count and its raw bytes (nil
+// when the values are in the typed fields).
+func (m *Model) tensorBytes(t *onnxpb.TensorProto) (int64, []byte, error) {
+	n, err := NumElements(t.Dims)
+	if err != nil {
+		return 0, nil, fmt.Errorf("onnxio: tensor %q: %v", t.Name, err)
+	}
+	raw, err := m.rawBytes(t)
+	return n, raw, err
+}
+
 // Floats returns a tensor's values as float32, converting from float16,
 // double and integer types. External data is read from the model's folder.
 func (m *Model) Floats(t *onnxpb.TensorProto) ([]float32, error) {
-	n, err := NumElements(t.Dims)
-	if err != nil {
-		return nil, fmt.Errorf("onnxio: tensor %q: %v", t.Name, err)
-	}
-	raw, err := m.rawBytes(t)
+	n, raw, err := m.tensorBytes(t)
 	if err != nil {
 		return nil, err
 	}
@@ -227,11 +234,7 @@ func (m *Model) Floats(t *onnxpb.TensorProto) ([]float32, error) {
 
 // Int64s returns an integer tensor's values (INT64, INT32 or UINT8/INT8).
 func (m *Model) Int64s(t *onnxpb.TensorProto) ([]int64, error) {
-	n, err := NumElements(t.Dims)
-	if err != nil {
-		return nil, fmt.Errorf("onnxio: tensor %q: %v", t.Name, err)
-	}
-	raw, err := m.rawBytes(t)
+	n, raw, err := m.tensorBytes(t)
 	if err != nil {
 		return nil, err
 	}
