@@ -41,6 +41,59 @@ type AuditConfig struct {
 	// Cache keeps logits on disk by model and data hashes.
 	Cache    SignalCache
 	Progress func(done, total int, reused bool)
+	// Gather reads the reference models from RefDir and trains none (an
+	// audit whose reference models ran as work units); missing ones are a
+	// *MissingError.
+	Gather bool
+}
+
+// prepareAudit checks an audit's inputs: the model must be a classifier
+// of the data's classes (logits taken back from a final Softmax), the
+// non-members must not be members. It returns the prepared configuration,
+// the notes to report, and, with reference models, their pool (members ∪
+// non-members ∪ population).
+func prepareAudit(cfg AuditConfig) (AuditConfig, []string, *dataset.Dataset, error) {
+	if cfg.Model == nil || cfg.Members == nil || cfg.NonMembers == nil {
+		return cfg, nil, nil, fmt.Errorf("study: an audit needs a model, members and non-members: %w", audit.ErrInvalidInput)
+	}
+	if _, err := LiRAVarianceFor(cfg.LiRAVariance, cfg.References); err != nil {
+		return cfg, nil, nil, err
+	}
+	if cfg.Population != nil && cfg.References == 0 {
+		return cfg, nil, nil, fmt.Errorf("study: a population serves reference models; give a number of them (--ref-models) too: %w", audit.ErrInvalidInput)
+	}
+	model, notes, err := PrepareClassifier(cfg.Model, cfg.Members, cfg.NonMembers, cfg.Population)
+	if err != nil {
+		return cfg, nil, nil, err
+	}
+	cfg.Model = model
+	nonMembers, overlapNote, err := DisjointNonMembers(cfg.Members, cfg.NonMembers)
+	if err != nil {
+		return cfg, nil, nil, err
+	}
+	if cfg.NonMembers = nonMembers; overlapNote != "" {
+		notes = append(notes, overlapNote)
+	}
+	if cfg.References == 0 {
+		return cfg, notes, nil, nil
+	}
+	parts := []*dataset.Dataset{cfg.Members, cfg.NonMembers}
+	if cfg.Population != nil {
+		parts = append(parts, cfg.Population)
+	}
+	pop, err := dataset.Concat("pool", parts...)
+	return cfg, notes, pop, err
+}
+
+// auditReferences is the reference-model training of a prepared audit:
+// the audited architecture from scratch with the audit's recipe, on
+// random halves of the pool.
+func auditReferences(cfg AuditConfig, pop *dataset.Dataset) ReferenceConfig {
+	tc := cfg.Train
+	tc.Model = cfg.Model
+	tc.Init = trainer.InitScratch
+	return ReferenceConfig{Train: tc, Population: pop, Models: cfg.References, Seed: cfg.Bootstrap.Seed,
+		Session: cfg.Session, Jobs: cfg.Jobs, Dir: cfg.RefDir, Cache: cfg.Cache, Progress: cfg.Progress, NoTrain: cfg.Gather}
 }
 
 // Audit runs the threshold attacks on a trained model, and with reference
@@ -48,49 +101,16 @@ type AuditConfig struct {
 // intervals, slices and the most exposed members, with the BN layers it
 // found.
 func Audit(ctx context.Context, cfg AuditConfig) (*audit.Report, error) {
-	if cfg.Model == nil || cfg.Members == nil || cfg.NonMembers == nil {
-		return nil, fmt.Errorf("study: an audit needs a model, members and non-members: %w", audit.ErrInvalidInput)
-	}
-	perSample, err := LiRAVarianceFor(cfg.LiRAVariance, cfg.References)
+	cfg, notes, pop, err := prepareAudit(cfg)
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Population != nil && cfg.References == 0 {
-		return nil, fmt.Errorf("study: a population serves reference models; give a number of them (--ref-models) too: %w", audit.ErrInvalidInput)
-	}
-	// The model must be a classifier of the data's classes, taking logits
-	// back from a final Softmax, and the non-members must not be members.
-	var notes []string
-	model, prepNotes, err := PrepareClassifier(cfg.Model, cfg.Members, cfg.NonMembers, cfg.Population)
-	if err != nil {
-		return nil, err
-	}
-	cfg.Model, notes = model, append(notes, prepNotes...)
-	nonMembers, overlapNote, err := DisjointNonMembers(cfg.Members, cfg.NonMembers)
-	if err != nil {
-		return nil, err
-	}
-	if cfg.NonMembers = nonMembers; overlapNote != "" {
-		notes = append(notes, overlapNote)
-	}
+	perSample, _ := LiRAVarianceFor(cfg.LiRAVariance, cfg.References) // checked by prepareAudit
 	ec := ExperimentConfig{Name: "audited", Members: cfg.Members, NonMembers: cfg.NonMembers,
 		Bootstrap: cfg.Bootstrap, Session: cfg.Session, Cache: cfg.Cache}
 	refNote := "Reference-model attacks (LiRA, RMIA) were not run (no --ref-models); the AUCs here are those of the threshold attacks (loss, confidence, entropy, modified entropy), which underestimate the strongest attacks at low FPR."
-	var pop *dataset.Dataset
 	if cfg.References > 0 {
-		parts := []*dataset.Dataset{cfg.Members, cfg.NonMembers}
-		if cfg.Population != nil {
-			parts = append(parts, cfg.Population)
-		}
-		var err error
-		if pop, err = dataset.Concat("pool", parts...); err != nil {
-			return nil, err
-		}
-		tc := cfg.Train
-		tc.Model = cfg.Model
-		tc.Init = trainer.InitScratch
-		ref, err := TrainReferences(ctx, ReferenceConfig{Train: tc, Population: pop, Models: cfg.References, Seed: cfg.Bootstrap.Seed,
-			Session: cfg.Session, Jobs: cfg.Jobs, Dir: cfg.RefDir, Cache: cfg.Cache, Progress: cfg.Progress})
+		ref, err := TrainReferences(ctx, auditReferences(cfg, pop))
 		if err != nil {
 			return nil, err
 		}

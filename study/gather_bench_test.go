@@ -45,7 +45,7 @@ func BenchmarkGather256(b *testing.B) {
 		if u.Kind == UnitReference && u.Model != 0 {
 			continue
 		}
-		if _, err := RunUnit(context.Background(), work, plan, u.Index, cfg, RunUnitOptions{Engine: "bench"}); err != nil {
+		if _, err := RunUnit(context.Background(), work, plan, u.Index, &Built{Compare: &cfg}, RunUnitOptions{Engine: "bench"}); err != nil {
 			b.Fatal(err)
 		}
 		if u.Kind == UnitReference {

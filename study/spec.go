@@ -2,6 +2,7 @@ package study
 
 import (
 	"fmt"
+	"path/filepath"
 
 	"github.com/bnaudit/bnaudit/audit"
 	"github.com/bnaudit/bnaudit/onnxio"
@@ -112,3 +113,61 @@ func (s CompareSpec) Build(dir string, session ort.SessionOptions, cache SignalC
 		Notes: notes,
 	}, nil
 }
+
+// AuditSpec is an audit of a trained model written as data, as
+// CompareSpec is a comparison: what a work unit needs to build the same
+// AuditConfig in another process.
+type AuditSpec struct {
+	Model         string `json:"model"`
+	MaxModelBytes int64  `json:"max_model_bytes,omitempty"`
+	// Data: members, non-members and, optionally, the population.
+	Data DataConfig `json:"data"`
+	// Recipe of the reference models (trained from scratch).
+	Recipe       Recipe `json:"recipe"`
+	References   int    `json:"ref_models"`
+	LiRAVariance string `json:"lira_variance,omitempty"`
+	// Seed of the reference halves and the bootstrap; Replicates of every
+	// bootstrap interval.
+	Seed       uint64 `json:"seed"`
+	Replicates int    `json:"bootstrap_replicates"`
+	Command    string `json:"command,omitempty"`
+}
+
+// Build loads the model and the data (fitted to the model's input) and
+// returns the audit's configuration, its reference models kept in
+// dir/refs/audited.
+func (s AuditSpec) Build(dir string, session ort.SessionOptions, cache SignalCache) (AuditConfig, error) {
+	lim := onnxio.DefaultLimits()
+	if s.MaxModelBytes > 0 {
+		lim.MaxFileBytes = s.MaxModelBytes
+	}
+	m, err := onnxio.LoadWithLimits(s.Model, lim)
+	if err != nil {
+		return AuditConfig{}, err
+	}
+	shape, err := ShapeOf(m)
+	if err != nil {
+		return AuditConfig{}, err
+	}
+	dc := s.Data
+	dc.FitTo = shape.Sample
+	data, err := LoadData(dc)
+	if err != nil {
+		return AuditConfig{}, err
+	}
+	if data.NonMembers == nil {
+		return AuditConfig{}, fmt.Errorf("study: an audit needs non-members: %w", audit.ErrInvalidInput)
+	}
+	tc := trainer.Config{Session: session}
+	s.Recipe.Apply(&tc)
+	refDir := ""
+	if dir != "" {
+		refDir = filepath.Join(dir, "refs", auditedVariant)
+	}
+	return AuditConfig{Model: m, Members: data.Members, NonMembers: data.NonMembers, Population: data.Population,
+		Bootstrap: audit.BootstrapOptions{Replicates: s.Replicates, Seed: s.Seed}, Session: session, Command: s.Command,
+		References: s.References, LiRAVariance: s.LiRAVariance, Train: tc, RefDir: refDir, Cache: cache}, nil
+}
+
+// auditedVariant names an audit's one model in units and folders.
+const auditedVariant = "audited"

@@ -15,6 +15,7 @@ import (
 	"github.com/bnaudit/bnaudit/audit"
 	"github.com/bnaudit/bnaudit/internal/atomicfile"
 	"github.com/bnaudit/bnaudit/internal/lockfile"
+	"github.com/bnaudit/bnaudit/onnxio"
 	"github.com/bnaudit/bnaudit/onnxio/ort"
 	"github.com/bnaudit/bnaudit/trainer"
 )
@@ -72,13 +73,49 @@ func (u Unit) Name() string {
 // Plan is a study's list of units with what builds its configuration.
 type Plan struct {
 	Version int    `json:"version"`
-	Study   string `json:"study"` // "compare"
+	Study   string `json:"study"` // StudyCompare or StudyAudit
 	// Hash is the hash of the units' keys: two plans with the same hash
 	// compute the same results.
-	Hash    string      `json:"hash"`
-	Created string      `json:"created"`
-	Spec    CompareSpec `json:"compare"`
-	Units   []Unit      `json:"units"`
+	Hash    string `json:"hash"`
+	Created string `json:"created"`
+	// Compare or Audit is the study, as data.
+	Compare *CompareSpec `json:"compare,omitempty"`
+	Audit   *AuditSpec   `json:"audit,omitempty"`
+	Units   []Unit       `json:"units"`
+}
+
+// Kinds of study a plan holds.
+const (
+	StudyCompare = "compare"
+	StudyAudit   = "audit"
+)
+
+// Built is a plan's study built in this process: Compare for a
+// comparison, Audit for an audit.
+type Built struct {
+	Compare *CompareConfig
+	Audit   *AuditConfig
+}
+
+// PlanAudit lists the units of an audit: one per reference model (the
+// audited model itself is given, not trained).
+func PlanAudit(cfg AuditConfig) ([]Unit, error) {
+	cfg, _, pop, err := prepareAudit(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.References < 2 {
+		return nil, fmt.Errorf("study: an audit has work units only with reference models (--ref-models 2 or more): %w", audit.ErrInvalidInput)
+	}
+	key, err := referenceKey(auditReferences(cfg, pop))
+	if err != nil {
+		return nil, err
+	}
+	units := make([]Unit, cfg.References)
+	for k := range units {
+		units[k] = Unit{Index: k, Kind: UnitReference, Variant: auditedVariant, Model: k, Key: fmt.Sprintf("%s-%d", key, k)}
+	}
+	return units, nil
 }
 
 // PlanCompare lists the units of a comparison, references first (they
@@ -156,25 +193,19 @@ func (e *PlanError) Unwrap() error { return audit.ErrInvalidInput }
 // written. A folder that holds the same plan already is reused as it is; a
 // folder with another plan is refused (*PlanError).
 func WritePlan(dir string, spec CompareSpec) (*Plan, error) {
-	abs, err := filepath.Abs(dir)
+	abs, err := prepareWork(dir)
 	if err != nil {
-		return nil, fmt.Errorf("study: %w", err)
+		return nil, err
 	}
-	for _, sub := range []string{"inputs", "units", "logs"} {
-		if err := os.MkdirAll(filepath.Join(abs, sub), 0o755); err != nil {
-			return nil, fmt.Errorf("study: %w", err)
-		}
+	if err := absData(&spec.Data); err != nil {
+		return nil, err
 	}
-	for _, p := range []*string{&spec.Data.Members.Path, &spec.Data.NonMembers.Path, &spec.Data.Population.Path, &spec.Canaries.Pool.Path} {
-		if *p != "" {
-			if *p, err = filepath.Abs(*p); err != nil {
-				return nil, fmt.Errorf("study: %w", err)
-			}
-		}
+	if err := absSource(&spec.Canaries.Pool.Path); err != nil {
+		return nil, err
 	}
 	if s := spec.Canaries.Source; s != "" && s != CanaryNoise && s != CanaryRelabel {
-		if spec.Canaries.Source, err = filepath.Abs(s); err != nil {
-			return nil, fmt.Errorf("study: %w", err)
+		if err := absSource(&spec.Canaries.Source); err != nil {
+			return nil, err
 		}
 	}
 	cfg, err := spec.Build(abs, ort.SessionOptions{}, SignalCache{})
@@ -185,24 +216,88 @@ func WritePlan(dir string, spec CompareSpec) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	hash, err := planHash(units)
+	spec.Model = filepath.Join(abs, "inputs", "model.onnx")
+	return writePlan(dir, abs, &Plan{Study: StudyCompare, Compare: &spec, Units: units}, cfg.Model)
+}
+
+// WriteAuditPlan plans an audit's reference models into the work folder
+// dir, as WritePlan does a comparison.
+func WriteAuditPlan(dir string, spec AuditSpec) (*Plan, error) {
+	abs, err := prepareWork(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := absData(&spec.Data); err != nil {
+		return nil, err
+	}
+	cfg, err := spec.Build(abs, ort.SessionOptions{}, SignalCache{})
+	if err != nil {
+		return nil, err
+	}
+	units, err := PlanAudit(cfg)
+	if err != nil {
+		return nil, err
+	}
+	spec.Model = filepath.Join(abs, "inputs", "model.onnx")
+	return writePlan(dir, abs, &Plan{Study: StudyAudit, Audit: &spec, Units: units}, cfg.Model)
+}
+
+// prepareWork makes the work folder's subfolders and returns its
+// absolute path.
+func prepareWork(dir string) (string, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", fmt.Errorf("study: %w", err)
+	}
+	for _, sub := range []string{"inputs", "units", "logs"} {
+		if err := os.MkdirAll(filepath.Join(abs, sub), 0o755); err != nil {
+			return "", fmt.Errorf("study: %w", err)
+		}
+	}
+	return abs, nil
+}
+
+// absData makes the data paths absolute.
+func absData(d *DataConfig) error {
+	for _, p := range []*string{&d.Members.Path, &d.NonMembers.Path, &d.Population.Path, &d.Members.Index, &d.NonMembers.Index, &d.Population.Index} {
+		if err := absSource(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func absSource(p *string) error {
+	if *p == "" {
+		return nil
+	}
+	a, err := filepath.Abs(*p)
+	if err != nil {
+		return fmt.Errorf("study: %w", err)
+	}
+	*p = a
+	return nil
+}
+
+// writePlan writes plan.json and the model, or reuses the folder's plan
+// when it is the same one.
+func writePlan(dir, abs string, p *Plan, model *onnxio.Model) (*Plan, error) {
+	hash, err := planHash(p.Units)
 	if err != nil {
 		return nil, err
 	}
 	if old, err := ReadPlan(abs); err == nil {
-		if old.Hash != hash {
+		if old.Hash != hash || old.Study != p.Study {
 			return nil, &PlanError{Dir: dir, Reason: "it holds the plan of another study (model, data, canaries or settings differ); give this study a new --work folder"}
 		}
 		return old, nil
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
-	model := filepath.Join(abs, "inputs", "model.onnx")
-	if err := cfg.Model.Save(model); err != nil {
+	if err := model.Save(filepath.Join(abs, "inputs", "model.onnx")); err != nil {
 		return nil, err
 	}
-	spec.Model = model
-	p := &Plan{Version: PlanVersion, Study: "compare", Hash: hash, Created: time.Now().UTC().Format(time.RFC3339), Spec: spec, Units: units}
+	p.Version, p.Hash, p.Created = PlanVersion, hash, time.Now().UTC().Format(time.RFC3339)
 	b, err := json.MarshalIndent(p, "", "  ")
 	if err != nil {
 		return nil, fmt.Errorf("study: %w", err)
@@ -230,8 +325,8 @@ func ReadPlan(dir string) (*Plan, error) {
 	if p.Version != PlanVersion {
 		return nil, &PlanError{Dir: dir, Reason: fmt.Sprintf("plan.json has layout version %d; this bnaudit reads %d (use the bnaudit that planned it, or a new folder)", p.Version, PlanVersion)}
 	}
-	if p.Study != "compare" || len(p.Units) == 0 {
-		return nil, &PlanError{Dir: dir, Reason: "plan.json names no units"}
+	if (p.Study != StudyCompare || p.Compare == nil) && (p.Study != StudyAudit || p.Audit == nil) || len(p.Units) == 0 {
+		return nil, &PlanError{Dir: dir, Reason: "plan.json names no study or no units"}
 	}
 	for i, u := range p.Units {
 		if u.Index != i {
@@ -241,27 +336,68 @@ func ReadPlan(dir string) (*Plan, error) {
 	return &p, nil
 }
 
-// Config builds the plan's comparison with this process's ONNX Runtime
+// Build builds the plan's study with this process's ONNX Runtime
 // options, and checks that the model and the data still give the plan's
 // units (data changed since the plan are refused).
-func (p *Plan) Config(dir string, session ort.SessionOptions) (CompareConfig, error) {
+func (p *Plan) Build(dir string, session ort.SessionOptions) (*Built, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
-		return CompareConfig{}, fmt.Errorf("study: %w", err)
+		return nil, fmt.Errorf("study: %w", err)
 	}
-	cfg, err := p.Spec.Build(abs, session, SignalCache{Dir: filepath.Join(abs, "cache")})
-	if err != nil {
-		return CompareConfig{}, err
-	}
-	units, err := PlanCompare(cfg)
-	if err != nil {
-		return CompareConfig{}, err
+	cache := SignalCache{Dir: filepath.Join(abs, "cache")}
+	var b Built
+	var units []Unit
+	switch p.Study {
+	case StudyCompare:
+		cfg, err := p.Compare.Build(abs, session, cache)
+		if err != nil {
+			return nil, err
+		}
+		if units, err = PlanCompare(cfg); err != nil {
+			return nil, err
+		}
+		cfg.Resume = true
+		b.Compare = &cfg
+	case StudyAudit:
+		cfg, err := p.Audit.Build(abs, session, cache)
+		if err != nil {
+			return nil, err
+		}
+		if units, err = PlanAudit(cfg); err != nil {
+			return nil, err
+		}
+		b.Audit = &cfg
 	}
 	if h, err := planHash(units); err != nil || h != p.Hash {
-		return CompareConfig{}, &PlanError{Dir: dir, Reason: "the model or the data no longer give the plan's units (changed since it was planned?)"}
+		return nil, &PlanError{Dir: dir, Reason: "the model or the data no longer give the plan's units (changed since it was planned?)"}
 	}
-	cfg.Resume = true
-	return cfg, nil
+	return &b, nil
+}
+
+// Config builds a comparison plan's configuration (Build, for plans of
+// StudyCompare).
+func (p *Plan) Config(dir string, session ort.SessionOptions) (CompareConfig, error) {
+	if p.Study != StudyCompare {
+		return CompareConfig{}, &PlanError{Dir: dir, Reason: "it holds an audit, not a comparison"}
+	}
+	b, err := p.Build(dir, session)
+	if err != nil {
+		return CompareConfig{}, err
+	}
+	return *b.Compare, nil
+}
+
+// Gather builds the study's report from the work folder, whose units must
+// all be done (else a *MissingError names the missing ones).
+func (b *Built) Gather(ctx context.Context) (*audit.Report, error) {
+	if b.Audit != nil {
+		cfg := *b.Audit
+		cfg.Gather = true
+		return Audit(ctx, cfg)
+	}
+	cfg := *b.Compare
+	cfg.Gather = true
+	return Compare(ctx, cfg)
 }
 
 // UnitRecord is what a finished unit leaves in units/I.json.
@@ -308,7 +444,7 @@ var ErrUnitBusy = errors.New("another worker is running this unit")
 // twice writes the same bytes, each file through a rename, so one correct
 // result stays whatever the timing. A failure is recorded in units/I.failed
 // until the unit succeeds.
-func RunUnit(ctx context.Context, dir string, p *Plan, i int, cfg CompareConfig, o RunUnitOptions) (done bool, err error) {
+func RunUnit(ctx context.Context, dir string, p *Plan, i int, b *Built, o RunUnitOptions) (done bool, err error) {
 	if i < 0 || i >= len(p.Units) {
 		return false, fmt.Errorf("study: the plan has units 0 to %d, not %d: %w", len(p.Units)-1, i, audit.ErrInvalidInput)
 	}
@@ -326,7 +462,7 @@ func RunUnit(ctx context.Context, dir string, p *Plan, i int, cfg CompareConfig,
 		return true, nil
 	}
 	start := time.Now()
-	if err := runUnit(ctx, cfg, u, o); err != nil {
+	if err := runUnit(ctx, b, u, o); err != nil {
 		if ctx.Err() == nil {
 			_ = atomicfile.WriteFile(unitPath(dir, i, "failed"), []byte(oneLine(err.Error())+"\n"))
 		}
@@ -338,11 +474,11 @@ func RunUnit(ctx context.Context, dir string, p *Plan, i int, cfg CompareConfig,
 	}
 	rec := UnitRecord{Unit: u, Engine: o.Engine, Host: host, Job: o.Job, Started: start.UTC().Format(time.RFC3339),
 		Finished: time.Now().UTC().Format(time.RFC3339), Seconds: time.Since(start).Seconds(), Bytes: st.Size()}
-	b, err := json.MarshalIndent(rec, "", "  ")
+	js, err := json.MarshalIndent(rec, "", "  ")
 	if err != nil {
 		return false, fmt.Errorf("study: %w", err)
 	}
-	if err := atomicfile.WriteFile(unitPath(dir, i, "json"), append(b, '\n')); err != nil {
+	if err := atomicfile.WriteFile(unitPath(dir, i, "json"), append(js, '\n')); err != nil {
 		return false, fmt.Errorf("study: %w", err)
 	}
 	if err := os.Remove(unitPath(dir, i, "failed")); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -353,9 +489,23 @@ func RunUnit(ctx context.Context, dir string, p *Plan, i int, cfg CompareConfig,
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
-// runUnit computes the unit's result into cfg.Dir.
-func runUnit(ctx context.Context, cfg CompareConfig, u Unit, o RunUnitOptions) error {
-	cfg, err := cfg.withDefaults()
+// runUnit computes the unit's result into the work folder.
+func runUnit(ctx context.Context, b *Built, u Unit, o RunUnitOptions) error {
+	if b.Audit != nil {
+		cfg, _, pop, err := prepareAudit(*b.Audit)
+		if err != nil {
+			return err
+		}
+		rc := auditReferences(cfg, pop)
+		rc.Only, rc.Jobs, rc.Progress, rc.NoTrain = []int{u.Model}, 1, nil, false
+		if o.Log != nil {
+			log := epochLogger(u, o.Log)
+			rc.Training = func(_ int, p trainer.Progress) { log(p) }
+		}
+		_, err = TrainReferences(ctx, rc)
+		return err
+	}
+	cfg, err := b.Compare.withDefaults()
 	if err != nil {
 		return err
 	}

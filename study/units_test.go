@@ -74,7 +74,7 @@ func TestUnitsGatherEqualsCompare(t *testing.T) {
 		t.Fatalf("gather before any unit: %v, want a MissingError", err)
 	}
 	for _, i := range []int{5, 0, 3, 1, 4, 2} { // runs need no reference model first
-		done, err := RunUnit(context.Background(), work, plan, i, ucfg, RunUnitOptions{Engine: "test"})
+		done, err := RunUnit(context.Background(), work, plan, i, &Built{Compare: &ucfg}, RunUnitOptions{Engine: "test"})
 		if err != nil || done {
 			t.Fatalf("unit %d: done %v, %v", i, done, err)
 		}
@@ -82,7 +82,7 @@ func TestUnitsGatherEqualsCompare(t *testing.T) {
 	if m := Missing(work, plan); len(m) != 0 {
 		t.Fatalf("missing after every unit: %v", m)
 	}
-	done, err := RunUnit(context.Background(), work, plan, 2, ucfg, RunUnitOptions{Engine: "test"})
+	done, err := RunUnit(context.Background(), work, plan, 2, &Built{Compare: &ucfg}, RunUnitOptions{Engine: "test"})
 	if err != nil || !done {
 		t.Errorf("a finished unit run again: done %v, %v; want skipped", done, err)
 	}
@@ -128,7 +128,7 @@ func TestUnitsGatherEqualsCompare(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := RunUnit(context.Background(), work, plan, 1, ucfg, RunUnitOptions{}); !errors.Is(err, ErrUnitBusy) {
+	if _, err := RunUnit(context.Background(), work, plan, 1, &Built{Compare: &ucfg}, RunUnitOptions{}); !errors.Is(err, ErrUnitBusy) {
 		t.Errorf("a held unit: %v, want ErrUnitBusy", err)
 	}
 	if Status(work, plan)[1].State != StateRunning {

@@ -49,7 +49,8 @@ func auditCommand() *cli.Command {
 			"RMIA and Feldman–Zhang memorization; --population adds data neither member nor audited. Reports\n" +
 			"slices (per class, correct/incorrect) and the most exposed members. Writes report.json,\n" +
 			"report.md, report.html, scores.csv and signals.npz to --output.\n\n" + exitCodesHelp,
-		Flags:        append(auditDataFlags(), outputFlag("report folder (required)")),
+		Flags: append(append(auditDataFlags(), outputFlag("report folder (required)"),
+			&cli.BoolFlag{Name: "resume", Usage: "slurm, k8s: follow the submitted reference models and gather"}), engineFlags()...),
 		OnUsageError: commandUsageError,
 		Action:       action(readAudit, runAudit),
 	}
@@ -73,6 +74,9 @@ type auditOptions struct {
 	Output string
 	// Command is recorded in the report.
 	Command string
+	// Engine runs the reference models elsewhere (audit only, not check).
+	Engine engineOptions
+	Resume bool
 }
 
 func readAudit(c *cli.Context) auditOptions {
@@ -82,7 +86,8 @@ func readAudit(c *cli.Context) auditOptions {
 		MaxSamples: c.Int("max-samples"), Norm: c.String("norm"),
 		Population: c.String("population"), PopulationSplit: c.String("population-split"),
 		Reference: readReference(c), RefEpochs: c.Int("ref-epochs"), RefBatch: c.Int("ref-batch"), RefLR: c.Float64("ref-lr"),
-		Seed: c.Uint64("seed"), Output: c.String("output"), Command: command()}
+		Seed: c.Uint64("seed"), Output: c.String("output"), Command: command(),
+		Engine: readEngine(c), Resume: c.Bool("resume")}
 }
 
 func (o auditOptions) validate() error {
@@ -93,6 +98,9 @@ func (o auditOptions) validate() error {
 		return err
 	}
 	if err := checkOutputDir("--output", o.Output); err != nil {
+		return err
+	}
+	if err := o.Engine.validate(); err != nil {
 		return err
 	}
 	return o.validateData()
@@ -139,6 +147,17 @@ func runAudit(ctx context.Context, o auditOptions, w io.Writer) (err error) {
 		return err
 	}
 	defer func() { out.close(err) }()
+	if e := o.Engine.Engine; e != "" && e != study.EngineLocal {
+		if o.Reference.RefModels < 2 {
+			return usageErrorf("--engine %s runs reference models: give --ref-models 2 or more", e)
+		}
+		spec, err := o.spec()
+		if err != nil {
+			return err
+		}
+		write := func(work string) (*study.Plan, error) { return study.WriteAuditPlan(work, spec) }
+		return runOnCluster(ctx, o.global, o.Engine, write, o.Output, o.Resume, w)
+	}
 	r, err := auditModel(ctx, o, m)
 	if err != nil {
 		return err
@@ -154,6 +173,23 @@ func runAudit(ctx context.Context, o auditOptions, w io.Writer) (err error) {
 }
 
 // auditModel loads the data and audits a model.
+// spec is the audit the flags describe, as data (for a cluster engine).
+func (o auditOptions) spec() (study.AuditSpec, error) {
+	norm, err := parseNorm(o.Norm)
+	if err != nil {
+		return study.AuditSpec{}, err
+	}
+	return study.AuditSpec{Model: o.Model, MaxModelBytes: o.global.MaxModelBytes,
+		Data: study.DataConfig{Norm: &norm,
+			Members:    study.DataSource{Path: o.Members, Split: o.MembersSplit, Max: o.MaxSamples},
+			NonMembers: study.DataSource{Path: o.NonMembers, Split: o.NonMembersSplit, Max: o.MaxSamples},
+			Population: study.DataSource{Path: o.Population, Split: o.PopulationSplit}},
+		Recipe: study.Recipe{Epochs: o.RefEpochs, Batch: o.RefBatch, Optimizer: trainer.SGD(defaultMomentum, defaultWeightDecay, false),
+			LR: float32(o.RefLR), Schedule: trainer.Cosine},
+		References: o.Reference.RefModels, LiRAVariance: o.Reference.LiRAVariance,
+		Seed: o.Seed, Replicates: o.Reference.Bootstrap, Command: o.Command}, nil
+}
+
 func auditModel(ctx context.Context, o auditOptions, m *onnxio.Model) (*audit.Report, error) {
 	norm, err := parseNorm(o.Norm)
 	if err != nil {

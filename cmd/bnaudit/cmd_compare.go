@@ -140,7 +140,8 @@ func runCompare(ctx context.Context, o compareOptions, w io.Writer) (err error) 
 	}
 	defer func() { out.close(err) }()
 	if e := o.Engine.Engine; e != "" && e != study.EngineLocal {
-		return runOnCluster(ctx, o.global, o.Engine, spec, o.Output, o.Resume, w)
+		write := func(work string) (*study.Plan, error) { return study.WritePlan(work, spec) }
+		return runOnCluster(ctx, o.global, o.Engine, write, o.Output, o.Resume, w)
 	}
 	session, err := o.global.session()
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/bnaudit/bnaudit/audit/report"
+	"github.com/bnaudit/bnaudit/internal/lockfile"
 	"github.com/bnaudit/bnaudit/study"
 	"github.com/bnaudit/bnaudit/study/engine"
 )
@@ -123,16 +124,25 @@ func shellWord(s string) string {
 	return out + "'"
 }
 
-// runOnCluster plans the comparison into the work folder, runs its units
-// on the engine, and gathers the report into out.
-func runOnCluster(ctx context.Context, g globalOptions, e engineOptions, spec study.CompareSpec, output string, resume bool, w io.Writer) error {
+// runOnCluster plans a study into the work folder (write), runs its units
+// on the engine, and gathers the report into output.
+func runOnCluster(ctx context.Context, g globalOptions, e engineOptions, write func(work string) (*study.Plan, error), output string, resume bool, w io.Writer) error {
 	start := time.Now()
 	if !resume {
 		if _, err := study.ReadPlan(e.Work); err == nil {
 			return usageErrorf("%s holds a study already; rerun with --resume to continue it, or give a new --work folder", e.Work)
 		}
 	}
-	plan, err := study.WritePlan(e.Work, spec)
+	if err := os.MkdirAll(e.Work, 0o755); err != nil {
+		return fmt.Errorf("cannot create the work folder: %w", err)
+	}
+	// One coordinator per work folder (workers lock their units only).
+	lock, err := lockfile.Acquire(e.Work, "bnaudit "+e.Engine+" study")
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
+	plan, err := write(e.Work)
 	if err != nil {
 		return err
 	}
@@ -163,12 +173,11 @@ func gather(ctx context.Context, g globalOptions, work string, plan *study.Plan,
 	if err != nil {
 		return err
 	}
-	cfg, err := plan.Config(work, session)
+	built, err := plan.Build(work, session)
 	if err != nil {
 		return err
 	}
-	cfg.Gather = true
-	rep, err := study.Compare(ctx, cfg)
+	rep, err := built.Gather(ctx)
 	if err != nil {
 		return err
 	}

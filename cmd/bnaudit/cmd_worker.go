@@ -72,14 +72,14 @@ func runWorker(ctx context.Context, o workerOptions, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cfg, err := plan.Config(o.Work, session)
+	built, err := plan.Build(o.Work, session)
 	if err != nil {
 		return err
 	}
 	name, job := workerEngine()
 	u := plan.Units[o.Unit]
 	fmt.Fprintf(w, "unit %d: %s (key %s) on %s\n", u.Index, u.Name(), u.Key, name)
-	done, err := study.RunUnit(ctx, o.Work, plan, o.Unit, cfg, study.RunUnitOptions{Engine: name, Job: job,
+	done, err := study.RunUnit(ctx, o.Work, plan, o.Unit, built, study.RunUnitOptions{Engine: name, Job: job,
 		Log: func(s string) { fmt.Fprintln(w, s) }})
 	switch {
 	case errors.Is(err, study.ErrUnitBusy):
