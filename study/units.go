@@ -118,8 +118,10 @@ func PlanAudit(cfg AuditConfig) ([]Unit, error) {
 	return units, nil
 }
 
-// PlanCompare lists the units of a comparison, references first (they
-// take as long as runs, and the gather needs both).
+// PlanCompare lists the units of a comparison, runs first: a run trains on
+// every member and measures the gradient-norm study, so it is the longest
+// unit, and an engine that starts units in index order should not leave
+// one to end the study alone.
 func PlanCompare(cfg CompareConfig) ([]Unit, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -156,7 +158,7 @@ func PlanCompare(cfg CompareConfig) ([]Unit, error) {
 		if a.Kind == b.Kind {
 			return 0
 		}
-		if a.Kind == UnitReference {
+		if a.Kind == UnitRun {
 			return -1
 		}
 		return 1

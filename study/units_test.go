@@ -55,7 +55,7 @@ func TestUnitsGatherEqualsCompare(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(plan.Units) != 6 || plan.Units[0].Kind != UnitReference || plan.Units[5].Kind != UnitRun {
+	if len(plan.Units) != 6 || plan.Units[0].Kind != UnitRun || plan.Units[2].Kind != UnitReference {
 		t.Fatalf("plan: %+v", plan.Units)
 	}
 	again, err := ReadPlan(work)
@@ -73,7 +73,7 @@ func TestUnitsGatherEqualsCompare(t *testing.T) {
 	if _, err := Compare(context.Background(), *g); !errors.As(err, &miss) {
 		t.Fatalf("gather before any unit: %v, want a MissingError", err)
 	}
-	for _, i := range []int{5, 0, 3, 1, 4, 2} { // runs need no reference model first
+	for _, i := range []int{0, 5, 2, 1, 4, 3} { // runs need no reference model first
 		done, err := RunUnit(context.Background(), work, plan, i, &Built{Compare: &ucfg}, RunUnitOptions{Engine: "test"})
 		if err != nil || done {
 			t.Fatalf("unit %d: done %v, %v", i, done, err)
@@ -107,32 +107,32 @@ func TestUnitsGatherEqualsCompare(t *testing.T) {
 	}
 
 	// A result cut short is not done; the gather names it.
-	ref := resultPath(work, plan.Units[1])
+	ref := resultPath(work, plan.Units[3])
 	if err := os.Truncate(ref, 50); err != nil {
 		t.Fatal(err)
 	}
-	if m := Missing(work, plan); len(m) != 1 || m[0] != 1 {
-		t.Errorf("missing after damage: %v, want [1]", m)
+	if m := Missing(work, plan); len(m) != 1 || m[0] != 3 {
+		t.Errorf("missing after damage: %v, want [3]", m)
 	}
 	os.Remove(ref)
 	if _, err := Compare(context.Background(), *g); !errors.As(err, &miss) || !strings.Contains(err.Error(), "reference models 1 ") {
 		t.Errorf("gather with a reference model gone: %v", err)
 	}
 	st := Status(work, plan)
-	if st[1].State != StateMissing || st[0].State != StateDone || st[0].Record == nil || st[0].Record.Engine != "test" {
-		t.Errorf("status: %+v / %+v", st[1], st[0])
+	if st[3].State != StateMissing || st[0].State != StateDone || st[0].Record == nil || st[0].Record.Engine != "test" {
+		t.Errorf("status: %+v / %+v", st[3], st[0])
 	}
 
 	// A unit another worker holds is refused with ErrUnitBusy.
-	l, err := lockfile.AcquireFile(unitPath(work, 1, "lock"), "another worker")
+	l, err := lockfile.AcquireFile(unitPath(work, 3, "lock"), "another worker")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := RunUnit(context.Background(), work, plan, 1, &Built{Compare: &ucfg}, RunUnitOptions{}); !errors.Is(err, ErrUnitBusy) {
+	if _, err := RunUnit(context.Background(), work, plan, 3, &Built{Compare: &ucfg}, RunUnitOptions{}); !errors.Is(err, ErrUnitBusy) {
 		t.Errorf("a held unit: %v, want ErrUnitBusy", err)
 	}
-	if Status(work, plan)[1].State != StateRunning {
-		t.Errorf("a held unit's state: %s", Status(work, plan)[1].State)
+	if Status(work, plan)[3].State != StateRunning {
+		t.Errorf("a held unit's state: %s", Status(work, plan)[3].State)
 	}
 	l.Release()
 
