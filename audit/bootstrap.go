@@ -88,17 +88,24 @@ func quantileSorted(x []float64, q float64) float64 {
 
 // resampler draws stratified bootstrap resamples as per-sample counts.
 type resampler struct {
+	src    countingPCG
 	rng    *rand.Rand
 	strata [][]int
 	weight []int32
 }
 
 func newResampler(seed uint64, strata [][]int, n int) *resampler {
-	return &resampler{
-		rng:    StreamBootstrap.Rand(seed),
-		strata: strata,
-		weight: make([]int32, n),
-	}
+	r := &resampler{strata: strata, weight: make([]int32, n)}
+	r.rng = rand.New(&r.src)
+	r.seek(StreamBootstrap.pcgState(seed))
+	return r
+}
+
+// seek sets the generator's state (as rand.NewPCG(hi, lo) would) and
+// resets the count of values drawn.
+func (r *resampler) seek(hi, lo uint64) {
+	r.src.pcg.Seed(hi, lo)
+	r.src.n = 0
 }
 
 // draw fills weight with a new resample: each stratum of size m gets m
@@ -186,7 +193,9 @@ func BootstrapDifference(scoresA, scoresB []float64, member []bool, opt Bootstra
 // bootstrapAttacks evaluates several score vectors on the full data and on
 // the same stratified resamples. For attack a, points[a] holds AUC,
 // advantage and the TPR at each target on the full data, and vals[a][j][b]
-// holds value j on replicate b.
+// holds value j on replicate b. Replicate b's resample is the b-th of one
+// StreamBootstrap sequence (see parallelReplicates), whatever the number
+// of goroutines.
 func bootstrapAttacks(sets [][]float64, member []bool, opt BootstrapOptions) (points [][]float64, vals [][][]float64, err error) {
 	for _, s := range sets {
 		if err := checkScores(s, member); err != nil {
@@ -202,39 +211,37 @@ func bootstrapAttacks(sets [][]float64, member []bool, opt BootstrapOptions) (po
 		}
 	}
 	width := 2 + len(opt.TargetFPRs)
-	record := func(r *ROC, out []float64) {
-		out[0] = r.AUC()
-		out[1], _, _ = r.Advantage()
-		for j, t := range opt.TargetFPRs {
-			out[2+j] = r.tprAt(t).TPR
-		}
-	}
-	orders := make([][]int, len(sets))
-	curves := make([]ROC, len(sets))
+	sorted := make([]sortedAttack, len(sets))
 	points = make([][]float64, len(sets))
 	vals = make([][][]float64, len(sets))
 	for a, s := range sets {
-		orders[a] = sortDescending(s)
-		curves[a].fill(orders[a], s, member, nil)
+		order := sortDescending(s)
+		var r ROC
+		r.fill(order, s, member, nil)
 		points[a] = make([]float64, width)
-		record(&curves[a], points[a])
+		points[a][0] = r.AUC()
+		points[a][1], _, _ = r.Advantage()
+		for j, t := range opt.TargetFPRs {
+			points[a][2+j] = r.tprAt(t).TPR
+		}
+		sorted[a] = newSortedAttack(order, s, member)
 		vals[a] = make([][]float64, width)
 		for j := range width {
 			vals[a][j] = make([]float64, opt.Replicates)
 		}
 	}
-	rs := newResampler(opt.Seed, [][]int{pos, neg}, len(member))
-	row := make([]float64, width)
-	for b := range opt.Replicates {
-		w := rs.draw()
-		for a, s := range sets {
-			curves[a].fill(orders[a], s, member, w)
-			record(&curves[a], row)
-			for j := range width {
-				vals[a][j][b] = row[j]
+	nPos, nNeg := len(pos), len(neg)
+	parallelReplicates(opt.Seed, [][]int{pos, neg}, len(member), opt.Replicates, func() func(b int, w []int32) {
+		row := make([]float64, width)
+		return func(b int, w []int32) {
+			for a := range sorted {
+				sorted[a].replicate(w, nPos, nNeg, opt.TargetFPRs, row)
+				for j := range width {
+					vals[a][j][b] = row[j]
+				}
 			}
 		}
-	}
+	})
 	return points, vals, nil
 }
 
