@@ -3,7 +3,6 @@ package audit
 import (
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"slices"
 )
 
@@ -84,40 +83,6 @@ func quantileSorted(x []float64, q float64) float64 {
 		return x[len(x)-1]
 	}
 	return x[i] + (h-float64(i))*(x[i+1]-x[i])
-}
-
-// resampler draws stratified bootstrap resamples as per-sample counts.
-type resampler struct {
-	src    countingPCG
-	rng    *rand.Rand
-	strata [][]int
-	weight []int32
-}
-
-func newResampler(seed uint64, strata [][]int, n int) *resampler {
-	r := &resampler{strata: strata, weight: make([]int32, n)}
-	r.rng = rand.New(&r.src)
-	r.seek(StreamBootstrap.pcgState(seed))
-	return r
-}
-
-// seek sets the generator's state (as rand.NewPCG(hi, lo) would) and
-// resets the count of values drawn.
-func (r *resampler) seek(hi, lo uint64) {
-	r.src.pcg.Seed(hi, lo)
-	r.src.n = 0
-}
-
-// draw fills weight with a new resample: each stratum of size m gets m
-// draws with replacement from itself.
-func (r *resampler) draw() []int32 {
-	clear(r.weight)
-	for _, s := range r.strata {
-		for range s {
-			r.weight[s[r.rng.IntN(len(s))]]++
-		}
-	}
-	return r.weight
 }
 
 // MetricsInterval holds bootstrap intervals for the metrics of one attack
@@ -202,14 +167,7 @@ func bootstrapAttacks(sets [][]float64, member []bool, opt BootstrapOptions) (po
 			return nil, nil, err
 		}
 	}
-	var pos, neg []int
-	for i, m := range member {
-		if m {
-			pos = append(pos, i)
-		} else {
-			neg = append(neg, i)
-		}
-	}
+	local, nPos := stratumIndex(member)
 	width := 2 + len(opt.TargetFPRs)
 	sorted := make([]sortedAttack, len(sets))
 	points = make([][]float64, len(sets))
@@ -224,18 +182,18 @@ func bootstrapAttacks(sets [][]float64, member []bool, opt BootstrapOptions) (po
 		for j, t := range opt.TargetFPRs {
 			points[a][2+j] = r.tprAt(t).TPR
 		}
-		sorted[a] = newSortedAttack(order, s, member)
+		sorted[a] = newSortedAttack(order, local, s, member)
 		vals[a] = make([][]float64, width)
 		for j := range width {
 			vals[a][j] = make([]float64, opt.Replicates)
 		}
 	}
-	nPos, nNeg := len(pos), len(neg)
-	parallelReplicates(opt.Seed, [][]int{pos, neg}, len(member), opt.Replicates, func() func(b int, w []int32) {
+	nNeg := len(member) - nPos
+	parallelReplicates(opt.Seed, []int{nPos, nNeg}, opt.Replicates, func() func(b int, c counts) {
 		row := make([]float64, width)
-		return func(b int, w []int32) {
+		return func(b int, c counts) {
 			for a := range sorted {
-				sorted[a].replicate(w, nPos, nNeg, opt.TargetFPRs, row)
+				sorted[a].replicate(c, nPos, nNeg, opt.TargetFPRs, row)
 				for j := range width {
 					vals[a][j][b] = row[j]
 				}

@@ -89,21 +89,120 @@ func pcgJump(hi, lo, k uint64) (uint64, uint64) {
 // rand.Rand.IntN would; it exercises the correction path.
 var replicateExtra func(b int) int
 
-// parallelReplicates draws replicates 0 … reps−1 of the stratified
-// bootstrap of n samples under seed (StreamBootstrap) and hands each to
-// an evaluator, on GOMAXPROCS goroutines. newWorker is called once per
-// goroutine; the function it returns is called with each replicate's
-// index and counts (valid only during the call), and may write results
-// indexed by b. A replicate may be evaluated more than once (after a
-// rejection in an earlier one); the last call holds the right counts.
-func parallelReplicates(seed uint64, strata [][]int, n, reps int, newWorker func() func(b int, w []int32)) {
+// forceWide, when set (by tests), makes every replicate take the path of
+// a count past 255.
+var forceWide bool
+
+// counts is one resample as per-sample counts in stratum order: the
+// samples of stratum 0 (in index order), then those of stratum 1, …
+// (stratumIndex gives each sample's place). The counts are bytes, which
+// keeps a million samples' counts in a processor's cache; a replicate in
+// which a count passes 255 (essentially never: a sample's count is about
+// Poisson(1)) is drawn again into wide.
+type counts struct {
+	narrow []uint8
+	wide   []int32 // non-nil when the counts are in wide instead
+}
+
+// drawer draws stratified resamples: each stratum of size m gets m draws
+// with replacement from itself, in the order of the sequential bootstrap
+// (stratum by stratum, rand.Rand.IntN(m) each).
+type drawer struct {
+	src   countingPCG
+	rng   *rand.Rand
+	sizes []int
+	c     counts
+	wide  []int32
+}
+
+func newDrawer(sizes []int) *drawer {
+	n := 0
+	for _, m := range sizes {
+		n += m
+	}
+	d := &drawer{sizes: sizes, c: counts{narrow: make([]uint8, n)}}
+	d.rng = rand.New(&d.src)
+	return d
+}
+
+// draw draws the resample that starts at PCG state (hi, lo) and returns
+// its counts and the number of values it took from the generator.
+func (d *drawer) draw(hi, lo uint64) (counts, uint64) {
+	d.src.pcg.Seed(hi, lo)
+	d.src.n = 0
+	c := d.c.narrow
+	clear(c)
+	over := false
+	off := 0
+	for _, m := range d.sizes {
+		s := c[off : off+m]
+		for range m {
+			k := d.rng.IntN(m)
+			s[k]++
+			over = over || s[k] == 0
+		}
+		off += m
+	}
+	if !over && !forceWide {
+		return d.c, d.src.n
+	}
+	if d.wide == nil {
+		d.wide = make([]int32, len(c))
+	}
+	clear(d.wide)
+	d.src.pcg.Seed(hi, lo)
+	d.src.n = 0
+	off = 0
+	for _, m := range d.sizes {
+		for range m {
+			d.wide[off+d.rng.IntN(m)]++
+		}
+		off += m
+	}
+	return counts{wide: d.wide}, d.src.n
+}
+
+// stratumIndex returns each sample's place in stratum order (members
+// first, then non-members, each in index order) and the number of members.
+func stratumIndex(member []bool) (local []int32, nPos int) {
+	for _, m := range member {
+		if m {
+			nPos++
+		}
+	}
+	local = make([]int32, len(member))
+	p, q := 0, nPos
+	for i, m := range member {
+		if m {
+			local[i] = int32(p)
+			p++
+		} else {
+			local[i] = int32(q)
+			q++
+		}
+	}
+	return local, nPos
+}
+
+// parallelReplicates draws replicates 0 … reps−1 of the bootstrap
+// stratified into strata of the given sizes under seed (StreamBootstrap)
+// and hands each to an evaluator, on GOMAXPROCS goroutines. newWorker is
+// called once per goroutine; the function it returns is called with each
+// replicate's index and counts (valid only during the call), and may write
+// results indexed by b. A replicate may be evaluated more than once (after
+// a rejection in an earlier one); the last call has the right counts.
+func parallelReplicates(seed uint64, sizes []int, reps int, newWorker func() func(b int, c counts)) {
 	if reps <= 0 {
 		return
+	}
+	n := 0
+	for _, m := range sizes {
+		n += m
 	}
 	took := make([]uint64, reps)
 	hi, lo := StreamBootstrap.pcgState(seed)
 	for start := 0; start < reps; {
-		runReplicates(hi, lo, start, reps, strata, n, took, newWorker)
+		runReplicates(hi, lo, start, reps, sizes, n, took, newWorker)
 		next := reps
 		for b := start; b < reps; b++ {
 			if took[b] != uint64(n) {
@@ -124,7 +223,7 @@ func parallelReplicates(seed uint64, strata [][]int, n, reps int, newWorker func
 // runReplicates draws replicates start … reps−1, replicate b from the
 // state (b−start)·n steps after (hi, lo), and records in took[b] the
 // values each took.
-func runReplicates(hi, lo uint64, start, reps int, strata [][]int, n int, took []uint64, newWorker func() func(b int, w []int32)) {
+func runReplicates(hi, lo uint64, start, reps int, sizes []int, n int, took []uint64, newWorker func() func(b int, c counts)) {
 	workers := min(runtime.GOMAXPROCS(0), reps-start)
 	var next atomic.Int64
 	next.Store(int64(start))
@@ -134,22 +233,18 @@ func runReplicates(hi, lo uint64, start, reps int, strata [][]int, n int, took [
 		go func() {
 			defer wg.Done()
 			eval := newWorker()
-			r := &resampler{strata: strata, weight: make([]int32, n)}
-			r.rng = rand.New(&r.src)
+			d := newDrawer(sizes)
 			for {
 				b := int(next.Add(1) - 1)
 				if b >= reps {
 					return
 				}
-				r.seek(pcgJump(hi, lo, uint64(b-start)*uint64(n)))
-				w := r.draw()
+				c, t := d.draw(pcgJump(hi, lo, uint64(b-start)*uint64(n)))
 				if replicateExtra != nil {
-					for range replicateExtra(b) {
-						r.rng.Uint64()
-					}
+					t += uint64(replicateExtra(b))
 				}
-				took[b] = r.src.n
-				eval(b, w)
+				took[b] = t
+				eval(b, c)
 			}
 		}()
 	}

@@ -62,6 +62,29 @@ func bootstrapAttacksRef(sets [][]float64, member []bool, opt BootstrapOptions) 
 	return points, vals
 }
 
+// resampler (test-only reference, the sequential bootstrap's) draws stratified bootstrap resamples as per-sample counts.
+type resampler struct {
+	rng    *rand.Rand
+	strata [][]int
+	weight []int32
+}
+
+func newResampler(seed uint64, strata [][]int, n int) *resampler {
+	return &resampler{rng: StreamBootstrap.Rand(seed), strata: strata, weight: make([]int32, n)}
+}
+
+// draw fills weight with a new resample: each stratum of size m gets m
+// draws with replacement from itself.
+func (r *resampler) draw() []int32 {
+	clear(r.weight)
+	for _, s := range r.strata {
+		for range s {
+			r.weight[s[r.rng.IntN(len(s))]]++
+		}
+	}
+	return r.weight
+}
+
 // refAttacks returns three attacks on 1,500 samples: continuous scores,
 // scores rounded to a coarse grid (many ties, some groups mixed), and
 // scores with ±Inf, and an unbalanced membership.
@@ -155,6 +178,19 @@ func TestBootstrapRejectionCorrected(t *testing.T) {
 	compareBootstraps(t, sets, member, opt)
 }
 
+// TestBootstrapWideCounts: a replicate with a count past 255 (drawn again
+// into int32 counts) gives the same numbers.
+func TestBootstrapWideCounts(t *testing.T) {
+	sets, member := refAttacks()
+	opt, err := BootstrapOptions{Seed: 9, Replicates: 50}.WithDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	forceWide = true
+	defer func() { forceWide = false }()
+	compareBootstraps(t, sets, member, opt)
+}
+
 // TestPCGJump: jumping the state k steps equals stepping k times.
 func TestPCGJump(t *testing.T) {
 	for _, k := range []uint64{0, 1, 2, 3, 17, 1000, 65537} {
@@ -181,7 +217,7 @@ func benchBootstrap(b *testing.B, n int, ref bool) {
 	for i := range scores {
 		scores[i] = math.Round(scores[i]*1e4) / 1e4 // some ties, as float32 losses have
 	}
-	opt, err := BootstrapOptions{Seed: 1}.WithDefaults()
+	opt, err := BootstrapOptions{Seed: 1, Replicates: benchReplicates}.WithDefaults()
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -200,3 +236,7 @@ func BenchmarkBootstrap70k(b *testing.B)           { benchBootstrap(b, 70_000, f
 func BenchmarkBootstrap1M(b *testing.B)            { benchBootstrap(b, 1_000_000, false) }
 func BenchmarkBootstrapSequential70k(b *testing.B) { benchBootstrap(b, 70_000, true) }
 func BenchmarkBootstrapSequential1M(b *testing.B)  { benchBootstrap(b, 1_000_000, true) }
+
+// benchReplicates is the replicates of the bootstrap benchmarks (the
+// default, 1,000); lower it to profile.
+var benchReplicates = 1000

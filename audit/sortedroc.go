@@ -4,8 +4,9 @@ package audit
 // sorted, so that the metrics of any resample given as per-sample counts
 // take one pass without sorting.
 type sortedAttack struct {
-	// order lists sample indices by decreasing score (ties in index
-	// order, as sortDescending gives them).
+	// order lists the samples by decreasing score (ties in index order,
+	// as sortDescending gives them), each by its place in stratum order
+	// (stratumIndex), where a resample's counts are.
 	order []int32
 	// flag[k] describes sample order[k]: flagMember when it is a member,
 	// flagLast when the next sample in order has another score (or there
@@ -18,10 +19,10 @@ const (
 	flagLast
 )
 
-func newSortedAttack(order []int, scores []float64, member []bool) sortedAttack {
+func newSortedAttack(order []int, local []int32, scores []float64, member []bool) sortedAttack {
 	s := sortedAttack{order: make([]int32, len(order)), flag: make([]uint8, len(order))}
 	for k, i := range order {
-		s.order[k] = int32(i)
+		s.order[k] = local[i]
 		if member[i] {
 			s.flag[k] |= flagMember
 		}
@@ -33,15 +34,22 @@ func newSortedAttack(order []int, scores []float64, member []bool) sortedAttack 
 }
 
 // replicate writes the AUC, the advantage and the TPR at each target of
-// the resample in which sample i counts w[i] times, with nPos members and
-// nNeg non-members in all, into out (2 + len(targets) values). The values
-// are those ROC.fill with the same weights gives, to the bit: the curve's
-// points are the ends of tie groups; a group the resample left out
-// repeats the point before it, which adds nothing to the area and changes
-// neither maximum. Points where the TPR did not grow cannot raise the
-// advantage (the FPR only grows) nor change a TPR at a target, so the
-// rates are computed only where it grew.
-func (s *sortedAttack) replicate(w []int32, nPos, nNeg int, targets []float64, out []float64) {
+// the resample c, with nPos members and nNeg non-members in all, into out
+// (2 + len(targets) values). The values are those ROC.fill gives with the
+// same counts, to the bit: the curve's points are the ends of tie groups;
+// a group the resample left out repeats the point before it, which adds
+// nothing to the area and changes neither maximum. Points where the TPR
+// did not grow cannot raise the advantage (the FPR only grows) nor change
+// a TPR at a target, so the rates are computed only where it grew.
+func (s *sortedAttack) replicate(c counts, nPos, nNeg int, targets []float64, out []float64) {
+	if c.wide != nil {
+		rocPass(s, c.wide, nPos, nNeg, targets, out)
+	} else {
+		rocPass(s, c.narrow, nPos, nNeg, targets, out)
+	}
+}
+
+func rocPass[T uint8 | int32](s *sortedAttack, w []T, nPos, nNeg int, targets []float64, out []float64) {
 	fP, fN := float64(nPos), float64(nNeg)
 	var fp, tp, pfp, ptp, twice int64
 	adv := 0.0
