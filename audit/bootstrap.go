@@ -189,11 +189,15 @@ func bootstrapAttacks(sets [][]float64, member []bool, opt BootstrapOptions) (po
 		}
 	}
 	nNeg := len(member) - nPos
+	allowed := make([]int64, len(opt.TargetFPRs))
+	for j, t := range opt.TargetFPRs {
+		allowed[j] = int64(allowedFP(t, nNeg))
+	}
 	parallelReplicates(opt.Seed, []int{nPos, nNeg}, opt.Replicates, func() func(b int, c counts) {
 		row := make([]float64, width)
 		return func(b int, c counts) {
 			for a := range sorted {
-				sorted[a].replicate(c, nPos, nNeg, opt.TargetFPRs, row)
+				sorted[a].replicate(c, nPos, nNeg, row, allowed)
 				for j := range width {
 					vals[a][j][b] = row[j]
 				}

@@ -191,6 +191,35 @@ func TestBootstrapWideCounts(t *testing.T) {
 	compareBootstraps(t, sets, member, opt)
 }
 
+// TestBootstrapSmallSets: many small data sets, with heavy ties and
+// unbalanced classes, on both ways of finding the advantage.
+func TestBootstrapSmallSets(t *testing.T) {
+	defer func(v float64) { maxExactKeys = v }(maxExactKeys)
+	rng := rand.New(rand.NewPCG(17, 0))
+	for trial := range 400 {
+		n := 2 + rng.IntN(40)
+		member := make([]bool, n)
+		member[0], member[1] = true, false
+		for i := 2; i < n; i++ {
+			member[i] = rng.IntN(4) == 0
+		}
+		a, b := make([]float64, n), make([]float64, n)
+		for i := range a {
+			a[i] = float64(rng.IntN(1 + trial%7))
+			b[i] = rng.NormFloat64()
+		}
+		opt, err := BootstrapOptions{Seed: uint64(trial), Replicates: 20, TargetFPRs: []float64{0, 0.05, 0.25, 0.5, 1}}.WithDefaults()
+		if err != nil {
+			t.Fatal(err)
+		}
+		maxExactKeys = 1e15
+		if trial%2 == 1 {
+			maxExactKeys = 0 // compare every point in float64
+		}
+		compareBootstraps(t, [][]float64{a, b}, member, opt)
+	}
+}
+
 // TestPCGJump: jumping the state k steps equals stepping k times.
 func TestPCGJump(t *testing.T) {
 	for _, k := range []uint64{0, 1, 2, 3, 17, 1000, 65537} {

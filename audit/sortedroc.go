@@ -33,49 +33,70 @@ func newSortedAttack(order []int, local []int32, scores []float64, member []bool
 	return s
 }
 
-// replicate writes the AUC, the advantage and the TPR at each target of
-// the resample c, with nPos members and nNeg non-members in all, into out
-// (2 + len(targets) values). The values are those ROC.fill gives with the
-// same counts, to the bit: the curve's points are the ends of tie groups;
-// a group the resample left out repeats the point before it, which adds
-// nothing to the area and changes neither maximum. Points where the TPR
-// did not grow cannot raise the advantage (the FPR only grows) nor change
-// a TPR at a target, so the rates are computed only where it grew.
-func (s *sortedAttack) replicate(c counts, nPos, nNeg int, targets []float64, out []float64) {
+// replicate writes the AUC, the advantage and the TPR at each target FPR
+// (allowed[j] = allowedFP(target j, nNeg)) of the resample c, with nPos members and nNeg non-members in all, into out
+// (2 + len(targets) values). The values are those ROC.fill and its
+// methods give with the same counts, to the bit:
+//   - the curve's points are the ends of tie groups; a group the resample
+//     left out repeats the point before it, which adds nothing to the area
+//     and changes neither maximum below;
+//   - a point's FPR, float64(fp)/nNeg, is ≤ a target exactly when fp ≤
+//     allowedFP(target, nNeg) (the same comparison), so the TPR at a target
+//     is that of the last point with fp within it;
+//   - the advantage, max float64(tp)/nPos − float64(fp)/nNeg, is reached
+//     among the points of largest key tp·nNeg − fp·nPos (exact integers):
+//     keys that differ differ by at least 1 in nPos·nNeg, while each
+//     float64 difference is within 3·2⁻⁵³ of its exact value, so while
+//     nPos·nNeg < 1.5·10¹⁵ a smaller key has a smaller float64 difference.
+//     Points of equal key may round apart, so the float64 difference is
+//     computed at each of them. Above that size every point is compared.
+func (s *sortedAttack) replicate(c counts, nPos, nNeg int, out []float64, allowed []int64) {
 	if c.wide != nil {
-		rocPass(s, c.wide, nPos, nNeg, targets, out)
+		rocPass(s, c.wide, nPos, nNeg, out, allowed)
 	} else {
-		rocPass(s, c.narrow, nPos, nNeg, targets, out)
+		rocPass(s, c.narrow, nPos, nNeg, out, allowed)
+	}
+	for j := range allowed {
+		out[2+j] /= float64(nPos)
 	}
 }
 
-func rocPass[T uint8 | int32](s *sortedAttack, w []T, nPos, nNeg int, targets []float64, out []float64) {
+// maxExactKeys bounds nPos·nNeg for the advantage by integer keys (see
+// replicate).
+var maxExactKeys = 1e15
+
+// rocPass does replicate's pass; it leaves in out[2+j] the member count
+// (as a float64) of the last point within allowed[j] false positives.
+func rocPass[T uint8 | int32](s *sortedAttack, w []T, nPos, nNeg int, out []float64, allowed []int64) {
 	fP, fN := float64(nPos), float64(nNeg)
-	var fp, tp, pfp, ptp, twice int64
+	p, q := int64(nPos), int64(nNeg)
+	byKey := fP*fN < maxExactKeys
+	var fp, tp, pfp, ptp, twice, bestKey int64
 	adv := 0.0
-	tpr := out[2 : 2+len(targets)]
-	clear(tpr)
+	tpAt := out[2 : 2+len(allowed)]
+	clear(tpAt)
 	flag := s.flag[:len(s.order)]
 	for k, i := range s.order {
 		c := int64(w[i])
-		f := flag[k]
-		if f&flagMember != 0 {
-			tp += c
-		} else {
-			fp += c
-		}
-		if f&flagLast == 0 {
+		m := int64(flag[k] & flagMember)
+		tp += c * m
+		fp += c - c*m
+		if flag[k]&flagLast == 0 {
 			continue
 		}
 		twice += (fp - pfp) * (tp + ptp)
 		if tp != ptp {
-			fpr, r := float64(fp)/fN, float64(tp)/fP
-			if d := r - fpr; d > adv {
-				adv = d
+			switch key := tp*q - fp*p; {
+			case !byKey:
+				adv = max(adv, float64(tp)/fP-float64(fp)/fN)
+			case key > bestKey:
+				bestKey, adv = key, float64(tp)/fP-float64(fp)/fN
+			case key == bestKey:
+				adv = max(adv, float64(tp)/fP-float64(fp)/fN)
 			}
-			for j, t := range targets {
-				if fpr <= t {
-					tpr[j] = r
+			for j, a := range allowed {
+				if fp <= a {
+					tpAt[j] = float64(tp)
 				}
 			}
 		}
