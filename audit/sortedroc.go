@@ -50,6 +50,9 @@ func newSortedAttack(order []int, local []int32, scores []float64, member []bool
 //     nPos·nNeg < 1.5·10¹⁵ a smaller key has a smaller float64 difference.
 //     Points of equal key may round apart, so the float64 difference is
 //     computed at each of them. Above that size every point is compared.
+//
+// Points where the TPR did not grow need no test (the FPR only grew), but
+// they are cheaper to test than to skip by an unpredictable branch.
 func (s *sortedAttack) replicate(c counts, nPos, nNeg int, out []float64, allowed []int64) {
 	if c.wide != nil {
 		rocPass(s, c.wide, nPos, nNeg, out, allowed)
@@ -85,19 +88,17 @@ func rocPass[T uint8 | int32](s *sortedAttack, w []T, nPos, nNeg int, out []floa
 			continue
 		}
 		twice += (fp - pfp) * (tp + ptp)
-		if tp != ptp {
-			switch key := tp*q - fp*p; {
-			case !byKey:
-				adv = max(adv, float64(tp)/fP-float64(fp)/fN)
-			case key > bestKey:
-				bestKey, adv = key, float64(tp)/fP-float64(fp)/fN
-			case key == bestKey:
-				adv = max(adv, float64(tp)/fP-float64(fp)/fN)
-			}
-			for j, a := range allowed {
-				if fp <= a {
-					tpAt[j] = float64(tp)
-				}
+		switch key := tp*q - fp*p; {
+		case !byKey:
+			adv = max(adv, float64(tp)/fP-float64(fp)/fN)
+		case key > bestKey:
+			bestKey, adv = key, float64(tp)/fP-float64(fp)/fN
+		case key == bestKey:
+			adv = max(adv, float64(tp)/fP-float64(fp)/fN)
+		}
+		for j, a := range allowed {
+			if fp <= a {
+				tpAt[j] = float64(tp)
 			}
 		}
 		pfp, ptp = fp, tp
