@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/bnaudit/bnaudit/onnxio"
+	"github.com/bnaudit/bnaudit/onnxio/onnxpb"
 	"github.com/bnaudit/bnaudit/onnxio/ort"
 	"github.com/bnaudit/bnaudit/trainer/dataset"
 )
@@ -160,5 +161,36 @@ func BuildFrozenEval(m *onnxio.Model, batch int) (*Graph, error) {
 		}
 	}
 	gp.Input = ins
+	dropUnusedOptionalOutputs(gp)
 	return g, nil
+}
+
+// optionalOutputs are the operators whose outputs after the first are
+// optional: dropped when nothing reads them. ORT's blocked kernels take a
+// MaxPool only without its Indices output, which the evaluation graph
+// carries for the backward pass of the step graph's shared forward.
+var optionalOutputs = map[string]bool{"MaxPool": true, "BatchNormalization": true, "Dropout": true}
+
+// dropUnusedOptionalOutputs removes the trailing outputs of optionalOutputs
+// nodes that no node and no graph output reads.
+func dropUnusedOptionalOutputs(gp *onnxpb.GraphProto) {
+	read := map[string]bool{}
+	for _, n := range gp.GetNode() {
+		for _, in := range n.GetInput() {
+			read[in] = true
+		}
+	}
+	for _, o := range gp.GetOutput() {
+		read[o.GetName()] = true
+	}
+	for _, n := range gp.GetNode() {
+		if !optionalOutputs[n.GetOpType()] {
+			continue
+		}
+		k := len(n.Output)
+		for k > 1 && !read[n.Output[k-1]] {
+			k--
+		}
+		n.Output = n.Output[:k]
+	}
 }
