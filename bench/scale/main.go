@@ -30,7 +30,7 @@ import (
 	"github.com/bnaudit/bnaudit/audit"
 	"github.com/bnaudit/bnaudit/onnxio"
 	"github.com/bnaudit/bnaudit/onnxio/ort"
-	"github.com/bnaudit/bnaudit/trainer"
+	"github.com/bnaudit/bnaudit/study"
 	"github.com/bnaudit/bnaudit/trainer/dataset"
 )
 
@@ -165,7 +165,7 @@ func measure(dir, modelPath string, n, threads, batch, reps int) error {
 		return err
 	}
 	tLoad := took()
-	out, err := trainer.Evaluate(ctx, m, d, batch, opts)
+	logits, classes, err := study.SignalCache{}.Logits(ctx, m, d, batch, opts) // trainer.Evaluate, no cache
 	if err != nil {
 		return err
 	}
@@ -175,7 +175,7 @@ func measure(dir, modelPath string, n, threads, batch, reps int) error {
 		return err
 	}
 	took()
-	sig, err := audit.ComputeSignalsFlat(out.Logits, out.Classes, d.Labels())
+	sig, err := audit.ComputeSignalsFlat(logits, classes, d.Labels())
 	if err != nil {
 		return err
 	}
