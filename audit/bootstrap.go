@@ -3,7 +3,6 @@ package audit
 import (
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"slices"
 )
 
@@ -86,33 +85,6 @@ func quantileSorted(x []float64, q float64) float64 {
 	return x[i] + (h-float64(i))*(x[i+1]-x[i])
 }
 
-// resampler draws stratified bootstrap resamples as per-sample counts.
-type resampler struct {
-	rng    *rand.Rand
-	strata [][]int
-	weight []int32
-}
-
-func newResampler(seed uint64, strata [][]int, n int) *resampler {
-	return &resampler{
-		rng:    StreamBootstrap.Rand(seed),
-		strata: strata,
-		weight: make([]int32, n),
-	}
-}
-
-// draw fills weight with a new resample: each stratum of size m gets m
-// draws with replacement from itself.
-func (r *resampler) draw() []int32 {
-	clear(r.weight)
-	for _, s := range r.strata {
-		for range s {
-			r.weight[s[r.rng.IntN(len(s))]]++
-		}
-	}
-	return r.weight
-}
-
 // MetricsInterval holds bootstrap intervals for the metrics of one attack
 // (or, from BootstrapDifference, for a difference of metrics).
 type MetricsInterval struct {
@@ -186,55 +158,52 @@ func BootstrapDifference(scoresA, scoresB []float64, member []bool, opt Bootstra
 // bootstrapAttacks evaluates several score vectors on the full data and on
 // the same stratified resamples. For attack a, points[a] holds AUC,
 // advantage and the TPR at each target on the full data, and vals[a][j][b]
-// holds value j on replicate b.
+// holds value j on replicate b. Replicate b's resample is the b-th of one
+// StreamBootstrap sequence (see parallelReplicates), whatever the number
+// of goroutines.
 func bootstrapAttacks(sets [][]float64, member []bool, opt BootstrapOptions) (points [][]float64, vals [][][]float64, err error) {
 	for _, s := range sets {
 		if err := checkScores(s, member); err != nil {
 			return nil, nil, err
 		}
 	}
-	var pos, neg []int
-	for i, m := range member {
-		if m {
-			pos = append(pos, i)
-		} else {
-			neg = append(neg, i)
-		}
-	}
+	local, nPos := stratumIndex(member)
 	width := 2 + len(opt.TargetFPRs)
-	record := func(r *ROC, out []float64) {
-		out[0] = r.AUC()
-		out[1], _, _ = r.Advantage()
-		for j, t := range opt.TargetFPRs {
-			out[2+j] = r.tprAt(t).TPR
-		}
-	}
-	orders := make([][]int, len(sets))
-	curves := make([]ROC, len(sets))
+	sorted := make([]sortedAttack, len(sets))
 	points = make([][]float64, len(sets))
 	vals = make([][][]float64, len(sets))
 	for a, s := range sets {
-		orders[a] = sortDescending(s)
-		curves[a].fill(orders[a], s, member, nil)
+		order := sortDescending(s)
+		var r ROC
+		r.fill(order, s, member, nil)
 		points[a] = make([]float64, width)
-		record(&curves[a], points[a])
+		points[a][0] = r.AUC()
+		points[a][1], _, _ = r.Advantage()
+		for j, t := range opt.TargetFPRs {
+			points[a][2+j] = r.tprAt(t).TPR
+		}
+		sorted[a] = newSortedAttack(order, local, s, member)
 		vals[a] = make([][]float64, width)
 		for j := range width {
 			vals[a][j] = make([]float64, opt.Replicates)
 		}
 	}
-	rs := newResampler(opt.Seed, [][]int{pos, neg}, len(member))
-	row := make([]float64, width)
-	for b := range opt.Replicates {
-		w := rs.draw()
-		for a, s := range sets {
-			curves[a].fill(orders[a], s, member, w)
-			record(&curves[a], row)
-			for j := range width {
-				vals[a][j][b] = row[j]
+	nNeg := len(member) - nPos
+	allowed := make([]int64, len(opt.TargetFPRs))
+	for j, t := range opt.TargetFPRs {
+		allowed[j] = int64(allowedFP(t, nNeg))
+	}
+	parallelReplicates(opt.Seed, []int{nPos, nNeg}, opt.Replicates, func() func(b int, c counts) {
+		row := make([]float64, width)
+		return func(b int, c counts) {
+			for a := range sorted {
+				sorted[a].replicate(c, nPos, nNeg, row, allowed)
+				for j := range width {
+					vals[a][j][b] = row[j]
+				}
 			}
 		}
-	}
+	})
 	return points, vals, nil
 }
 

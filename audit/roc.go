@@ -81,8 +81,9 @@ func sortDescending(scores []float64) []int {
 
 // fill computes the curve from the samples taken in order (decreasing
 // score). With weights, sample i counts weight[i] times (0 leaves it out,
-// and a score held only by left-out samples makes no point); the bootstrap
-// uses this to resample without sorting again. fill reuses r's slices.
+// and a score held only by left-out samples makes no point): the curve of
+// a resample, which the bootstrap computes in one pass without the curve
+// (sortedAttack.replicate, tested against this). fill reuses r's slices.
 func (r *ROC) fill(order []int, scores []float64, member []bool, weight []int32) {
 	r.Thresholds = append(r.Thresholds[:0], math.Inf(1))
 	r.FP = append(r.FP[:0], 0)
