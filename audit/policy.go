@@ -25,6 +25,9 @@ type Policy struct {
 	// MaxBNAmplification bounds every with-BN-minus-without difference of
 	// a comparison (compare reports only).
 	MaxBNAmplification float64 `yaml:"max_bn_amplification" json:"max_bn_amplification"`
+	// MinRefModels requires the reference-model attacks (LiRA, RMIA,
+	// Feldman–Zhang) to rest on at least this many reference models.
+	MinRefModels int `yaml:"min_ref_models" json:"min_ref_models,omitempty"`
 	// Conservative compares the upper end of each 95% interval.
 	Conservative bool `yaml:"conservative" json:"conservative"`
 }
@@ -53,8 +56,11 @@ func (p Policy) validate() error {
 			return fmt.Errorf("audit: policy: %s = %v must lie in [0, 1]: %w", name, v, ErrInvalidInput)
 		}
 	}
-	if p.MaxAUC == 0 && p.MaxTPR == 0 && p.MaxCanaryGap == 0 && p.MaxBNAmplification == 0 {
-		return fmt.Errorf("audit: the policy sets no limit (max_auc, max_tpr, max_canary_gap, max_bn_amplification): %w", ErrInvalidInput)
+	if p.MinRefModels < 0 {
+		return fmt.Errorf("audit: policy: min_ref_models = %d must be 0 or more: %w", p.MinRefModels, ErrInvalidInput)
+	}
+	if p.MaxAUC == 0 && p.MaxTPR == 0 && p.MaxCanaryGap == 0 && p.MaxBNAmplification == 0 && p.MinRefModels == 0 {
+		return fmt.Errorf("audit: the policy sets no limit (max_auc, max_tpr, max_canary_gap, max_bn_amplification, min_ref_models): %w", ErrInvalidInput)
 	}
 	return nil
 }
@@ -155,6 +161,14 @@ func Check(r *Report, p Policy) (*CheckResult, error) {
 				return nil, err
 			}
 			add("max_canary_gap", v.Name, p.MaxCanaryGap, val(v.Memorization.AccuracyGap), "canary memorization gap (accuracy, inserted − held out)")
+		}
+		if p.MinRefModels > 0 {
+			rr, err := minRefModelsRule(v, p.MinRefModels)
+			if err != nil {
+				return nil, err
+			}
+			res.Rules = append(res.Rules, rr)
+			res.Passed = res.Passed && rr.Passed
 		}
 	}
 	if p.MaxBNAmplification > 0 {

@@ -90,6 +90,9 @@ type VariantReport struct {
 	// FeldmanZhang summarizes the Feldman–Zhang scores (mean, quantiles),
 	// when reference models were trained.
 	FeldmanZhang *Distribution `json:"feldman_zhang,omitempty"`
+	// RefModels is how many reference models LiRA, RMIA and Feldman–Zhang
+	// rest on (0: none were trained).
+	RefModels int `json:"ref_models,omitempty"`
 	// GradNorms is the gradient-norm study along training.
 	GradNorms []GradNormPoint `json:"grad_norms,omitempty"`
 	// Slices are the strongest attack's metrics on subsets (per class,

@@ -166,6 +166,7 @@ func Audit(ctx context.Context, cfg AuditConfig) (*audit.Report, error) {
 	r.Verdict = fmt.Sprintf("Audit of %s: the strongest attack (%s) reaches AUC %.3f on %d members vs %d non-members; the model has %d BatchNorm layer(s). Use bnaudit compare to measure what BatchNorm contributes.",
 		cfg.Model.Name, bestName, best, cfg.Members.Len(), cfg.NonMembers.Len(), v.BatchNorms)
 	r.Notes = append(append(r.Notes, notes...), refNote)
+	recordRefModels(r, cfg.References, false)
 	return r, nil
 }
 

@@ -43,7 +43,7 @@ func buildCompareReport(cfg CompareConfig, records map[string][]*runRecord) (*au
 		}
 		cmp := compareVariants(cfg, records[VariantOriginal], records[v], v)
 		r.Comparisons = append(r.Comparisons, cmp...)
-		f.add(v, cmp)
+		f.add(v, verdictComparisons(cmp, cfg.RefModels))
 		if note, differs := fitNote(orig, other, v); differs {
 			f.misfit = append(f.misfit, v)
 			r.Notes = append(r.Notes, note)
@@ -54,6 +54,7 @@ func buildCompareReport(cfg CompareConfig, records map[string][]*runRecord) (*au
 		perSample, _ := LiRAVarianceFor(cfg.LiRAVariance, cfg.RefModels) // checked by Compare
 		r.Notes = append(r.Notes, liraVarianceNote(perSample, cfg.RefModels))
 	}
+	recordRefModels(r, cfg.RefModels, true)
 	if cfg.Seeds == 1 {
 		r.Notes = append(r.Notes, "One seed per variant: intervals resample samples, not training runs; run-to-run variation is not in them (use --seeds K).")
 	}

@@ -18,12 +18,13 @@ import (
 
 func checkCommand() *cli.Command {
 	flags := []cli.Flag{
-		&cli.StringFlag{Name: "policy", Usage: "YAML policy file (max_auc, max_tpr, tpr_at_fpr, max_canary_gap, max_bn_amplification, conservative)"},
+		&cli.StringFlag{Name: "policy", Usage: "YAML policy file (max_auc, max_tpr, tpr_at_fpr, max_canary_gap, max_bn_amplification, min_ref_models, conservative)"},
 		&cli.Float64Flag{Name: "max-auc", Usage: "limit on the best membership-inference AUC"},
 		&cli.Float64Flag{Name: "max-tpr", Usage: "limit on the best TPR at --tpr-at-fpr"},
 		&cli.Float64Flag{Name: "tpr-at-fpr", Value: 0.01, Usage: "FPR of --max-tpr"},
 		&cli.Float64Flag{Name: "max-canary-gap", Usage: "limit on the canary memorization gap"},
 		&cli.Float64Flag{Name: "max-bn-amplification", Usage: "limit on every with-BN-minus-without difference (compare reports)"},
+		&cli.IntFlag{Name: "min-ref-models", Usage: "require reference-model attacks (LiRA, RMIA, Feldman–Zhang) resting on at least N reference models"},
 		&cli.BoolFlag{Name: "conservative", Usage: "compare the upper end of each 95% interval, not the estimate"},
 		&cli.StringFlag{Name: "junit", Usage: "also write the result as JUnit XML to this file"},
 		jsonFlag("print the result as JSON"),
@@ -51,6 +52,7 @@ type checkOptions struct {
 	PolicyFile string
 	// Limits given as flags (nil: not given) override the policy file's.
 	MaxAUC, MaxTPR, TPRAtFPR, MaxCanaryGap, MaxBNAmplification *float64
+	MinRefModels                                               *int
 	// DefaultTPRAtFPR applies where neither flag nor file sets the FPR.
 	DefaultTPRAtFPR float64
 	Conservative    bool
@@ -72,6 +74,10 @@ func readCheck(c *cli.Context) checkOptions {
 			v := c.Float64(f.name)
 			*f.dst = &v
 		}
+	}
+	if c.IsSet("min-ref-models") {
+		n := c.Int("min-ref-models")
+		opts.MinRefModels = &n
 	}
 	return opts
 }
@@ -113,6 +119,9 @@ func (o checkOptions) policy() (audit.Policy, error) {
 		if f.flag != nil {
 			*f.dst = *f.flag
 		}
+	}
+	if o.MinRefModels != nil {
+		p.MinRefModels = *o.MinRefModels
 	}
 	if p.TPRAtFPR == 0 {
 		p.TPRAtFPR = o.DefaultTPRAtFPR

@@ -102,6 +102,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			auditCommand(),
 			checkCommand(),
 			demoCommand(),
+			setupCommand(),
 			workerCommand(),
 			statusCommand(),
 			versionCommand(),
