@@ -79,13 +79,13 @@ func ResolveLibrary(explicit string) (string, error) {
 func resolveLibrary(explicit string, getenv func(string) string) (string, error) {
 	if explicit != "" {
 		if err := checkLibraryFile(explicit); err != nil {
-			return "", fmt.Errorf("%w: %s (given with --ort-lib) %v; fix the path or run scripts/install-ort.sh", ErrNoLibrary, explicit, err)
+			return "", fmt.Errorf("%w: %s (given with --ort-lib) %v; fix the path or run bnaudit setup (or scripts/install-ort.sh)", ErrNoLibrary, explicit, err)
 		}
 		return explicit, nil
 	}
 	if p := getenv(LibraryEnv); p != "" {
 		if err := checkLibraryFile(p); err != nil {
-			return "", fmt.Errorf("%w: %s (from %s) %v; fix the variable or run scripts/install-ort.sh", ErrNoLibrary, p, LibraryEnv, err)
+			return "", fmt.Errorf("%w: %s (from %s) %v; fix the variable or run bnaudit setup (or scripts/install-ort.sh)", ErrNoLibrary, p, LibraryEnv, err)
 		}
 		return p, nil
 	}
@@ -105,7 +105,7 @@ func resolveLibrary(explicit string, getenv func(string) string) (string, error)
 		}
 		looked = append(looked, filepath.Join(dir, "libonnxruntime.so{,.1}"))
 	}
-	return "", fmt.Errorf("%w (looked in %s); run scripts/install-ort.sh or set %s / --ort-lib",
+	return "", fmt.Errorf("%w (looked in %s); run bnaudit setup (or scripts/install-ort.sh) or set %s / --ort-lib",
 		ErrNoLibrary, strings.Join(looked, ", "), LibraryEnv)
 }
 
