@@ -35,7 +35,8 @@ var DefaultGuessFractions = []float64{0, 0.05, 0.1, 0.25, 0.5}
 
 // EpsilonBoundOptions configures OneRunEpsilon.
 type EpsilonBoundOptions struct {
-	// Delta of the (ε, δ)-DP hypothesis (0: DefaultDPDelta).
+	// Delta of the (ε, δ)-DP hypothesis; 0 is pure ε-DP (callers that
+	// want the default pass DefaultDPDelta).
 	Delta float64
 	// Confidence of the bound, in (0, 1) (0: DefaultDPConfidence).
 	Confidence float64
@@ -45,9 +46,6 @@ type EpsilonBoundOptions struct {
 }
 
 func (o EpsilonBoundOptions) withDefaults() (EpsilonBoundOptions, error) {
-	if o.Delta == 0 {
-		o.Delta = DefaultDPDelta
-	}
 	if o.Confidence == 0 {
 		o.Confidence = DefaultDPConfidence
 	}
@@ -290,4 +288,50 @@ func (b EpsilonBound) sentence() string {
 	}
 	return fmt.Sprintf("Training is not (ε, %.3g)-DP for any ε below %.3f, with %s confidence, from %d canaries: %d of %d guesses right (%s; IN for the %d highest scores, OUT for the %d lowest; best of %d tests, Bonferroni-corrected).",
 		b.Delta, b.Epsilon, conf, b.Canaries, b.Correct, b.KPlus+b.KMinus, b.Attack, b.KPlus, b.KMinus, b.Tests)
+}
+
+// CanaryEpsilonBound is the one-run bound from a run's per-sample table:
+// its canary rows (inserted = included) and every attack whose scores are
+// defined on all of them. It returns nil when the table has no canary
+// of either kind.
+func CanaryEpsilonBound(t *SampleTable, opts EpsilonBoundOptions) (*EpsilonBound, error) {
+	if t == nil {
+		return nil, nil
+	}
+	var rows []int
+	var in []bool
+	ins, held := 0, 0
+	for i, c := range t.Canary {
+		if !c || i >= len(t.Member) {
+			continue
+		}
+		rows = append(rows, i)
+		in = append(in, t.Member[i])
+		if t.Member[i] {
+			ins++
+		} else {
+			held++
+		}
+	}
+	if ins == 0 || held == 0 {
+		return nil, nil
+	}
+	scores := map[string][]float64{}
+	for name, col := range t.Scores {
+		if len(col) != len(t.Member) {
+			continue
+		}
+		s := Pick(col, rows)
+		if !slices.ContainsFunc(s, math.IsNaN) {
+			scores[name] = s
+		}
+	}
+	if len(scores) == 0 {
+		return nil, nil
+	}
+	b, err := OneRunEpsilon(scores, in, opts)
+	if err != nil {
+		return nil, err
+	}
+	return &b, nil
 }

@@ -39,7 +39,7 @@ func TestOneRunEpsilonAllCorrect(t *testing.T) {
 			scores[i] = 10 + float64(i)
 		}
 	}
-	b, err := OneRunEpsilon(map[string][]float64{"s": scores}, in, EpsilonBoundOptions{Delta: 1e-300, Fractions: []float64{0.5}})
+	b, err := OneRunEpsilon(map[string][]float64{"s": scores}, in, EpsilonBoundOptions{Fractions: []float64{0.5}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,5 +180,26 @@ func TestOneRunEpsilonReference(t *testing.T) {
 			t.Errorf("%s: got ε̂ %.9f (%s, k₊ %d, k₋ %d, %d right, %d tests), scipy %.9f (%s, k₊ %d, k₋ %d, %d right, %d tests)", c.Name,
 				got.Epsilon, got.Attack, got.KPlus, got.KMinus, got.Correct, got.Tests, w.Epsilon, w.Attack, w.KPlus, w.KMinus, w.Correct, w.Tests)
 		}
+	}
+}
+
+// TestCanaryEpsilonBound reads the canary rows of a per-sample table and
+// leaves out a score that is undefined on some of them.
+func TestCanaryEpsilonBound(t *testing.T) {
+	tab := &SampleTable{
+		Member: []bool{true, false, true, true, false, false},
+		Canary: []bool{false, false, true, true, false, false},
+		Scores: map[string][]float64{"loss": {9, 9, 3, 2, 1, 0}, "lira_online": {0, 0, math.NaN(), 1, 0, 0}},
+	}
+	if b, err := CanaryEpsilonBound(tab, EpsilonBoundOptions{}); b != nil || err != nil {
+		t.Errorf("no held-out canary: %+v, %v; want nil", b, err)
+	}
+	tab.Canary[4], tab.Canary[5] = true, true
+	b, err := CanaryEpsilonBound(tab, EpsilonBoundOptions{Delta: DefaultDPDelta})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b == nil || b.Canaries != 4 || len(b.Attacks) != 1 || b.Attacks[0] != "loss" || b.Delta != DefaultDPDelta || b.Confidence != DefaultDPConfidence {
+		t.Errorf("bound %+v, want 4 canaries scored by loss alone", b)
 	}
 }

@@ -87,6 +87,10 @@ type VariantReport struct {
 	Attacks       []AttackReport `json:"attacks"`
 	CanaryAttacks []AttackReport `json:"canary_attacks,omitempty"`
 	Memorization  *CanaryGap     `json:"memorization,omitempty"`
+	// DPLowerBound is the one-run lower bound on ε from the canaries
+	// (docs/METHODS.md, "One-run privacy audit"), from the first training
+	// run when the row aggregates several.
+	DPLowerBound *EpsilonBound `json:"dp_lower_bound,omitempty"`
 	// FeldmanZhang summarizes the Feldman–Zhang scores (mean, quantiles),
 	// when reference models were trained.
 	FeldmanZhang *Distribution `json:"feldman_zhang,omitempty"`

@@ -35,7 +35,10 @@ type CompareConfig struct {
 	Seeds     int
 	Seed      uint64
 	Bootstrap audit.BootstrapOptions
-	Session   ort.SessionOptions
+	// DPDelta is the δ of the one-run lower bound on ε from the canaries
+	// (0: audit.DefaultDPDelta).
+	DPDelta float64
+	Session ort.SessionOptions
 	// Dir receives the trained models and per-run results; with Resume,
 	// finished runs found there are not retrained.
 	Dir    string
