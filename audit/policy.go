@@ -25,6 +25,14 @@ type Policy struct {
 	// MaxBNAmplification bounds every with-BN-minus-without difference of
 	// a comparison (compare reports only).
 	MaxBNAmplification float64 `yaml:"max_bn_amplification" json:"max_bn_amplification"`
+	// MaxPPV bounds the best attack's precision (PPV) at FPR TPRAtFPR
+	// when a fraction Prior of the tested population are members; Prior
+	// must be one of the priors the report measured.
+	MaxPPV float64 `yaml:"max_ppv" json:"max_ppv"`
+	Prior  float64 `yaml:"prior" json:"prior"`
+	// MaxEpsilonLowerBound bounds the one-run lower bound on ε from the
+	// canaries (compare reports only); a DP claim of ε sets it to ε.
+	MaxEpsilonLowerBound float64 `yaml:"max_epsilon_lower_bound" json:"max_epsilon_lower_bound"`
 	// Conservative compares the upper end of each 95% interval.
 	Conservative bool `yaml:"conservative" json:"conservative"`
 }
@@ -48,13 +56,17 @@ func oneLineYAML(err error) string {
 }
 
 func (p Policy) validate() error {
-	for name, v := range map[string]float64{"max_auc": p.MaxAUC, "max_tpr": p.MaxTPR, "tpr_at_fpr": p.TPRAtFPR, "max_canary_gap": p.MaxCanaryGap} {
+	for name, v := range map[string]float64{"max_auc": p.MaxAUC, "max_tpr": p.MaxTPR, "tpr_at_fpr": p.TPRAtFPR, "max_canary_gap": p.MaxCanaryGap,
+		"max_ppv": p.MaxPPV, "prior": p.Prior} {
 		if v < 0 || v > 1 || math.IsNaN(v) {
 			return fmt.Errorf("audit: policy: %s = %v must lie in [0, 1]: %w", name, v, ErrInvalidInput)
 		}
 	}
-	if p.MaxAUC == 0 && p.MaxTPR == 0 && p.MaxCanaryGap == 0 && p.MaxBNAmplification == 0 {
-		return fmt.Errorf("audit: the policy sets no limit (max_auc, max_tpr, max_canary_gap, max_bn_amplification): %w", ErrInvalidInput)
+	if err := p.validateRisk(); err != nil {
+		return err
+	}
+	if p.MaxAUC == 0 && p.MaxTPR == 0 && p.MaxCanaryGap == 0 && p.MaxBNAmplification == 0 && p.MaxPPV == 0 && p.MaxEpsilonLowerBound == 0 {
+		return fmt.Errorf("audit: the policy sets no limit (max_auc, max_tpr, max_canary_gap, max_bn_amplification, max_ppv, max_epsilon_lower_bound): %w", ErrInvalidInput)
 	}
 	return nil
 }
@@ -155,6 +167,9 @@ func Check(r *Report, p Policy) (*CheckResult, error) {
 				return nil, err
 			}
 			add("max_canary_gap", v.Name, p.MaxCanaryGap, val(v.Memorization.AccuracyGap), "canary memorization gap (accuracy, inserted − held out)")
+		}
+		if err := p.checkRisk(v, fpr, val, add); err != nil {
+			return nil, err
 		}
 	}
 	if p.MaxBNAmplification > 0 {

@@ -141,6 +141,9 @@ type AttackReport struct {
 	// way.
 	BalancedAccInterval Interval        `json:"balanced_accuracy_interval"`
 	TPRAt               []TPRAtInterval `json:"tpr_at_fpr"`
+	// Risk is what the threshold at each target FPR means at a prior
+	// fraction of members: PPV, and the members it exposes.
+	Risk []RiskAtFPR `json:"risk,omitempty"`
 	// ROC is the curve, thinned for plotting (at most a few hundred points,
 	// always keeping the low-FPR end).
 	ROC []ROCPoint `json:"roc"`

@@ -26,8 +26,11 @@ type AuditConfig struct {
 	// members ∪ non-members and RMIA's population is the non-members.
 	Population *dataset.Dataset
 	Bootstrap  audit.BootstrapOptions
-	Session    ort.SessionOptions
-	Command    string
+	// Priors are the member fractions each attack's PPV is reported at
+	// (nil: audit.DefaultPriors).
+	Priors  []float64
+	Session ort.SessionOptions
+	Command string
 	// References > 0 trains that many reference models of the audited
 	// architecture (recipe Train, from scratch), Jobs at a time, for LiRA,
 	// RMIA and Feldman–Zhang scores; RefDir caches them.
@@ -134,6 +137,9 @@ func Audit(ctx context.Context, cfg AuditConfig) (*audit.Report, error) {
 	v.Seeds = 0
 	// Its "training" numbers are those of the audited model on its members.
 	v.TrainAccuracy, v.TrainLoss = memberFit(res.Samples)
+	if err := audit.AddRiskAtPriors(&v, res.Samples, priorsOrDefault(cfg.Priors), cfg.Bootstrap); err != nil {
+		return nil, err
+	}
 	r := &audit.Report{Schema: audit.ReportSchema, Tool: "bnaudit", Created: time.Now().UTC().Format(time.RFC3339), Command: cfg.Command,
 		Seed: cfg.Bootstrap.Seed, Kind: "audit", Variants: []audit.VariantReport{v}, Samples: res.Samples, Definitions: Definitions(),
 		VerdictCode: audit.VerdictNotApplicable}

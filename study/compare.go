@@ -38,6 +38,9 @@ type CompareConfig struct {
 	// DPDelta is the δ of the one-run lower bound on ε from the canaries
 	// (0: audit.DefaultDPDelta).
 	DPDelta float64
+	// Priors are the member fractions each attack's PPV is reported at
+	// (nil: audit.DefaultPriors).
+	Priors  []float64
 	Session ort.SessionOptions
 	// Dir receives the trained models and per-run results; with Resume,
 	// finished runs found there are not retrained.

@@ -97,7 +97,20 @@ func variantRow(recs []*runRecord, cfg CompareConfig) (audit.VariantReport, erro
 		m.average(&row)
 		row.PerSeed = perSeed(recs)
 	}
+	// PPV at the priors, like the bound, is the first run's: it needs the
+	// per-sample scores.
+	if err := audit.AddRiskAtPriors(&row, recs[0].Samples, priorsOrDefault(cfg.Priors), bs); err != nil {
+		return row, fmt.Errorf("study: %s: risk at a prior: %w", row.Name, err)
+	}
 	return row, nil
+}
+
+// priorsOrDefault is priors, or audit.DefaultPriors when there are none.
+func priorsOrDefault(priors []float64) []float64 {
+	if len(priors) == 0 {
+		return audit.DefaultPriors()
+	}
+	return priors
 }
 
 // seedMeans averages a variant's numbers over its runs (one per seed),
