@@ -230,6 +230,10 @@ footer { margin-top: 3em; font-size: 0.8em; color: var(--muted); }
 {{template "figures" .Figures}}
 <h3>Attacks, members vs non-members</h3>
 {{if .Attacks.Empty}}<p>No attack was run.</p>{{else}}{{template "table" .Attacks}}{{end}}
+{{with .Meaning}}<p><strong>{{.}}</strong></p>{{end}}
+{{if not .Risk.Empty}}<h3>Precision of a membership claim at a prior</h3>
+{{template "table" .Risk}}
+<p class="note">PPV = π·TPR / (π·TPR + (1 − π)·FPR) at the threshold of each target FPR, for a fraction π of members in the population tested; n/a where the threshold flags no sample. Members exposed: members flagged at that threshold.</p>{{end}}
 {{if not .CanaryAttacks.Empty}}<h3>Attacks, inserted (members) vs held-out (non-members) canaries</h3>
 {{template "table" .CanaryAttacks}}{{end}}
 {{if not .Memorization.Empty}}<h3>Canary memorization</h3>

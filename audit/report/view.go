@@ -53,7 +53,11 @@ type variantView struct {
 	CanaryAttacks table
 	Memorization  table
 	// DPBound is the one-run lower bound on ε in a sentence.
-	DPBound      string
+	DPBound string
+	// Risk is each attack's precision at the priors and the members it
+	// exposes; Meaning says what the strongest one means in a sentence.
+	Risk         table
+	Meaning      string
 	FeldmanZhang string
 	GradNorms    table
 	// Slices is the attack on subsets of the samples. When every slice
@@ -278,6 +282,7 @@ func buildVariant(vr *audit.VariantReport) variantView {
 	vv.PerSeed = perSeedTable(vr.PerSeed)
 	vv.Attacks = attackTable(vr.Attacks)
 	vv.CanaryAttacks = attackTable(vr.CanaryAttacks)
+	vv.Risk, vv.Meaning = riskTable(vr.Attacks), meaningLine(vr)
 	if g := vr.Memorization; g != nil {
 		vv.Memorization = table{
 			Header: []string{"", fmt.Sprintf("inserted (%d)", g.NInserted), fmt.Sprintf("held out (%d)", g.NHeldOut), "gap (inserted − held out)"},

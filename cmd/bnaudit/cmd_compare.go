@@ -44,6 +44,7 @@ func compareFlags() []cli.Flag {
 		&cli.IntFlag{Name: "grad-sample", Value: 256, Usage: "typical members the canaries' gradient norms are compared with"},
 		&cli.BoolFlag{Name: "inbatch", Value: true, Usage: "add the in-batch gradient-norm study at the same checkpoints (BN on batch statistics; one backward per sample)"},
 		&cli.Float64Flag{Name: "dp-delta", Value: audit.DefaultDPDelta, Usage: "δ of the one-run lower bound on ε from the canaries (in (0, 1))"},
+		priorFlag(),
 		quietFlag(),
 	), engineFlags()...)
 }
@@ -85,8 +86,10 @@ type compareOptions struct {
 	Groups     int
 	Reference  referenceOptions
 	FitTo      float64
-	// DPDelta is the δ of the one-run lower bound on ε.
+	// DPDelta is the δ of the one-run lower bound on ε; Priors the member
+	// fractions of each attack's PPV.
 	DPDelta float64
+	Priors  []float64
 
 	GradCheckpoints int
 	GradSample      int
@@ -105,7 +108,7 @@ func readCompare(c *cli.Context) compareOptions {
 		Seed: c.Uint64("seed"), Norm: c.String("norm"), Groups: c.Int("groups"), Reference: readReference(c),
 		FitTo: c.Float64("fit-to"), GradCheckpoints: c.Int("grad-checkpoints"), GradSample: c.Int("grad-sample"),
 		InBatch: c.Bool("inbatch"), Quiet: c.Bool("quiet"), Engine: readEngine(c), Command: command(),
-		DPDelta: c.Float64("dp-delta")}
+		DPDelta: c.Float64("dp-delta"), Priors: c.Float64Slice("prior")}
 }
 
 func (o compareOptions) validate() error {
@@ -123,6 +126,9 @@ func (o compareOptions) validate() error {
 	}
 	if !(o.DPDelta > 0 && o.DPDelta < 1) {
 		return usageErrorf("--dp-delta takes a δ in (0, 1), not %g", o.DPDelta)
+	}
+	if err := checkPriors(o.Priors); err != nil {
+		return err
 	}
 	if err := o.Reference.validate(); err != nil {
 		return err
@@ -165,7 +171,7 @@ func runCompare(ctx context.Context, o compareOptions, w io.Writer) (err error) 
 	for _, n := range cfg.Notes {
 		fmt.Fprintln(o.global.Stderr, "bnaudit: note: "+onnxio.CleanMessage(n))
 	}
-	cfg.Resume, cfg.Jobs, cfg.DPDelta = o.Resume, o.Reference.Jobs, o.DPDelta
+	cfg.Resume, cfg.Jobs, cfg.DPDelta, cfg.Priors = o.Resume, o.Reference.Jobs, o.DPDelta, o.Priors
 	if !o.Quiet {
 		cfg.Progress = compareProgress(o.global.Stderr)
 	}
