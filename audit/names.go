@@ -8,6 +8,8 @@ const (
 	AttackConfidence      = "confidence"
 	AttackEntropy         = "entropy"
 	AttackModifiedEntropy = "modified_entropy"
+	// Label-only attacks, from the predicted label alone.
+	AttackGap = "gap"
 	// Reference-model attacks, run when reference models were trained.
 	AttackLiRAOnline  = "lira_online"
 	AttackLiRAOffline = "lira_offline"

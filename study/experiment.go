@@ -86,6 +86,8 @@ var thresholdAttacks = []struct {
 	{audit.AttackConfidence, audit.ConfidenceScores},
 	{audit.AttackEntropy, audit.EntropyScores},
 	{audit.AttackModifiedEntropy, audit.ModEntropyScores},
+	// Label-only: the predicted label's correctness, from the argmax alone.
+	{audit.AttackGap, audit.GapScores},
 }
 
 // RunExperiment trains and measures one variant.
