@@ -11,10 +11,11 @@ with numpy from the scores' ranks.
     /usr/bin/python3 make_dpbound_refs.py            # writes dpbound_refs.json
     /usr/bin/python3 make_dpbound_refs.py REPORT_DIR # the bound of a report
 
-With REPORT_DIR it reads scores.csv of a bnaudit comparison (the canary
-rows of the first run), recomputes the first variant's dp_lower_bound with
-the same options (delta, confidence, the attacks that report.json names)
-and exits 1 when epsilon differs by 1e-6 or more.
+With REPORT_DIR it reads a bnaudit comparison's per-sample files (the
+canary rows of each variant's first run), recomputes every variant's
+dp_lower_bound with the same options (delta, confidence, the attacks
+report.json names) and exits 1 when an epsilon differs by 1e-6 or more
+(or k+, k-, the correct guesses or the number of tests differ).
 
 Bound: m canaries, each included with probability 1/2; r guesses, v right.
 If training is (eps, delta)-DP,
@@ -122,28 +123,40 @@ def fixed_cases():
     return {"cases": cases, "p_values": pvals, "epsilons": eps}
 
 
-def check_report(d):
-    rep = json.load(open(os.path.join(d, "report.json")))
-    v = rep["variants"][0]
-    want = v.get("dp_lower_bound")
-    if not want:
-        print("no dp_lower_bound in", d)
-        return 1
-    rows = list(csv.DictReader(open(os.path.join(d, "scores.csv"))))
-    can = [r for r in rows if r["canary"] in ("1", "true", "True")]
-    member = np.array([r["member"] in ("1", "true", "True") for r in can])
-    names = want.get("attacks") or [c for c in rows[0] if c.startswith("score_")]
-    scores = {}
-    for c in names:
-        col = c if c in can[0] else "score_" + c
-        scores[c.replace("score_", "")] = [float(r[col]) for r in can]
+def check_one(name, want, csv_path):
+    rows = list(csv.DictReader(open(csv_path)))
+    can = [r for r in rows if r["canary"] == "1"]
+    member = np.array([r["member"] == "1" for r in can])
+    scores = {a: [float(r["score_" + a]) for r in can] for a in want["attacks"]}
     got = bound(scores, member, want["delta"], want["confidence"])
     ok = abs(got["epsilon"] - want["epsilon"]) < 1e-6 and got["k_plus"] == want["k_plus"] and \
-        got["k_minus"] == want["k_minus"] and got["correct"] == want["correct"]
-    print("%s eps report %.9f recomputed %.9f (k+ %d/%d, k- %d/%d, correct %d/%d, %d canaries, %d tests)" % (
-        "ok" if ok else "DIFF", want["epsilon"], got["epsilon"], want["k_plus"], got["k_plus"],
+        got["k_minus"] == want["k_minus"] and got["correct"] == want["correct"] and got["tests"] == want["tests"]
+    print("%-4s %-10s eps report %.9f recomputed %.9f (k+ %d/%d, k- %d/%d, correct %d/%d, %d canaries, %d tests)" % (
+        "ok" if ok else "DIFF", name, want["epsilon"], got["epsilon"], want["k_plus"], got["k_plus"],
         want["k_minus"], got["k_minus"], want["correct"], got["correct"], got["canaries"], got["tests"]))
-    return 0 if ok else 1
+    return ok
+
+
+def check_report(d):
+    """Every variant's dp_lower_bound, from its first run's scores: the
+    run's own file under samples/ when the report lists one, else
+    scores.csv (which holds the first variant's first run)."""
+    rep = json.load(open(os.path.join(d, "report.json")))
+    files = {(f["variant"], f["seed"]): f["scores"] for f in rep.get("sample_files") or []}
+    checked, bad = 0, 0
+    for i, v in enumerate(rep["variants"]):
+        want = v.get("dp_lower_bound")
+        if not want:
+            continue
+        path = files.get((v["name"], 0)) or ("scores.csv" if i == 0 else None)
+        if path is None:
+            print("DIFF %s: no per-sample file" % v["name"])
+            bad += 1
+            continue
+        checked += 1
+        bad += not check_one(v["name"], want, os.path.join(d, path))
+    print("%d bounds checked, %d differ" % (checked, bad))
+    return 0 if checked and not bad else 1
 
 
 if __name__ == "__main__":
