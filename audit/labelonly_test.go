@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"errors"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -83,5 +84,79 @@ func TestGapAttackKnown(t *testing.T) {
 	}
 	if m.AUC != 0.25 {
 		t.Errorf("flipped gap AUC %v, want 0.25", m.AUC)
+	}
+}
+
+// TestAugment: a 1×2×3 image shifted one column right, then flipped and
+// shifted one row down.
+func TestAugment(t *testing.T) {
+	src := []float32{1, 2, 3, 4, 5, 6}
+	dst := make([]float32, 6)
+	if err := Augment(dst, src, 1, 2, 3, Augmentation{DX: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if want := []float32{0, 1, 2, 0, 4, 5}; !slices.Equal(dst, want) {
+		t.Errorf("shift right: %v, want %v", dst, want)
+	}
+	if err := Augment(dst, src, 1, 2, 3, Augmentation{DY: 1, Flip: true}); err != nil {
+		t.Fatal(err)
+	}
+	if want := []float32{0, 0, 0, 3, 2, 1}; !slices.Equal(dst, want) {
+		t.Errorf("flip and shift down: %v, want %v", dst, want)
+	}
+	if err := Augment(dst[:5], src, 1, 2, 3, Augmentation{}); !errors.Is(err, ErrInvalidInput) {
+		t.Errorf("short dst: %v", err)
+	}
+}
+
+func TestAugmentations(t *testing.T) {
+	a, err := Augmentations(20, 2, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := Augmentations(20, 2, 7)
+	if len(a) != 20 || a[0] != (Augmentation{}) || !slices.Equal(a, b) {
+		t.Fatalf("augmentations %v (again %v): want 20, the first the identity, seeded", a, b)
+	}
+	for _, x := range a {
+		if x.DX < -2 || x.DX > 2 || x.DY < -2 || x.DY > 2 {
+			t.Errorf("shift %v beyond 2", x)
+		}
+	}
+	if _, err := Augmentations(0, 2, 7); !errors.Is(err, ErrInvalidInput) {
+		t.Error("0 augmentations accepted")
+	}
+}
+
+// TestAugmentationAttackKnown: members right on every query, non-members
+// on half of them; the attack separates them fully, and its sign flip
+// inverts it.
+func TestAugmentationAttackKnown(t *testing.T) {
+	const n = 40
+	correct := make([][]bool, 4)
+	member := make([]bool, n)
+	for i := range member {
+		member[i] = i < n/2
+	}
+	for k := range correct {
+		correct[k] = make([]bool, n)
+		for i := range correct[k] {
+			correct[k][i] = member[i] || k%2 == 0
+		}
+	}
+	s, err := AugmentationScores(correct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s[0] != 1 || s[n-1] != 0.5 {
+		t.Fatalf("scores %v", s)
+	}
+	m, _ := Evaluate(s, member)
+	f, _ := Evaluate(Negated(s), member)
+	if m.AUC != 1 || f.AUC != 0 {
+		t.Errorf("AUC %v, flipped %v; want 1 and 0", m.AUC, f.AUC)
+	}
+	if _, err := AugmentationScores([][]bool{{true}, {true, false}}); !errors.Is(err, ErrInvalidInput) {
+		t.Error("ragged queries accepted")
 	}
 }

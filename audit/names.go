@@ -9,7 +9,8 @@ const (
 	AttackEntropy         = "entropy"
 	AttackModifiedEntropy = "modified_entropy"
 	// Label-only attacks, from the predicted label alone.
-	AttackGap = "gap"
+	AttackGap          = "gap"
+	AttackAugmentation = "augmentation"
 	// Reference-model attacks, run when reference models were trained.
 	AttackLiRAOnline  = "lira_online"
 	AttackLiRAOffline = "lira_offline"

@@ -28,9 +28,12 @@ type AuditConfig struct {
 	Bootstrap  audit.BootstrapOptions
 	// Priors are the member fractions each attack's PPV is reported at
 	// (nil: audit.DefaultPriors).
-	Priors  []float64
-	Session ort.SessionOptions
-	Command string
+	Priors []float64
+	// Augmentations > 0 adds the data-augmentation label-only attack with
+	// that many queries per sample.
+	Augmentations int
+	Session       ort.SessionOptions
+	Command       string
 	// References > 0 trains that many reference models of the audited
 	// architecture (recipe Train, from scratch), Jobs at a time, for LiRA,
 	// RMIA and Feldman–Zhang scores; RefDir caches them.
@@ -77,7 +80,7 @@ func Audit(ctx context.Context, cfg AuditConfig) (*audit.Report, error) {
 		notes = append(notes, overlapNote)
 	}
 	ec := ExperimentConfig{Name: "audited", Members: cfg.Members, NonMembers: cfg.NonMembers,
-		Bootstrap: cfg.Bootstrap, Session: cfg.Session, Cache: cfg.Cache}
+		Bootstrap: cfg.Bootstrap, Session: cfg.Session, Cache: cfg.Cache, Augmentations: cfg.Augmentations}
 	refNote := "Reference-model attacks (LiRA, RMIA) were not run (no --ref-models); the AUCs here are those of the threshold attacks (loss, confidence, entropy, modified entropy), which underestimate the strongest attacks at low FPR."
 	var pop *dataset.Dataset
 	if cfg.References > 0 {

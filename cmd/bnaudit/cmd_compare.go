@@ -45,6 +45,7 @@ func compareFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "inbatch", Value: true, Usage: "add the in-batch gradient-norm study at the same checkpoints (BN on batch statistics; one backward per sample)"},
 		&cli.Float64Flag{Name: "dp-delta", Value: audit.DefaultDPDelta, Usage: "δ of the one-run lower bound on ε from the canaries (in (0, 1))"},
 		priorFlag(),
+		augmentationsFlag(),
 		quietFlag(),
 	), engineFlags()...)
 }
@@ -90,6 +91,8 @@ type compareOptions struct {
 	// fractions of each attack's PPV.
 	DPDelta float64
 	Priors  []float64
+	// Augmentations > 0 adds the data-augmentation attack.
+	Augmentations int
 
 	GradCheckpoints int
 	GradSample      int
@@ -108,7 +111,7 @@ func readCompare(c *cli.Context) compareOptions {
 		Seed: c.Uint64("seed"), Norm: c.String("norm"), Groups: c.Int("groups"), Reference: readReference(c),
 		FitTo: c.Float64("fit-to"), GradCheckpoints: c.Int("grad-checkpoints"), GradSample: c.Int("grad-sample"),
 		InBatch: c.Bool("inbatch"), Quiet: c.Bool("quiet"), Engine: readEngine(c), Command: command(),
-		DPDelta: c.Float64("dp-delta"), Priors: c.Float64Slice("prior")}
+		DPDelta: c.Float64("dp-delta"), Priors: c.Float64Slice("prior"), Augmentations: c.Int("augmentations")}
 }
 
 func (o compareOptions) validate() error {
@@ -128,6 +131,9 @@ func (o compareOptions) validate() error {
 		return usageErrorf("--dp-delta takes a δ in (0, 1), not %g", o.DPDelta)
 	}
 	if err := checkPriors(o.Priors); err != nil {
+		return err
+	}
+	if err := checkNonNegative("--augmentations", o.Augmentations); err != nil {
 		return err
 	}
 	if err := o.Reference.validate(); err != nil {
@@ -171,7 +177,7 @@ func runCompare(ctx context.Context, o compareOptions, w io.Writer) (err error) 
 	for _, n := range cfg.Notes {
 		fmt.Fprintln(o.global.Stderr, "bnaudit: note: "+onnxio.CleanMessage(n))
 	}
-	cfg.Resume, cfg.Jobs, cfg.DPDelta, cfg.Priors = o.Resume, o.Reference.Jobs, o.DPDelta, o.Priors
+	cfg.Resume, cfg.Jobs, cfg.DPDelta, cfg.Priors, cfg.Augmentations = o.Resume, o.Reference.Jobs, o.DPDelta, o.Priors, o.Augmentations
 	if !o.Quiet {
 		cfg.Progress = compareProgress(o.global.Stderr)
 	}

@@ -158,6 +158,12 @@ func priorFlag() cli.Flag {
 		Usage: "fraction of members in the tested population, for each attack's precision (PPV); repeatable"}
 }
 
+// augmentationsFlag is --augmentations of the commands that attack a
+// model: the data-augmentation label-only attack's queries per sample.
+func augmentationsFlag() cli.Flag {
+	return &cli.IntFlag{Name: "augmentations", Usage: "add the label-only data-augmentation attack: N queries per sample (shifts up to 2 pixels and flips, seeded; 0: off)"}
+}
+
 // checkPriors checks --prior's values.
 func checkPriors(priors []float64) error {
 	if len(priors) == 0 {
