@@ -10,6 +10,7 @@ func Definitions() map[string]string {
 		audit.AttackEntropy:            "Entropy attack: score = −H(p).",
 		audit.AttackModifiedEntropy:    "Modified-entropy attack (Song & Mittal 2021, eq. 8): score = −Mentr.",
 		audit.AttackGap:                "Gap attack, label-only (Yeom et al. 2018; baseline of Choquette-Choo et al. 2021): score = 1 when the predicted label (argmax of the logits) is right, else 0; nothing else of the output is used.",
+		audit.AttackAugmentation:       "Data-augmentation attack, label-only (Choquette-Choo et al. 2021), with --augmentations N: score = fraction of N queries (the sample, then seeded shifts of up to 2 pixels and left–right flips) whose predicted label is right.",
 		"ppv":                          "Precision of a membership claim at a prior π (fraction of members in the population tested): PPV = π·TPR/(π·TPR + (1 − π)·FPR) at the threshold of each target FPR, from the first run's scores, with a 95% bootstrap interval; members exposed = members flagged there.",
 		"dp_lower_bound":               "One-run lower bound on ε (Steinke, Nasr, Jagielski 2023): canaries guessed IN (k₊ highest scores) or OUT (k₋ lowest); the largest ε at which (ε, δ)-DP training would give that many right guesses with probability at most 5%, Bonferroni-corrected over the scores and (k₊, k₋) tried; from the first run.",
 		"auc":                          "Area under the ROC curve, members positive, ties as one step (as scikit-learn); interval: 95% stratified bootstrap over samples.",
