@@ -28,6 +28,9 @@ func (p Policy) checkRisk(v VariantReport, fpr float64, val func(Interval) float
 				if math.Abs(r.TargetFPR-fpr) > 1e-12 {
 					continue
 				}
+				if len(r.PPV) == 0 && r.Exposed+r.FalsePositives == 0 {
+					found = true // nothing flagged: no precision, the rule cannot pass on it
+				}
 				for _, pp := range r.PPV {
 					if math.Abs(pp.Prior-p.Prior) > 1e-12 {
 						continue

@@ -19,7 +19,7 @@ import (
 func DefaultPriors() []float64 { return []float64{0.01, 0.1, 0.5} }
 
 // PPVAtPrior is an attack's precision at one prior, with its bootstrap
-// interval (NaN when no sample is flagged: no claim is made).
+// interval.
 type PPVAtPrior struct {
 	Prior float64  `json:"prior,required"`
 	PPV   Interval `json:"ppv,required"`
@@ -37,11 +37,13 @@ type RiskAtFPR struct {
 	// Exposed is the number of members flagged at that threshold (true
 	// positives), FalsePositives the non-members flagged, of Members and
 	// NonMembers.
-	Exposed        int          `json:"members_exposed"`
-	FalsePositives int          `json:"false_positives"`
-	Members        int          `json:"members"`
-	NonMembers     int          `json:"non_members"`
-	PPV            []PPVAtPrior `json:"ppv"`
+	Exposed        int `json:"members_exposed"`
+	FalsePositives int `json:"false_positives"`
+	Members        int `json:"members"`
+	NonMembers     int `json:"non_members"`
+	// PPV has one entry per prior; none when the threshold flags no
+	// sample (no membership claim is made, so there is no precision).
+	PPV []PPVAtPrior `json:"ppv"`
 }
 
 // PPV is the precision of a threshold with rates tpr and fpr when a
@@ -134,6 +136,9 @@ func RiskAtPriors(scores []float64, member []bool, targets, priors []float64, op
 		}
 	}
 	for k := range out {
+		if out[k].Exposed+out[k].FalsePositives == 0 {
+			continue // nothing flagged: no claim, no precision
+		}
 		for j, pi := range priors {
 			iv := Interval{Estimate: PPV(pi, out[k].TPR, out[k].FPR), Lo: math.NaN(), Hi: math.NaN()}
 			if len(vals[k][j]) > 0 {
