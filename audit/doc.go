@@ -24,6 +24,18 @@
 // member": LossScores (−ℓ), ConfidenceScores (p_y), EntropyScores (−H),
 // ModEntropyScores (−Mentr), LiRA (online or offline, per-sample or fixed
 // variance, on φ of reference models with an IN mask) and RMIA (on p_y).
+// The label-only attacks read the predicted label alone: GapScores
+// (correct or not) and AugmentationScores (the share of augmented queries,
+// Augment, labelled right).
+//
+// # Risk in the user's terms
+//
+// RiskAtPriors gives, at the threshold of each target FPR, the members
+// exposed and the precision (PPV) of a membership claim at a prior
+// fraction of members, with intervals. OneRunEpsilon turns canary scores
+// into a one-run lower bound on the ε of differential privacy (Steinke,
+// Nasr, Jagielski 2023), with a Bonferroni-corrected sweep over the
+// guesses.
 //
 // # Metrics and intervals
 //

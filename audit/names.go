@@ -8,6 +8,9 @@ const (
 	AttackConfidence      = "confidence"
 	AttackEntropy         = "entropy"
 	AttackModifiedEntropy = "modified_entropy"
+	// Label-only attacks, from the predicted label alone.
+	AttackGap          = "gap"
+	AttackAugmentation = "augmentation"
 	// Reference-model attacks, run when reference models were trained.
 	AttackLiRAOnline  = "lira_online"
 	AttackLiRAOffline = "lira_offline"

@@ -28,6 +28,14 @@ type Policy struct {
 	// MinRefModels requires the reference-model attacks (LiRA, RMIA,
 	// Feldman–Zhang) to rest on at least this many reference models.
 	MinRefModels int `yaml:"min_ref_models" json:"min_ref_models,omitempty"`
+	// MaxPPV bounds the best attack's precision (PPV) at FPR TPRAtFPR
+	// when a fraction Prior of the tested population are members; Prior
+	// must be one of the priors the report measured.
+	MaxPPV float64 `yaml:"max_ppv" json:"max_ppv"`
+	Prior  float64 `yaml:"prior" json:"prior"`
+	// MaxEpsilonLowerBound bounds the one-run lower bound on ε from the
+	// canaries (compare reports only); a DP claim of ε sets it to ε.
+	MaxEpsilonLowerBound float64 `yaml:"max_epsilon_lower_bound" json:"max_epsilon_lower_bound"`
 	// Conservative compares the upper end of each 95% interval.
 	Conservative bool `yaml:"conservative" json:"conservative"`
 }
@@ -51,7 +59,8 @@ func oneLineYAML(err error) string {
 }
 
 func (p Policy) validate() error {
-	for name, v := range map[string]float64{"max_auc": p.MaxAUC, "max_tpr": p.MaxTPR, "tpr_at_fpr": p.TPRAtFPR, "max_canary_gap": p.MaxCanaryGap} {
+	for name, v := range map[string]float64{"max_auc": p.MaxAUC, "max_tpr": p.MaxTPR, "tpr_at_fpr": p.TPRAtFPR, "max_canary_gap": p.MaxCanaryGap,
+		"max_ppv": p.MaxPPV, "prior": p.Prior} {
 		if v < 0 || v > 1 || math.IsNaN(v) {
 			return fmt.Errorf("audit: policy: %s = %v must lie in [0, 1]: %w", name, v, ErrInvalidInput)
 		}
@@ -59,8 +68,11 @@ func (p Policy) validate() error {
 	if p.MinRefModels < 0 {
 		return fmt.Errorf("audit: policy: min_ref_models = %d must be 0 or more: %w", p.MinRefModels, ErrInvalidInput)
 	}
-	if p.MaxAUC == 0 && p.MaxTPR == 0 && p.MaxCanaryGap == 0 && p.MaxBNAmplification == 0 && p.MinRefModels == 0 {
-		return fmt.Errorf("audit: the policy sets no limit (max_auc, max_tpr, max_canary_gap, max_bn_amplification, min_ref_models): %w", ErrInvalidInput)
+	if err := p.validateRisk(); err != nil {
+		return err
+	}
+	if p.MaxAUC == 0 && p.MaxTPR == 0 && p.MaxCanaryGap == 0 && p.MaxBNAmplification == 0 && p.MaxPPV == 0 && p.MaxEpsilonLowerBound == 0 && p.MinRefModels == 0 {
+		return fmt.Errorf("audit: the policy sets no limit (max_auc, max_tpr, max_canary_gap, max_bn_amplification, max_ppv, max_epsilon_lower_bound, min_ref_models): %w", ErrInvalidInput)
 	}
 	return nil
 }
@@ -169,6 +181,9 @@ func Check(r *Report, p Policy) (*CheckResult, error) {
 			}
 			res.Rules = append(res.Rules, rr)
 			res.Passed = res.Passed && rr.Passed
+		}
+		if err := p.checkRisk(v, fpr, val, add); err != nil {
+			return nil, err
 		}
 	}
 	if p.MaxBNAmplification > 0 {

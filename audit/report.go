@@ -87,6 +87,10 @@ type VariantReport struct {
 	Attacks       []AttackReport `json:"attacks"`
 	CanaryAttacks []AttackReport `json:"canary_attacks,omitempty"`
 	Memorization  *CanaryGap     `json:"memorization,omitempty"`
+	// DPLowerBound is the one-run lower bound on ε from the canaries
+	// (docs/METHODS.md, "One-run privacy audit"), from the first training
+	// run when the row aggregates several.
+	DPLowerBound *EpsilonBound `json:"dp_lower_bound,omitempty"`
 	// FeldmanZhang summarizes the Feldman–Zhang scores (mean, quantiles),
 	// when reference models were trained.
 	FeldmanZhang *Distribution `json:"feldman_zhang,omitempty"`
@@ -140,6 +144,9 @@ type AttackReport struct {
 	// way.
 	BalancedAccInterval Interval        `json:"balanced_accuracy_interval"`
 	TPRAt               []TPRAtInterval `json:"tpr_at_fpr"`
+	// Risk is what the threshold at each target FPR means at a prior
+	// fraction of members: PPV, and the members it exposes.
+	Risk []RiskAtFPR `json:"risk,omitempty"`
 	// ROC is the curve, thinned for plotting (at most a few hundred points,
 	// always keeping the low-FPR end).
 	ROC []ROCPoint `json:"roc"`

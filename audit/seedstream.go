@@ -39,6 +39,9 @@ const (
 	StreamCanaries
 	// StreamNoiseCanaries draws the pixels of uniform-noise canaries.
 	StreamNoiseCanaries
+	// StreamAugmentations draws the shifts and flips of the
+	// data-augmentation label-only attack.
+	StreamAugmentations
 	numSeedStreams
 )
 
@@ -56,6 +59,7 @@ var seedStreams = [numSeedStreams]struct {
 	StreamInBatchShuffle:  {"in-batch shuffle", 0x696e62, 0x6d6978},    // "inb", "mix"
 	StreamCanaries:        {"canaries", 0x63616e617279, 0x6f6f64},      // "canary", "ood"
 	StreamNoiseCanaries:   {"noise canaries", 0x6e6f697365, 0x63616e},  // "noise", "can"
+	StreamAugmentations:   {"augmentations", 0x617567, 0x6d656e74},     // "aug", "ment"
 }
 
 // Rand returns the stream's generator under seed: PCG(seed ^ salt, seq).

@@ -26,8 +26,14 @@ type AuditConfig struct {
 	// members ∪ non-members and RMIA's population is the non-members.
 	Population *dataset.Dataset
 	Bootstrap  audit.BootstrapOptions
-	Session    ort.SessionOptions
-	Command    string
+	// Priors are the member fractions each attack's PPV is reported at
+	// (nil: audit.DefaultPriors).
+	Priors []float64
+	// Augmentations > 0 adds the data-augmentation label-only attack with
+	// that many queries per sample.
+	Augmentations int
+	Session       ort.SessionOptions
+	Command       string
 	// References > 0 trains that many reference models of the audited
 	// architecture (recipe Train, from scratch), Jobs at a time, for LiRA,
 	// RMIA and Feldman–Zhang scores; RefDir caches them.
@@ -107,7 +113,7 @@ func Audit(ctx context.Context, cfg AuditConfig) (*audit.Report, error) {
 	}
 	perSample, _ := LiRAVarianceFor(cfg.LiRAVariance, cfg.References) // checked by prepareAudit
 	ec := ExperimentConfig{Name: "audited", Members: cfg.Members, NonMembers: cfg.NonMembers,
-		Bootstrap: cfg.Bootstrap, Session: cfg.Session, Cache: cfg.Cache}
+		Bootstrap: cfg.Bootstrap, Session: cfg.Session, Cache: cfg.Cache, Augmentations: cfg.Augmentations}
 	refNote := "Reference-model attacks (LiRA, RMIA) were not run (no --ref-models); the AUCs here are those of the threshold attacks (loss, confidence, entropy, modified entropy), which underestimate the strongest attacks at low FPR."
 	if cfg.References > 0 {
 		ref, err := TrainReferences(ctx, auditReferences(cfg, pop))
@@ -154,6 +160,9 @@ func Audit(ctx context.Context, cfg AuditConfig) (*audit.Report, error) {
 	v.Seeds = 0
 	// Its "training" numbers are those of the audited model on its members.
 	v.TrainAccuracy, v.TrainLoss = memberFit(res.Samples)
+	if err := audit.AddRiskAtPriors(&v, res.Samples, priorsOrDefault(cfg.Priors), cfg.Bootstrap); err != nil {
+		return nil, err
+	}
 	r := &audit.Report{Schema: audit.ReportSchema, Tool: "bnaudit", Created: time.Now().UTC().Format(time.RFC3339), Command: cfg.Command,
 		Seed: cfg.Bootstrap.Seed, Kind: "audit", Variants: []audit.VariantReport{v}, Samples: res.Samples, Definitions: Definitions(),
 		VerdictCode: audit.VerdictNotApplicable}

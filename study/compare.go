@@ -35,7 +35,16 @@ type CompareConfig struct {
 	Seeds     int
 	Seed      uint64
 	Bootstrap audit.BootstrapOptions
-	Session   ort.SessionOptions
+	// DPDelta is the δ of the one-run lower bound on ε from the canaries
+	// (0: audit.DefaultDPDelta).
+	DPDelta float64
+	// Priors are the member fractions each attack's PPV is reported at
+	// (nil: audit.DefaultPriors).
+	Priors []float64
+	// Augmentations > 0 adds the data-augmentation label-only attack with
+	// that many queries per sample.
+	Augmentations int
+	Session       ort.SessionOptions
 	// Dir receives the trained models and per-run results; with Resume,
 	// finished runs found there are not retrained.
 	Dir    string
@@ -280,7 +289,7 @@ func (c *comparison) train(ctx context.Context, v string, k int, vm *onnxio.Mode
 	res, err := RunExperiment(ctx, ExperimentConfig{Name: v, Train: tc, Members: cfg.Members, NonMembers: cfg.NonMembers,
 		Canaries: cfg.Canaries, Bootstrap: cfg.Bootstrap, Session: cfg.Session, Cache: cfg.Cache,
 		GradNormCheckpoints: cfg.GradNormCheckpoints, InBatch: cfg.InBatch, GradNormSample: cfg.GradNormSample,
-		GradNormDir: p.gradNorm})
+		GradNormDir: p.gradNorm, Augmentations: cfg.Augmentations})
 	if err != nil {
 		return nil, fmt.Errorf("study: variant %s, seed %d: %w", v, k, err)
 	}

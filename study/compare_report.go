@@ -3,6 +3,7 @@ package study
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -19,8 +20,12 @@ func buildCompareReport(cfg CompareConfig, records map[string][]*runRecord) (*au
 	rows := map[string]audit.VariantReport{}
 	for _, v := range cfg.Variants {
 		if recs := records[v]; len(recs) > 0 {
-			rows[v] = variantRow(recs, cfg.Bootstrap)
-			r.Variants = append(r.Variants, rows[v])
+			row, err := variantRow(recs, cfg)
+			if err != nil {
+				return nil, err
+			}
+			rows[v] = row
+			r.Variants = append(r.Variants, row)
 		}
 	}
 	r.Samples, r.Runs = sampleTables(cfg.Variants, records)
@@ -55,6 +60,9 @@ func buildCompareReport(cfg CompareConfig, records map[string][]*runRecord) (*au
 		r.Notes = append(r.Notes, liraVarianceNote(perSample, cfg.RefModels))
 	}
 	recordRefModels(r, cfg.RefModels, true)
+	if slices.ContainsFunc(r.Variants, func(v audit.VariantReport) bool { return v.DPLowerBound != nil }) {
+		r.Notes = append(r.Notes, dpSplitNote)
+	}
 	if cfg.Seeds == 1 {
 		r.Notes = append(r.Notes, "One seed per variant: intervals resample samples, not training runs; run-to-run variation is not in them (use --seeds K).")
 	}
@@ -64,8 +72,20 @@ func buildCompareReport(cfg CompareConfig, records map[string][]*runRecord) (*au
 // variantRow is a variant's row of the report: its first run's, with
 // every number averaged over the runs when there are several, and each
 // run's own numbers in PerSeed.
-func variantRow(recs []*runRecord, bs audit.BootstrapOptions) audit.VariantReport {
+func variantRow(recs []*runRecord, cfg CompareConfig) (audit.VariantReport, error) {
+	bs := cfg.Bootstrap
 	row := recs[0].Variant
+	// The one-run bound on ε is the first run's: each run is an audit of
+	// its own, and taking the best of several would need a correction.
+	delta := cfg.DPDelta
+	if delta == 0 {
+		delta = audit.DefaultDPDelta
+	}
+	b, err := audit.CanaryEpsilonBound(recs[0].Samples, audit.EpsilonBoundOptions{Delta: delta})
+	if err != nil {
+		return row, fmt.Errorf("study: %s: one-run bound on ε: %w", row.Name, err)
+	}
+	row.DPLowerBound = b
 	// The row gets its own slices: the first run keeps its numbers.
 	row.Attacks = append([]audit.AttackReport{}, row.Attacks...)
 	row.CanaryAttacks = append([]audit.AttackReport(nil), row.CanaryAttacks...)
@@ -78,7 +98,20 @@ func variantRow(recs []*runRecord, bs audit.BootstrapOptions) audit.VariantRepor
 		m.average(&row)
 		row.PerSeed = perSeed(recs)
 	}
-	return row
+	// PPV at the priors, like the bound, is the first run's: it needs the
+	// per-sample scores.
+	if err := audit.AddRiskAtPriors(&row, recs[0].Samples, priorsOrDefault(cfg.Priors), bs); err != nil {
+		return row, fmt.Errorf("study: %s: risk at a prior: %w", row.Name, err)
+	}
+	return row, nil
+}
+
+// priorsOrDefault is priors, or audit.DefaultPriors when there are none.
+func priorsOrDefault(priors []float64) []float64 {
+	if len(priors) == 0 {
+		return audit.DefaultPriors()
+	}
+	return priors
 }
 
 // seedMeans averages a variant's numbers over its runs (one per seed),
@@ -320,3 +353,8 @@ func fallbackNotes(variants []string, records map[string][]*runRecord) []string 
 	}
 	return out
 }
+
+// dpSplitNote states the approximation of the one-run bound on ε: the
+// paper includes each canary independently with probability ½, bnaudit
+// inserts exactly half of them, chosen at random (docs/METHODS.md).
+const dpSplitNote = "The one-run lower bound on ε assumes each canary was included independently with probability ½; bnaudit inserts exactly half of the 2·m canaries, a uniformly random half. The bound is computed as if the inclusions were independent (an approximation; see docs/METHODS.md, \"One-run privacy audit\")."

@@ -117,8 +117,8 @@ func ExampleCompare() {
 		fmt.Println("verdict code known: false,", report.VerdictCode)
 	}
 	// Output:
-	// original BatchNorm layers: 2, attacks: 4, intervals hold their estimates: true
-	// remove   BatchNorm layers: 0, attacks: 4, intervals hold their estimates: true
+	// original BatchNorm layers: 2, attacks: 5, intervals hold their estimates: true
+	// remove   BatchNorm layers: 0, attacks: 5, intervals hold their estimates: true
 	// comparisons: member_loss_auc (original − remove), canary_loss_auc (original − remove), grad_norm_ratio (original − remove)
 	// verdict code known: true
 }
@@ -186,7 +186,7 @@ func ExampleAudit() {
 	fmt.Println("verdict code:", report.VerdictCode)
 	// Output:
 	// kind: audit
-	// attacks: loss, confidence, entropy, modified_entropy
+	// attacks: loss, confidence, entropy, modified_entropy, gap
 	// loss attack on 200 members vs 200 non-members
 	// BatchNorm layers: 2
 	// every AUC interval within [0, 1]: true

@@ -44,6 +44,9 @@ type ExperimentConfig struct {
 	// them missing) a resumed run that measures along training is trained
 	// again from the start.
 	GradNormDir string
+	// Augmentations > 0 adds the data-augmentation label-only attack with
+	// that many queries per sample (the first the sample itself).
+	Augmentations int
 	// Bootstrap options of every interval.
 	Bootstrap audit.BootstrapOptions
 	// Session runs evaluation and gradient graphs.
@@ -86,6 +89,8 @@ var thresholdAttacks = []struct {
 	{audit.AttackConfidence, audit.ConfidenceScores},
 	{audit.AttackEntropy, audit.EntropyScores},
 	{audit.AttackModifiedEntropy, audit.ModEntropyScores},
+	// Label-only: the predicted label's correctness, from the argmax alone.
+	{audit.AttackGap, audit.GapScores},
 }
 
 // RunExperiment trains and measures one variant.
@@ -329,6 +334,11 @@ func Measure(ctx context.Context, m *onnxio.Model, cfg ExperimentConfig) (*Exper
 			}
 			v.GradNorms = append(v.GradNorms, pt)
 			table.GradNormInBatch = normColumn(len(table.Index), base, ins, typIdx, typ)
+		}
+	}
+	if cfg.Augmentations > 0 {
+		if err := addAugmentationAttack(ctx, m, cfg, &v, table); err != nil {
+			return nil, err
 		}
 	}
 	if cfg.References != nil {

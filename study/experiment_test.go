@@ -60,8 +60,9 @@ func TestCanaryExperimentMemorizes(t *testing.T) {
 		Train: trainer.Config{Model: model, Init: trainer.InitScratch, Epochs: 20, Batch: 64,
 			Optimizer: trainer.SGD(0.9, 5e-4, false), LR: 0.02, Schedule: trainer.Cosine, Seed: 3,
 			Session: ort.SessionOptions{Threads: 2}},
-		Bootstrap: audit.BootstrapOptions{Replicates: 500, Seed: 1},
-		Session:   ort.SessionOptions{Threads: 2},
+		Bootstrap:     audit.BootstrapOptions{Replicates: 500, Seed: 1},
+		Session:       ort.SessionOptions{Threads: 2},
+		Augmentations: 4,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -84,6 +85,15 @@ func TestCanaryExperimentMemorizes(t *testing.T) {
 	}
 	if canaryLoss.AUC.Estimate < 0.8 || canaryLoss.AUC.Lo <= 0.5 {
 		t.Errorf("canary LOSS AUC %v should be far from 0.5", canaryLoss.AUC)
+	}
+	// The label-only attacks: gap and data augmentation, on every row.
+	for _, name := range []string{audit.AttackGap, audit.AttackAugmentation} {
+		if audit.FindAttack(v.CanaryAttacks, name) == nil || audit.FindAttack(v.Attacks, name) == nil || len(res.Samples.Scores[name]) != len(res.Samples.Member) {
+			t.Fatalf("%s attack missing from the report or the per-sample table", name)
+		}
+		if a := audit.FindAttack(v.CanaryAttacks, name); a.AUC.Estimate < 0.7 {
+			t.Errorf("canary %s AUC %v: a model that memorized its canaries labels them right", name, a.AUC)
+		}
 	}
 	if v.Attacks[0].AUC.Estimate <= 0.5 {
 		t.Errorf("member LOSS AUC %v should be above 0.5 for a fitted model", v.Attacks[0].AUC)

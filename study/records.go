@@ -247,6 +247,7 @@ type runKey struct {
 	InBatch             bool
 	Replicates          int
 	BootstrapSeed       uint64
+	Augmentations       int `json:",omitempty"`
 }
 
 // runRecipe hashes what a run's results depend on.
@@ -263,7 +264,7 @@ func runRecipe(cfg CompareConfig, vm *onnxio.Model) (string, error) {
 		Training: RecipeOf(cfg.Train), StopAtTrainAcc: cfg.Train.StopAtTrainAcc, Seed: cfg.Seed,
 		RefModels: cfg.RefModels, LiRAPerSample: perSample && cfg.RefModels > 0,
 		GradNormCheckpoints: cfg.GradNormCheckpoints, GradNormSample: gradNormSample(cfg.GradNormSample), InBatch: cfg.InBatch,
-		Replicates: cfg.Bootstrap.Replicates, BootstrapSeed: cfg.Bootstrap.Seed}
+		Replicates: cfg.Bootstrap.Replicates, BootstrapSeed: cfg.Bootstrap.Seed, Augmentations: cfg.Augmentations}
 	if cfg.Canaries != nil {
 		k.Inserted, k.HeldOut = cfg.Canaries.Inserted.Fingerprint(), cfg.Canaries.HeldOut.Fingerprint()
 	}

@@ -45,6 +45,11 @@ type CompareSpec struct {
 	GradNormCheckpoints int  `json:"grad_norm_checkpoints"`
 	InBatch             bool `json:"in_batch"`
 	GradNormSample      int  `json:"grad_norm_sample,omitempty"`
+	// DPDelta of the one-run bound on ε, Priors of the PPV, and
+	// Augmentations of the label-only augmentation attack (CompareConfig).
+	DPDelta       float64   `json:"dp_delta,omitempty"`
+	Priors        []float64 `json:"priors,omitempty"`
+	Augmentations int       `json:"augmentations,omitempty"`
 	// Command is recorded in the report.
 	Command string `json:"command,omitempty"`
 }
@@ -110,7 +115,7 @@ func (s CompareSpec) Build(dir string, session ort.SessionOptions, cache SignalC
 		Session:   session, Dir: dir, Command: s.Command,
 		RefModels: s.RefModels, LiRAVariance: s.LiRAVariance, Cache: cache,
 		GradNormCheckpoints: s.GradNormCheckpoints, InBatch: s.InBatch, GradNormSample: s.GradNormSample,
-		Notes: notes,
+		Notes: notes, DPDelta: s.DPDelta, Priors: s.Priors, Augmentations: s.Augmentations,
 	}, nil
 }
 
@@ -130,7 +135,11 @@ type AuditSpec struct {
 	// bootstrap interval.
 	Seed       uint64 `json:"seed"`
 	Replicates int    `json:"bootstrap_replicates"`
-	Command    string `json:"command,omitempty"`
+	// Priors of the PPV and Augmentations of the label-only attack
+	// (AuditConfig).
+	Priors        []float64 `json:"priors,omitempty"`
+	Augmentations int       `json:"augmentations,omitempty"`
+	Command       string    `json:"command,omitempty"`
 }
 
 // Build loads the model and the data (fitted to the model's input) and
@@ -166,7 +175,8 @@ func (s AuditSpec) Build(dir string, session ort.SessionOptions, cache SignalCac
 	}
 	return AuditConfig{Model: m, Members: data.Members, NonMembers: data.NonMembers, Population: data.Population,
 		Bootstrap: audit.BootstrapOptions{Replicates: s.Replicates, Seed: s.Seed}, Session: session, Command: s.Command,
-		References: s.References, LiRAVariance: s.LiRAVariance, Train: tc, RefDir: refDir, Cache: cache}, nil
+		References: s.References, LiRAVariance: s.LiRAVariance, Train: tc, RefDir: refDir, Cache: cache,
+		Priors: s.Priors, Augmentations: s.Augmentations}, nil
 }
 
 // auditedVariant names an audit's one model in units and folders.

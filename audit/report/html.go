@@ -208,6 +208,13 @@ footer { margin-top: 3em; font-size: 0.8em; color: var(--muted); }
 {{template "figures" .Compare}}
 </section>
 {{end}}
+{{if not .DPBounds.Empty}}
+<section>
+<h2>Differential privacy: one-run lower bound on ε</h2>
+{{template "table" .DPBounds}}
+<p class="note">From the canaries, each guessed IN or OUT from its score (Steinke, Nasr, Jagielski 2023); a bound above the ε a DP training claims refutes the claim. The sweep over scores and guess counts is Bonferroni-corrected.</p>
+</section>
+{{end}}
 {{with .Memorization}}
 <section>
 <h2>Memorization</h2>
@@ -223,10 +230,15 @@ footer { margin-top: 3em; font-size: 0.8em; color: var(--muted); }
 {{template "figures" .Figures}}
 <h3>Attacks, members vs non-members</h3>
 {{if .Attacks.Empty}}<p>No attack was run.</p>{{else}}{{template "table" .Attacks}}{{end}}
+{{with .Meaning}}<p><strong>{{.}}</strong></p>{{end}}
+{{if not .Risk.Empty}}<h3>Precision of a membership claim at a prior</h3>
+{{template "table" .Risk}}
+<p class="note">PPV = π·TPR / (π·TPR + (1 − π)·FPR) at the threshold of each target FPR, for a fraction π of members in the population tested; n/a where the threshold flags no sample. Members exposed: members flagged at that threshold.</p>{{end}}
 {{if not .CanaryAttacks.Empty}}<h3>Attacks, inserted (members) vs held-out (non-members) canaries</h3>
 {{template "table" .CanaryAttacks}}{{end}}
 {{if not .Memorization.Empty}}<h3>Canary memorization</h3>
 {{template "table" .Memorization}}{{end}}
+{{with .DPBound}}<p>One-run lower bound on ε: {{.}}</p>{{end}}
 {{with .FeldmanZhang}}<p>Feldman–Zhang memorization: {{.}}.</p>{{end}}
 {{if not .GradNorms.Empty}}<h3>Per-sample gradient norms along training</h3>
 {{template "table" .GradNorms}}{{end}}

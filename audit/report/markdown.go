@@ -53,6 +53,27 @@ func writeMarkdown(w *bufio.Writer, v view) {
 		mdTable(w, v.Comparisons)
 		p("A difference is distinguishable when its interval excludes zero.\n\n")
 	}
+	var meaning []string
+	for _, vv := range v.Variants {
+		if vv.Meaning != "" {
+			meaning = append(meaning, "- "+mdEscape(vv.Name)+": "+mdEscape(vv.Meaning)+"\n")
+		}
+	}
+	if len(meaning) > 0 {
+		p("## Risk in plain terms\n\n%s\n", strings.Join(meaning, ""))
+	}
+	if !v.DPBounds.Empty() {
+		p("## Differential privacy: one-run lower bound on ε\n\n")
+		mdTable(w, v.DPBounds)
+		p("From the canaries, each guessed IN or OUT from its score (Steinke, Nasr, Jagielski 2023); a bound above the ε a DP training claims refutes the claim.")
+		for _, vv := range v.Variants {
+			if vv.DPBound != "" {
+				p(" %s: %s", mdEscape(vv.Name), mdEscape(vv.DPBound))
+				break
+			}
+		}
+		p("\n\n")
+	}
 
 	// One model: its attacks are the substance. A comparison's per-variant
 	// tables live in report.html.

@@ -38,6 +38,8 @@ type view struct {
 	Meta        []term
 	Summary     table
 	Comparisons table
+	// DPBounds has a row per variant with a one-run lower bound on ε.
+	DPBounds    table
 	Variants    []variantView
 	Notes       []string
 	Definitions []term
@@ -50,8 +52,14 @@ type variantView struct {
 	Attacks       table
 	CanaryAttacks table
 	Memorization  table
-	FeldmanZhang  string
-	GradNorms     table
+	// DPBound is the one-run lower bound on ε in a sentence.
+	DPBound string
+	// Risk is each attack's precision at the priors and the members it
+	// exposes; Meaning says what the strongest one means in a sentence.
+	Risk         table
+	Meaning      string
+	FeldmanZhang string
+	GradNorms    table
 	// Slices is the attack on subsets of the samples. When every slice
 	// comes from one attack, SliceAttack names it and the table has no
 	// attack column.
@@ -124,6 +132,7 @@ func buildView(r *audit.Report) view {
 	}
 	v.Summary = summaryTable(r)
 	v.Comparisons = comparisonTable(r.Comparisons)
+	v.DPBounds = dpBoundTable(r.Variants)
 	for i := range r.Variants {
 		v.Variants = append(v.Variants, buildVariant(&r.Variants[i]))
 	}
@@ -273,6 +282,7 @@ func buildVariant(vr *audit.VariantReport) variantView {
 	vv.PerSeed = perSeedTable(vr.PerSeed)
 	vv.Attacks = attackTable(vr.Attacks)
 	vv.CanaryAttacks = attackTable(vr.CanaryAttacks)
+	vv.Risk, vv.Meaning = riskTable(vr.Attacks), meaningLine(vr)
 	if g := vr.Memorization; g != nil {
 		vv.Memorization = table{
 			Header: []string{"", fmt.Sprintf("inserted (%d)", g.NInserted), fmt.Sprintf("held out (%d)", g.NHeldOut), "gap (inserted − held out)"},
@@ -281,6 +291,9 @@ func buildVariant(vr *audit.VariantReport) variantView {
 				{"mean loss", fmtInterval(g.InsertedLoss), fmtInterval(g.HeldOutLoss), fmtInterval(g.LossGap)},
 			},
 		}
+	}
+	if b := vr.DPLowerBound; b != nil {
+		vv.DPBound = b.Sentence
 	}
 	if fz := vr.FeldmanZhang; fz != nil {
 		vv.FeldmanZhang = fmt.Sprintf("mean %s, median %s, p90 %s, max %s over %d samples",
@@ -391,6 +404,22 @@ func perSeedTable(runs []audit.SeedReport) table {
 			row = append(row, auc(r.CanaryAUC, a.Attack))
 		}
 		t.Rows = append(t.Rows, row)
+	}
+	return t
+}
+
+// dpBoundTable lists each variant's one-run lower bound on ε with what it
+// rests on; it is empty when no variant has one.
+func dpBoundTable(vs []audit.VariantReport) table {
+	t := table{Header: []string{"variant", "ε lower bound", "δ", "confidence", "canaries", "guesses IN (k₊)", "guesses OUT (k₋)", "correct", "score", "tests (Bonferroni)"}}
+	for _, v := range vs {
+		b := v.DPLowerBound
+		if b == nil {
+			continue
+		}
+		t.Rows = append(t.Rows, []string{v.Name, strconv.FormatFloat(b.Epsilon, 'f', 3, 64), strconv.FormatFloat(b.Delta, 'g', 3, 64),
+			fmtPercent(b.Confidence), strconv.Itoa(b.Canaries), strconv.Itoa(b.KPlus), strconv.Itoa(b.KMinus),
+			strconv.Itoa(b.Correct), b.Attack, strconv.Itoa(b.Tests)})
 	}
 	return t
 }

@@ -34,6 +34,8 @@ func auditDataFlags() []cli.Flag {
 		&cli.IntFlag{Name: "ref-batch", Value: 64, Usage: "reference models: batch size"},
 		&cli.Float64Flag{Name: "ref-lr", Value: 0.02, Usage: fmt.Sprintf("reference models: learning rate (SGD, momentum %g, cosine)", defaultMomentum)},
 		seedFlag("seed of the bootstrap"),
+		priorFlag(),
+		augmentationsFlag(),
 	)
 }
 
@@ -69,6 +71,10 @@ type auditOptions struct {
 	RefEpochs, RefBatch         int
 	RefLR                       float64
 	Seed                        uint64
+	// Priors are the member fractions of each attack's PPV;
+	// Augmentations > 0 adds the data-augmentation attack.
+	Priors        []float64
+	Augmentations int
 	// Output is the report folder; reference models and the logits cache
 	// are kept there ("": nowhere).
 	Output string
@@ -86,8 +92,8 @@ func readAudit(c *cli.Context) auditOptions {
 		MaxSamples: c.Int("max-samples"), Norm: c.String("norm"),
 		Population: c.String("population"), PopulationSplit: c.String("population-split"),
 		Reference: readReference(c), RefEpochs: c.Int("ref-epochs"), RefBatch: c.Int("ref-batch"), RefLR: c.Float64("ref-lr"),
-		Seed: c.Uint64("seed"), Output: c.String("output"), Command: command(),
-		Engine: readEngine(c), Resume: c.Bool("resume")}
+		Seed: c.Uint64("seed"), Output: c.String("output"), Command: command(), Priors: c.Float64Slice("prior"),
+		Augmentations: c.Int("augmentations"), Engine: readEngine(c), Resume: c.Bool("resume")}
 }
 
 func (o auditOptions) validate() error {
@@ -118,6 +124,12 @@ func (o auditOptions) validateData() error {
 		return usageErrorf("--population serves reference models: add --ref-models K (K ≥ 2)")
 	}
 	if err := o.Reference.validate(); err != nil {
+		return err
+	}
+	if err := checkPriors(o.Priors); err != nil {
+		return err
+	}
+	if err := checkNonNegative("--augmentations", o.Augmentations); err != nil {
 		return err
 	}
 	if err := checkNonNegative("--max-samples", o.MaxSamples); err != nil {
@@ -187,7 +199,7 @@ func (o auditOptions) spec() (study.AuditSpec, error) {
 		Recipe: study.Recipe{Epochs: o.RefEpochs, Batch: o.RefBatch, Optimizer: trainer.SGD(defaultMomentum, defaultWeightDecay, false),
 			LR: float32(o.RefLR), Schedule: trainer.Cosine},
 		References: o.Reference.RefModels, LiRAVariance: o.Reference.LiRAVariance,
-		Seed: o.Seed, Replicates: o.Reference.Bootstrap, Command: o.Command}, nil
+		Seed: o.Seed, Replicates: o.Reference.Bootstrap, Priors: o.Priors, Augmentations: o.Augmentations, Command: o.Command}, nil
 }
 
 func auditModel(ctx context.Context, o auditOptions, m *onnxio.Model) (*audit.Report, error) {
@@ -221,8 +233,8 @@ func auditModel(ctx context.Context, o auditOptions, m *onnxio.Model) (*audit.Re
 	}
 	r, err := study.Audit(ctx, study.AuditConfig{Model: m, Members: data.Members, NonMembers: data.NonMembers, Population: data.Population,
 		Jobs: o.Reference.Jobs, Cache: o.Reference.cache(o.Output),
-		Bootstrap: audit.BootstrapOptions{Replicates: o.Reference.Bootstrap, Seed: o.Seed},
-		Session:   session, Command: o.Command,
+		Bootstrap: audit.BootstrapOptions{Replicates: o.Reference.Bootstrap, Seed: o.Seed}, Priors: o.Priors, Augmentations: o.Augmentations,
+		Session: session, Command: o.Command,
 		References: o.Reference.RefModels, RefDir: refDir, LiRAVariance: o.Reference.LiRAVariance,
 		Train: trainer.Config{Epochs: o.RefEpochs, Batch: o.RefBatch, Optimizer: trainer.SGD(defaultMomentum, defaultWeightDecay, false),
 			LR: float32(o.RefLR), Schedule: trainer.Cosine, Session: session},

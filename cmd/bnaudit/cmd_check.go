@@ -18,13 +18,15 @@ import (
 
 func checkCommand() *cli.Command {
 	flags := []cli.Flag{
-		&cli.StringFlag{Name: "policy", Usage: "YAML policy file (max_auc, max_tpr, tpr_at_fpr, max_canary_gap, max_bn_amplification, min_ref_models, conservative)"},
+		&cli.StringFlag{Name: "policy", Usage: "YAML policy file (max_auc, max_tpr, tpr_at_fpr, max_canary_gap, max_bn_amplification, max_ppv, prior, max_epsilon_lower_bound, min_ref_models, conservative)"},
 		&cli.Float64Flag{Name: "max-auc", Usage: "limit on the best membership-inference AUC"},
 		&cli.Float64Flag{Name: "max-tpr", Usage: "limit on the best TPR at --tpr-at-fpr"},
 		&cli.Float64Flag{Name: "tpr-at-fpr", Value: 0.01, Usage: "FPR of --max-tpr"},
 		&cli.Float64Flag{Name: "max-canary-gap", Usage: "limit on the canary memorization gap"},
 		&cli.Float64Flag{Name: "max-bn-amplification", Usage: "limit on every with-BN-minus-without difference (compare reports)"},
 		&cli.IntFlag{Name: "min-ref-models", Usage: "require reference-model attacks (LiRA, RMIA, Feldman–Zhang) resting on at least N reference models"},
+		&cli.Float64Flag{Name: "max-ppv", Usage: "limit on the best attack's precision (PPV) at --tpr-at-fpr, at the prior --prior (one value)"},
+		&cli.Float64Flag{Name: "max-epsilon-lower-bound", Usage: "limit on the one-run lower bound on ε from the canaries (compare reports)"},
 		&cli.BoolFlag{Name: "conservative", Usage: "compare the upper end of each 95% interval, not the estimate"},
 		&cli.StringFlag{Name: "junit", Usage: "also write the result as JUnit XML to this file"},
 		jsonFlag("print the result as JSON"),
@@ -53,6 +55,9 @@ type checkOptions struct {
 	// Limits given as flags (nil: not given) override the policy file's.
 	MaxAUC, MaxTPR, TPRAtFPR, MaxCanaryGap, MaxBNAmplification *float64
 	MinRefModels                                               *int
+	MaxPPV, Prior, MaxEpsilonLowerBound                        *float64
+	// priors counts the --prior values given (max_ppv takes one).
+	priors int
 	// DefaultTPRAtFPR applies where neither flag nor file sets the FPR.
 	DefaultTPRAtFPR float64
 	Conservative    bool
@@ -69,7 +74,8 @@ func readCheck(c *cli.Context) checkOptions {
 		name string
 		dst  **float64
 	}{{"max-auc", &opts.MaxAUC}, {"max-tpr", &opts.MaxTPR}, {"tpr-at-fpr", &opts.TPRAtFPR},
-		{"max-canary-gap", &opts.MaxCanaryGap}, {"max-bn-amplification", &opts.MaxBNAmplification}} {
+		{"max-canary-gap", &opts.MaxCanaryGap}, {"max-bn-amplification", &opts.MaxBNAmplification},
+		{"max-ppv", &opts.MaxPPV}, {"max-epsilon-lower-bound", &opts.MaxEpsilonLowerBound}} {
 		if c.IsSet(f.name) {
 			v := c.Float64(f.name)
 			*f.dst = &v
@@ -78,6 +84,13 @@ func readCheck(c *cli.Context) checkOptions {
 	if c.IsSet("min-ref-models") {
 		n := c.Int("min-ref-models")
 		opts.MinRefModels = &n
+	}
+	if c.IsSet("prior") {
+		priors := c.Float64Slice("prior")
+		opts.priors = len(priors)
+		if len(priors) > 0 {
+			opts.Prior = &priors[0]
+		}
 	}
 	return opts
 }
@@ -88,6 +101,9 @@ func (o checkOptions) isModel() bool { return strings.HasSuffix(strings.ToLower(
 func (o checkOptions) validate() error {
 	if o.nargs != 1 {
 		return usageErrorf("check needs one REPORT or MODEL argument; see bnaudit check --help")
+	}
+	if o.priors > 1 && o.MaxPPV != nil {
+		return usageErrorf("--max-ppv applies at one prior; give --prior once")
 	}
 	if o.JUnit != "" {
 		if err := checkOutputFile("--junit", o.JUnit); err != nil {
@@ -115,7 +131,8 @@ func (o checkOptions) policy() (audit.Policy, error) {
 		flag *float64
 		dst  *float64
 	}{{o.MaxAUC, &p.MaxAUC}, {o.MaxTPR, &p.MaxTPR}, {o.TPRAtFPR, &p.TPRAtFPR},
-		{o.MaxCanaryGap, &p.MaxCanaryGap}, {o.MaxBNAmplification, &p.MaxBNAmplification}} {
+		{o.MaxCanaryGap, &p.MaxCanaryGap}, {o.MaxBNAmplification, &p.MaxBNAmplification},
+		{o.MaxPPV, &p.MaxPPV}, {o.Prior, &p.Prior}, {o.MaxEpsilonLowerBound, &p.MaxEpsilonLowerBound}} {
 		if f.flag != nil {
 			*f.dst = *f.flag
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/bnaudit/bnaudit/audit"
 	"github.com/bnaudit/bnaudit/audit/report"
 	"github.com/bnaudit/bnaudit/onnxio"
 	"github.com/bnaudit/bnaudit/study"
@@ -42,6 +43,9 @@ func compareFlags() []cli.Flag {
 		&cli.IntFlag{Name: "grad-checkpoints", Value: 5, Usage: "measure the gradient-norm study at this many evenly spaced epochs, the last included (1: the last only)"},
 		&cli.IntFlag{Name: "grad-sample", Value: 256, Usage: "typical members the canaries' gradient norms are compared with"},
 		&cli.BoolFlag{Name: "inbatch", Value: true, Usage: "add the in-batch gradient-norm study at the same checkpoints (BN on batch statistics; one backward per sample)"},
+		&cli.Float64Flag{Name: "dp-delta", Value: audit.DefaultDPDelta, Usage: "δ of the one-run lower bound on ε from the canaries (in (0, 1))"},
+		priorFlag(),
+		augmentationsFlag(),
 		quietFlag(),
 	), engineFlags()...)
 }
@@ -83,6 +87,12 @@ type compareOptions struct {
 	Groups     int
 	Reference  referenceOptions
 	FitTo      float64
+	// DPDelta is the δ of the one-run lower bound on ε; Priors the member
+	// fractions of each attack's PPV.
+	DPDelta float64
+	Priors  []float64
+	// Augmentations > 0 adds the data-augmentation attack.
+	Augmentations int
 
 	GradCheckpoints int
 	GradSample      int
@@ -100,7 +110,8 @@ func readCompare(c *cli.Context) compareOptions {
 		Seeds: c.Int("seeds"), Output: c.String("output"), Resume: c.Bool("resume"), Recipe: readRecipe(c),
 		Seed: c.Uint64("seed"), Norm: c.String("norm"), Groups: c.Int("groups"), Reference: readReference(c),
 		FitTo: c.Float64("fit-to"), GradCheckpoints: c.Int("grad-checkpoints"), GradSample: c.Int("grad-sample"),
-		InBatch: c.Bool("inbatch"), Quiet: c.Bool("quiet"), Engine: readEngine(c), Command: command()}
+		InBatch: c.Bool("inbatch"), Quiet: c.Bool("quiet"), Engine: readEngine(c), Command: command(),
+		DPDelta: c.Float64("dp-delta"), Priors: c.Float64Slice("prior"), Augmentations: c.Int("augmentations")}
 }
 
 func (o compareOptions) validate() error {
@@ -115,6 +126,15 @@ func (o compareOptions) validate() error {
 	}
 	if o.FitTo < 0 || o.FitTo > 1 {
 		return usageErrorf("--fit-to takes a training accuracy in (0, 1], not %g", o.FitTo)
+	}
+	if !(o.DPDelta > 0 && o.DPDelta < 1) {
+		return usageErrorf("--dp-delta takes a δ in (0, 1), not %g", o.DPDelta)
+	}
+	if err := checkPriors(o.Priors); err != nil {
+		return err
+	}
+	if err := checkNonNegative("--augmentations", o.Augmentations); err != nil {
+		return err
 	}
 	if err := o.Reference.validate(); err != nil {
 		return err
@@ -206,6 +226,7 @@ func (o compareOptions) spec() (study.CompareSpec, error) {
 		Seeds: o.Seeds, Seed: o.Seed, Replicates: o.Reference.Bootstrap,
 		RefModels: o.Reference.RefModels, LiRAVariance: o.Reference.LiRAVariance,
 		GradNormCheckpoints: o.GradCheckpoints, InBatch: o.InBatch, GradNormSample: o.GradSample,
+		DPDelta: o.DPDelta, Priors: o.Priors, Augmentations: o.Augmentations,
 		Command: o.Command,
 	}, nil
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/bnaudit/bnaudit/audit"
 	"github.com/bnaudit/bnaudit/onnxio"
 	"github.com/bnaudit/bnaudit/onnxio/ort"
 	"github.com/bnaudit/bnaudit/study"
@@ -148,6 +149,32 @@ func jsonFlag(usage string) cli.Flag { return &cli.BoolFlag{Name: "json", Usage:
 
 func quietFlag() cli.Flag {
 	return &cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress output"}
+}
+
+// priorFlag is --prior of the commands that report PPV: the fractions of
+// members in the population an adversary tests (repeatable).
+func priorFlag() cli.Flag {
+	return &cli.Float64SliceFlag{Name: "prior", Value: cli.NewFloat64Slice(audit.DefaultPriors()...),
+		Usage: "fraction of members in the tested population, for each attack's precision (PPV); repeatable"}
+}
+
+// augmentationsFlag is --augmentations of the commands that attack a
+// model: the data-augmentation label-only attack's queries per sample.
+func augmentationsFlag() cli.Flag {
+	return &cli.IntFlag{Name: "augmentations", Usage: "add the label-only data-augmentation attack: N queries per sample (shifts up to 2 pixels and flips, seeded; 0: off)"}
+}
+
+// checkPriors checks --prior's values.
+func checkPriors(priors []float64) error {
+	if len(priors) == 0 {
+		return usageErrorf("--prior needs at least one fraction of members in (0, 1)")
+	}
+	for _, p := range priors {
+		if !(p > 0 && p < 1) {
+			return usageErrorf("--prior takes a fraction of members in (0, 1), not %g", p)
+		}
+	}
+	return nil
 }
 
 func seedFlag(usage string) cli.Flag { return &cli.Uint64Flag{Name: "seed", Value: 1, Usage: usage} }
