@@ -20,6 +20,22 @@ func IsReferenceAttack(name string) bool {
 	return false
 }
 
+// ReferenceArch is the architecture an audit's reference models were
+// trained on, from scratch: the audited model's own, or another export of
+// the same network given with --ref-arch (the audited model's BN folded
+// away on export, say).
+type ReferenceArch struct {
+	// Model is the file's name and ModelHash the SHA-256 of the model as
+	// trained (the form of VariantReport.ModelHash).
+	Model     string `json:"model"`
+	ModelHash string `json:"model_sha256"`
+	// BatchNorms counts its BatchNormalization nodes.
+	BatchNorms int `json:"batchnorms"`
+	// Given is true when it is not the audited model's own architecture
+	// (--ref-arch).
+	Given bool `json:"ref_arch"`
+}
+
 // FewRefModelsNote is the report's caveat for reference attacks that rest
 // on n reference models, or "" when n is 0 (none were trained) or at least
 // MinReliableRefModels.

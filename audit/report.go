@@ -42,6 +42,9 @@ type Report struct {
 	// Units lists the work units of a study run on an engine (local,
 	// slurm, k8s): what each was, where it ran and how long it took.
 	Units []UnitRun `json:"units,omitempty"`
+	// ReferenceArch is the architecture an audit's reference models were
+	// trained on (nil without reference models).
+	ReferenceArch *ReferenceArch `json:"reference_architecture,omitempty"`
 }
 
 // UnitRun is one work unit of a study as it ran.

@@ -39,6 +39,12 @@ type AuditConfig struct {
 	// RMIA and Feldman–Zhang scores; RefDir caches them.
 	References int
 	Jobs       int
+	// RefArch, when set, is the architecture the reference models train on
+	// instead of the audited model's: another export of the same network
+	// (a PRESERVE or TRAINING export of a model whose BN was folded on
+	// export, an ablation). It must take the same input and give the same
+	// classes; its weights are re-drawn as every reference model's are.
+	RefArch *onnxio.Model
 	// LiRAVariance is "auto" (or ""), "fixed" or "per-sample"
 	// (LiRAVarianceFor).
 	LiRAVariance string
@@ -73,6 +79,14 @@ func prepareAudit(cfg AuditConfig) (AuditConfig, []string, *dataset.Dataset, err
 		return cfg, nil, nil, err
 	}
 	cfg.Model = model
+	if cfg.RefArch != nil {
+		if cfg.References == 0 {
+			return cfg, nil, nil, fmt.Errorf("study: a reference architecture serves reference models; give a number of them (--ref-models) too: %w", audit.ErrInvalidInput)
+		}
+		if cfg.RefArch, err = prepareRefArch(cfg.Model, cfg.RefArch); err != nil {
+			return cfg, nil, nil, err
+		}
+	}
 	nonMembers, overlapNote, err := DisjointNonMembers(cfg.Members, cfg.NonMembers)
 	if err != nil {
 		return cfg, nil, nil, err
@@ -92,11 +106,14 @@ func prepareAudit(cfg AuditConfig) (AuditConfig, []string, *dataset.Dataset, err
 }
 
 // auditReferences is the reference-model training of a prepared audit:
-// the audited architecture from scratch with the audit's recipe, on
-// random halves of the pool.
+// the audited architecture (or RefArch) from scratch with the audit's
+// recipe, on random halves of the pool.
 func auditReferences(cfg AuditConfig, pop *dataset.Dataset) ReferenceConfig {
 	tc := cfg.Train
 	tc.Model = cfg.Model
+	if cfg.RefArch != nil {
+		tc.Model = cfg.RefArch
+	}
 	tc.Init = trainer.InitScratch
 	return ReferenceConfig{Train: tc, Population: pop, Models: cfg.References, Seed: cfg.Bootstrap.Seed,
 		Session: cfg.Session, Jobs: cfg.Jobs, Dir: cfg.RefDir, Cache: cfg.Cache, Progress: cfg.Progress, NoTrain: cfg.Gather}
@@ -150,7 +167,21 @@ func Audit(ctx context.Context, cfg AuditConfig) (*audit.Report, error) {
 		if perSample {
 			variance = "per-sample variance"
 		}
-		refNote = fmt.Sprintf("LiRA ("+variance+", means of φ) and RMIA (online and offline, γ = 1, %s) use %d reference models trained from scratch with the audit's recipe on random halves of %s; Feldman–Zhang scores come from the same models.", z, cfg.References, pool)
+		arch := "the audited architecture"
+		if cfg.RefArch != nil {
+			arch = onnxio.CleanMessage(cfg.RefArch.Name) + " (--ref-arch)"
+		}
+		refNote = fmt.Sprintf("LiRA ("+variance+", means of φ) and RMIA (online and offline, γ = 1, %s) use %d reference models of %s trained from scratch with the audit's recipe on random halves of %s; Feldman–Zhang scores come from the same models.", z, cfg.References, arch, pool)
+	}
+	var refArch *audit.ReferenceArch
+	if cfg.References > 0 {
+		if refArch, err = referenceArchOf(cfg); err != nil {
+			return nil, err
+		}
+	}
+	archNotes, folded, err := architectureNotes(cfg, refArch)
+	if err != nil {
+		return nil, err
 	}
 	res, err := Measure(ctx, cfg.Model, ec)
 	if err != nil {
@@ -165,16 +196,20 @@ func Audit(ctx context.Context, cfg AuditConfig) (*audit.Report, error) {
 	}
 	r := &audit.Report{Schema: audit.ReportSchema, Tool: "bnaudit", Created: time.Now().UTC().Format(time.RFC3339), Command: cfg.Command,
 		Seed: cfg.Bootstrap.Seed, Kind: "audit", Variants: []audit.VariantReport{v}, Samples: res.Samples, Definitions: Definitions(),
-		VerdictCode: audit.VerdictNotApplicable}
+		VerdictCode: audit.VerdictNotApplicable, ReferenceArch: refArch}
 	best, bestName := 0.0, ""
 	for _, a := range v.Attacks {
 		if a.AUC.Estimate > best {
 			best, bestName = a.AUC.Estimate, a.Attack
 		}
 	}
-	r.Verdict = fmt.Sprintf("Audit of %s: the strongest attack (%s) reaches AUC %.3f on %d members vs %d non-members; the model has %d BatchNorm layer(s). Use bnaudit compare to measure what BatchNorm contributes.",
-		cfg.Model.Name, bestName, best, cfg.Members.Len(), cfg.NonMembers.Len(), v.BatchNorms)
-	r.Notes = append(append(r.Notes, notes...), refNote)
+	bnNote := ""
+	if folded {
+		bnNote = " (BN may have been folded into its convolutions on export: see the notes)"
+	}
+	r.Verdict = fmt.Sprintf("Audit of %s: the strongest attack (%s) reaches AUC %.3f on %d members vs %d non-members; the model has %d BatchNorm layer(s)%s. Use bnaudit compare to measure what BatchNorm contributes.",
+		cfg.Model.Name, bestName, best, cfg.Members.Len(), cfg.NonMembers.Len(), v.BatchNorms, bnNote)
+	r.Notes = append(append(append(r.Notes, notes...), archNotes...), refNote)
 	recordRefModels(r, cfg.References, false)
 	return r, nil
 }

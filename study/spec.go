@@ -131,6 +131,11 @@ type AuditSpec struct {
 	Recipe       Recipe `json:"recipe"`
 	References   int    `json:"ref_models"`
 	LiRAVariance string `json:"lira_variance,omitempty"`
+	// RefArch is the file of the reference models' architecture
+	// (AuditConfig.RefArch; "": the audited model's), RefArchName the name
+	// the report gives it (default: the file's).
+	RefArch     string `json:"ref_arch,omitempty"`
+	RefArchName string `json:"ref_arch_name,omitempty"`
 	// Seed of the reference halves and the bootstrap; Replicates of every
 	// bootstrap interval.
 	Seed       uint64 `json:"seed"`
@@ -154,6 +159,15 @@ func (s AuditSpec) Build(dir string, session ort.SessionOptions, cache SignalCac
 	if err != nil {
 		return AuditConfig{}, err
 	}
+	var refArch *onnxio.Model
+	if s.RefArch != "" {
+		if refArch, err = onnxio.LoadWithLimits(s.RefArch, lim); err != nil {
+			return AuditConfig{}, err
+		}
+		if s.RefArchName != "" {
+			refArch.Name = s.RefArchName
+		}
+	}
 	shape, err := ShapeOf(m)
 	if err != nil {
 		return AuditConfig{}, err
@@ -175,7 +189,7 @@ func (s AuditSpec) Build(dir string, session ort.SessionOptions, cache SignalCac
 	}
 	return AuditConfig{Model: m, Members: data.Members, NonMembers: data.NonMembers, Population: data.Population,
 		Bootstrap: audit.BootstrapOptions{Replicates: s.Replicates, Seed: s.Seed}, Session: session, Command: s.Command,
-		References: s.References, LiRAVariance: s.LiRAVariance, Train: tc, RefDir: refDir, Cache: cache,
+		References: s.References, LiRAVariance: s.LiRAVariance, RefArch: refArch, Train: tc, RefDir: refDir, Cache: cache,
 		Priors: s.Priors, Augmentations: s.Augmentations}, nil
 }
 

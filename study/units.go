@@ -241,7 +241,13 @@ func WriteAuditPlan(dir string, spec AuditSpec) (*Plan, error) {
 		return nil, err
 	}
 	spec.Model = filepath.Join(abs, "inputs", "model.onnx")
-	return writePlan(dir, abs, &Plan{Study: StudyAudit, Audit: &spec, Units: units}, cfg.Model)
+	var inputs []planInput
+	if cfg.RefArch != nil {
+		// Copied beside the model, under its own name in the report.
+		spec.RefArch, spec.RefArchName = filepath.Join(abs, "inputs", refArchFile), cfg.RefArch.Name
+		inputs = append(inputs, planInput{refArchFile, cfg.RefArch})
+	}
+	return writePlan(dir, abs, &Plan{Study: StudyAudit, Audit: &spec, Units: units}, cfg.Model, inputs...)
 }
 
 // prepareWork makes the work folder's subfolders and returns its
@@ -281,9 +287,19 @@ func absSource(p *string) error {
 	return nil
 }
 
-// writePlan writes plan.json and the model, or reuses the folder's plan
-// when it is the same one.
-func writePlan(dir, abs string, p *Plan, model *onnxio.Model) (*Plan, error) {
+// refArchFile is an audit plan's copy of its reference architecture in
+// inputs/.
+const refArchFile = "ref-arch.onnx"
+
+// planInput is a model a plan's units read, beside the study's model.
+type planInput struct {
+	file  string // in inputs/
+	model *onnxio.Model
+}
+
+// writePlan writes plan.json, the model and the other inputs, or reuses
+// the folder's plan when it is the same one.
+func writePlan(dir, abs string, p *Plan, model *onnxio.Model, more ...planInput) (*Plan, error) {
 	hash, err := planHash(p.Units)
 	if err != nil {
 		return nil, err
@@ -298,6 +314,11 @@ func writePlan(dir, abs string, p *Plan, model *onnxio.Model) (*Plan, error) {
 	}
 	if err := model.Save(filepath.Join(abs, "inputs", "model.onnx")); err != nil {
 		return nil, err
+	}
+	for _, in := range more {
+		if err := in.model.Save(filepath.Join(abs, "inputs", in.file)); err != nil {
+			return nil, err
+		}
 	}
 	p.Version, p.Hash, p.Created = PlanVersion, hash, time.Now().UTC().Format(time.RFC3339)
 	b, err := json.MarshalIndent(p, "", "  ")

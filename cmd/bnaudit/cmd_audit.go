@@ -30,6 +30,7 @@ func auditDataFlags() []cli.Flag {
 	return append(flags,
 		&cli.StringFlag{Name: "population", Usage: "more data from the same distribution, neither member nor audited non-member: reference models also train on it and RMIA compares against it (needs --ref-models)"},
 		&cli.StringFlag{Name: "population-split", Value: "train", Usage: "split of an IDX folder given as --population"},
+		&cli.StringFlag{Name: "ref-arch", Usage: "reference models: train them on this export of the audited network instead of MODEL's architecture (e.g. the PRESERVE export of a model whose BN was folded on export); same input and classes, weights re-drawn"},
 		&cli.IntFlag{Name: "ref-epochs", Value: 10, Usage: "reference models: epochs"},
 		&cli.IntFlag{Name: "ref-batch", Value: 64, Usage: "reference models: batch size"},
 		&cli.Float64Flag{Name: "ref-lr", Value: 0.02, Usage: fmt.Sprintf("reference models: learning rate (SGD, momentum %g, cosine)", defaultMomentum)},
@@ -68,6 +69,7 @@ type auditOptions struct {
 	Norm                        string
 	Population, PopulationSplit string
 	Reference                   referenceOptions
+	RefArch                     string // the reference models' architecture ("": MODEL's)
 	RefEpochs, RefBatch         int
 	RefLR                       float64
 	Seed                        uint64
@@ -91,7 +93,7 @@ func readAudit(c *cli.Context) auditOptions {
 		NonMembers: c.String("nonmembers"), NonMembersSplit: c.String("nonmembers-split"),
 		MaxSamples: c.Int("max-samples"), Norm: c.String("norm"),
 		Population: c.String("population"), PopulationSplit: c.String("population-split"),
-		Reference: readReference(c), RefEpochs: c.Int("ref-epochs"), RefBatch: c.Int("ref-batch"), RefLR: c.Float64("ref-lr"),
+		Reference: readReference(c), RefArch: c.String("ref-arch"), RefEpochs: c.Int("ref-epochs"), RefBatch: c.Int("ref-batch"), RefLR: c.Float64("ref-lr"),
 		Seed: c.Uint64("seed"), Output: c.String("output"), Command: command(), Priors: c.Float64Slice("prior"),
 		Augmentations: c.Int("augmentations"), Engine: readEngine(c), Resume: c.Bool("resume")}
 }
@@ -125,6 +127,9 @@ func (o auditOptions) validateData() error {
 	}
 	if err := o.Reference.validate(); err != nil {
 		return err
+	}
+	if o.RefArch != "" && o.Reference.RefModels < 2 {
+		return usageErrorf("--ref-arch is the architecture of the reference models: add --ref-models K (K ≥ 2)")
 	}
 	if err := checkPriors(o.Priors); err != nil {
 		return err
@@ -198,7 +203,7 @@ func (o auditOptions) spec() (study.AuditSpec, error) {
 			Population: study.DataSource{Path: o.Population, Split: o.PopulationSplit}},
 		Recipe: study.Recipe{Epochs: o.RefEpochs, Batch: o.RefBatch, Optimizer: trainer.SGD(defaultMomentum, defaultWeightDecay, false),
 			LR: float32(o.RefLR), Schedule: trainer.Cosine},
-		References: o.Reference.RefModels, LiRAVariance: o.Reference.LiRAVariance,
+		References: o.Reference.RefModels, LiRAVariance: o.Reference.LiRAVariance, RefArch: o.RefArch,
 		Seed: o.Seed, Replicates: o.Reference.Bootstrap, Priors: o.Priors, Augmentations: o.Augmentations, Command: o.Command}, nil
 }
 
@@ -223,6 +228,12 @@ func auditModel(ctx context.Context, o auditOptions, m *onnxio.Model) (*audit.Re
 	if err != nil {
 		return nil, err
 	}
+	var refArch *onnxio.Model
+	if o.RefArch != "" {
+		if refArch, err = o.global.loadModel(o.RefArch); err != nil {
+			return nil, err
+		}
+	}
 	session, err := o.global.session()
 	if err != nil {
 		return nil, err
@@ -235,7 +246,7 @@ func auditModel(ctx context.Context, o auditOptions, m *onnxio.Model) (*audit.Re
 		Jobs: o.Reference.Jobs, Cache: o.Reference.cache(o.Output),
 		Bootstrap: audit.BootstrapOptions{Replicates: o.Reference.Bootstrap, Seed: o.Seed}, Priors: o.Priors, Augmentations: o.Augmentations,
 		Session: session, Command: o.Command,
-		References: o.Reference.RefModels, RefDir: refDir, LiRAVariance: o.Reference.LiRAVariance,
+		References: o.Reference.RefModels, RefDir: refDir, LiRAVariance: o.Reference.LiRAVariance, RefArch: refArch,
 		Train: trainer.Config{Epochs: o.RefEpochs, Batch: o.RefBatch, Optimizer: trainer.SGD(defaultMomentum, defaultWeightDecay, false),
 			LR: float32(o.RefLR), Schedule: trainer.Cosine, Session: session},
 		Progress: func(done, total int, reused bool) {
