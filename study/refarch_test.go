@@ -249,7 +249,7 @@ func TestRefArchTravelsInThePlan(t *testing.T) {
 		Data: DataConfig{Norm: &norm,
 			Members:    DataSource{Path: "../testdata/fashion-mnist", Split: "train", Max: 150},
 			NonMembers: DataSource{Path: "../testdata/fashion-mnist", Split: "test", Max: 150}},
-		Recipe: Recipe{Epochs: 1, Batch: 64, Optimizer: trainer.SGD(0.9, 5e-4, false), LR: 0.02, Schedule: trainer.Cosine},
+		Recipe:     Recipe{Epochs: 1, Batch: 64, Optimizer: trainer.SGD(0.9, 5e-4, false), LR: 0.02, Schedule: trainer.Cosine},
 		References: 2, Seed: 3, Replicates: 20}
 	work := t.TempDir()
 	plan, err := WriteAuditPlan(work, spec)
