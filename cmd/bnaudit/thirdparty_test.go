@@ -189,3 +189,44 @@ func TestAuditRefArchCommand(t *testing.T) {
 		}
 	}
 }
+
+// TestAuditRefArchInThePlan: audit --engine k8s plans the reference
+// architecture with the reference models: copied into the work folder,
+// named in the plan, and part of the units' keys (another --ref-arch in
+// the same folder is another study and is refused).
+func TestAuditRefArchInThePlan(t *testing.T) {
+	work := t.TempDir()
+	args := func(arch string) []string {
+		return []string{"audit", filepath.Join(models, "small_cnn.eval_default.onnx"), "--members", fmnist, "--nonmembers", fmnist,
+			"--max-samples", "100", "--norm", "0.2860/0.3530", "--ref-models", "2", "--ref-arch", filepath.Join(models, arch),
+			"--engine", "k8s", "--work", work, "--k8s-image", "registry.example/bnaudit:1", "--k8s-claim", "bnaudit-work",
+			"-o", filepath.Join(work, "report")}
+	}
+	if code, stdout, stderr := bnaudit(t, args("small_cnn.preserve.onnx")...); code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	var plan struct {
+		Hash  string
+		Audit struct {
+			RefArch     string `json:"ref_arch"`
+			RefArchName string `json:"ref_arch_name"`
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(work, "plan.json"))
+	if err != nil || json.Unmarshal(b, &plan) != nil {
+		t.Fatalf("plan.json: %v", err)
+	}
+	if plan.Audit.RefArch != filepath.Join(work, "inputs", "ref-arch.onnx") || plan.Audit.RefArchName != "small_cnn.preserve.onnx" {
+		t.Errorf("plan's reference architecture %q named %q", plan.Audit.RefArch, plan.Audit.RefArchName)
+	}
+	m, err := onnxio.Load(plan.Audit.RefArch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bns, _ := onnxio.FindBatchNorms(m); len(bns) != 2 {
+		t.Errorf("the work folder's reference architecture has %d BN nodes, want 2", len(bns))
+	}
+	if code, _, stderr := bnaudit(t, append(args("small_cnn.training.onnx"), "--resume")...); code != exitBadInput || !strings.Contains(stderr, "plan of another study") {
+		t.Errorf("another --ref-arch in the same work folder: exit %d, %q", code, stderr)
+	}
+}
