@@ -203,12 +203,12 @@ func Audit(ctx context.Context, cfg AuditConfig) (*audit.Report, error) {
 			best, bestName = a.AUC.Estimate, a.Attack
 		}
 	}
-	bnNote := ""
+	bnNote, compare := "", "bnaudit compare"
 	if folded {
-		bnNote = " (BN may have been folded into its convolutions on export: see the notes)"
+		bnNote, compare = " (BN may have been folded into its convolutions on export: see the notes)", "bnaudit compare on an export that keeps BN (PRESERVE or TRAINING)"
 	}
-	r.Verdict = fmt.Sprintf("Audit of %s: the strongest attack (%s) reaches AUC %.3f on %d members vs %d non-members; the model has %d BatchNorm layer(s)%s. Use bnaudit compare to measure what BatchNorm contributes.",
-		cfg.Model.Name, bestName, best, cfg.Members.Len(), cfg.NonMembers.Len(), v.BatchNorms, bnNote)
+	r.Verdict = fmt.Sprintf("Audit of %s: the strongest attack (%s) reaches AUC %.3f on %d members vs %d non-members; the model has %d BatchNorm layer(s)%s. Use %s to measure what BatchNorm contributes.",
+		cfg.Model.Name, bestName, best, cfg.Members.Len(), cfg.NonMembers.Len(), v.BatchNorms, bnNote, compare)
 	r.Notes = append(append(append(r.Notes, notes...), archNotes...), refNote)
 	recordRefModels(r, cfg.References, false)
 	return r, nil
