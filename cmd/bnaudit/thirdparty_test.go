@@ -193,12 +193,14 @@ func TestAuditRefArchCommand(t *testing.T) {
 // TestAuditRefArchInThePlan: audit --engine k8s plans the reference
 // architecture with the reference models: copied into the work folder,
 // named in the plan, and part of the units' keys (another --ref-arch in
-// the same folder is another study and is refused).
+// the same folder is another study and is refused); the workers (what a
+// Slurm array task or a pod runs) train the reference models with its BN.
 func TestAuditRefArchInThePlan(t *testing.T) {
+	requireORT(t)
 	work := t.TempDir()
 	args := func(arch string) []string {
 		return []string{"audit", filepath.Join(models, "small_cnn.eval_default.onnx"), "--members", fmnist, "--nonmembers", fmnist,
-			"--max-samples", "100", "--norm", "0.2860/0.3530", "--ref-models", "2", "--ref-arch", filepath.Join(models, arch),
+			"--max-samples", "100", "--norm", "0.2860/0.3530", "--ref-models", "2", "--ref-epochs", "1", "--ref-arch", filepath.Join(models, arch),
 			"--engine", "k8s", "--work", work, "--k8s-image", "registry.example/bnaudit:1", "--k8s-claim", "bnaudit-work",
 			"-o", filepath.Join(work, "report")}
 	}
@@ -228,5 +230,23 @@ func TestAuditRefArchInThePlan(t *testing.T) {
 	}
 	if code, _, stderr := bnaudit(t, append(args("small_cnn.training.onnx"), "--resume")...); code != exitBadInput || !strings.Contains(stderr, "plan of another study") {
 		t.Errorf("another --ref-arch in the same work folder: exit %d, %q", code, stderr)
+	}
+	for _, unit := range []string{"0", "1"} {
+		if code, stdout, stderr := bnaudit(t, "--threads", "1", "worker", "--work", work, "--unit", unit); code != 0 {
+			t.Fatalf("worker --unit %s: exit %d\n%s\n%s", unit, code, stdout, stderr)
+		}
+	}
+	refs, _ := filepath.Glob(filepath.Join(work, "refs", "*", "ref-*.onnx"))
+	if len(refs) != 2 {
+		t.Fatalf("the workers left %v, want 2 reference models", refs)
+	}
+	for _, f := range refs {
+		m, err := onnxio.Load(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bns, _ := onnxio.FindBatchNorms(m); len(bns) != 2 {
+			t.Errorf("%s, trained by a worker, has %d BN nodes, want 2", f, len(bns))
+		}
 	}
 }
