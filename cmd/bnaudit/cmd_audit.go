@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"path/filepath"
 
 	"github.com/urfave/cli/v2"
@@ -130,6 +131,11 @@ func (o auditOptions) validateData() error {
 	}
 	if o.RefArch != "" && o.Reference.RefModels < 2 {
 		return usageErrorf("--ref-arch is the architecture of the reference models: add --ref-models K (K ≥ 2)")
+	}
+	if o.RefArch != "" {
+		if st, err := os.Stat(o.RefArch); err != nil || st.IsDir() {
+			return usageErrorf("--ref-arch %s: %v; give an ONNX export of the audited network", o.RefArch, fileReason(st, err))
+		}
 	}
 	if err := checkPriors(o.Priors); err != nil {
 		return err
@@ -261,4 +267,13 @@ func auditModel(ctx context.Context, o auditOptions, m *onnxio.Model) (*audit.Re
 	}
 	r.Notes = append(r.Notes, notes...)
 	return r, nil
+}
+
+// fileReason says why a path is not a readable file: the OS's words, or
+// that it is a folder.
+func fileReason(st os.FileInfo, err error) error {
+	if err != nil {
+		return osReason(err)
+	}
+	return fmt.Errorf("is a folder, not a file")
 }

@@ -67,7 +67,7 @@ func TestAuditRefArchCommand(t *testing.T) {
 	wantUsage(t, "reference architecture mlp_flat.onnx takes float [batch, 784] and gives 10 classes, but the audited model small_cnn.eval_default.onnx takes float [batch, 1, 28, 28] and gives 10; --ref-arch must be another export of the audited network",
 		args("flat", "--ref-models", "2", "--ref-arch", flat)...)
 	wantUsage(t, "--ref-arch is the architecture of the reference models: add --ref-models K", args("none", "--ref-arch", preserve)...)
-	wantUsage(t, "missing.onnx", args("missing", "--ref-models", "2", "--ref-arch", filepath.Join(dir, "missing.onnx"))...)
+	wantUsage(t, "missing.onnx: no such file or directory; give an ONNX export", args("missing", "--ref-models", "2", "--ref-arch", filepath.Join(dir, "missing.onnx"))...)
 	for _, out := range []string{"flat", "none", "missing"} {
 		if _, err := os.Stat(filepath.Join(dir, out)); err == nil {
 			t.Errorf("the refused audit left %s", out)
