@@ -233,3 +233,32 @@ func TestBootstrapInvalidOptions(t *testing.T) {
 	_, err := BootstrapDifference(scores, scores[:3], member, BootstrapOptions{})
 	wantInvalid(t, "length mismatch", err)
 }
+
+// TestBootstrapProgress: a progress hook hears every replicate (the last
+// call is total of total, counts never go back) and leaves the intervals
+// as they are without it.
+func TestBootstrapProgress(t *testing.T) {
+	scores, member := synthScores(3, 300, 300, 0.5)
+	opt := BootstrapOptions{Seed: 7, Replicates: 150}
+	want, err := BootstrapMetrics(scores, member, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls, last := 0, 0
+	opt.Progress = func(done, total int) {
+		if total != 150 || done < last || done > total {
+			t.Errorf("progress %d/%d after %d", done, total, last)
+		}
+		calls, last = calls+1, done
+	}
+	got, err := BootstrapMetrics(scores, member, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if calls < 150 || last != 150 {
+		t.Errorf("%d calls ending at %d, want ≥ 150 ending at 150", calls, last)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("intervals changed with a progress hook:\n%+v\n%+v", got, want)
+	}
+}

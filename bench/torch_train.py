@@ -438,6 +438,62 @@ def run_speed(args, result):
     )
 
 
+def run_refmodels(args, result):
+    """K reference models one after another: each trained on its seeded half
+    of the pool (the first --pool training images) for --epochs, then
+    evaluated on the whole pool (eval mode, batches of 256, the true class's
+    softmax probability and correctness kept, as bnaudit's signals are).
+    The clock runs from the first model's construction to the last model's
+    evaluation; loading the images is outside it, as on bnaudit's side."""
+    x, y = load_split(args.data, "train", args.norm_mean, args.norm_std)
+    x, y = x[: args.pool], y[: args.pool]
+    n = x.shape[0]
+    before = cpu_snapshot()
+    start = time.perf_counter()
+    accs = []
+    for k in range(args.models):
+        half = np.random.default_rng(args.seed * 7919 + k).permutation(n)[: n // 2]
+        xi, yi = x[half], y[half]
+        torch.manual_seed(args.seed * 7919 + k + 1)
+        model = model_classes()[args.model]()
+        model.train()
+        opt = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum,
+                              weight_decay=args.weight_decay, nesterov=False)
+        loss_fn = nn.CrossEntropyLoss()
+        g = torch.Generator().manual_seed(args.seed * 7919 + k + 1)
+        m = xi.shape[0]
+        total = args.epochs * ((m + args.batch - 1) // args.batch)
+        t = 0
+        for _ in range(args.epochs):
+            order = torch.randperm(m, generator=g)
+            for i in range(0, m, args.batch):
+                idx = order[i : i + args.batch]
+                train_step(model, opt, loss_fn, xi[idx], yi[idx], lr_at(args, t, total))
+                t += 1
+        model.eval()
+        correct = 0
+        with torch.no_grad():
+            for i in range(0, n, 256):
+                p = torch.softmax(model(x[i : i + 256]), dim=1)
+                yb = y[i : i + 256]
+                _ = p.gather(1, yb[:, None])  # the true class's probability, as bnaudit keeps
+                correct += int((p.argmax(1) == yb).sum())
+        accs.append(correct / n)
+    secs = time.perf_counter() - start
+    after = cpu_snapshot()
+    result.update({
+        "seconds": secs,
+        "models_per_hour": args.models / secs * 3600.0,
+        "peak_rss_mib": peak_rss_mib(),
+        "mean_pool_accuracy": sum(accs) / len(accs),
+        "load": other_load(before, after),
+    })
+    print("refmodels: %s, %d models, pool %d, %d epochs, batch %d, %d threads: %.1f s, %.1f models/h, "
+          "peak RSS %.0f MiB, pool accuracy %.4f"
+          % (args.model, args.models, n, args.epochs, args.batch, args.threads, secs,
+             result["models_per_hour"], result["peak_rss_mib"], result["mean_pool_accuracy"]), flush=True)
+
+
 # ---------------------------------------------------------------------------
 
 
@@ -455,7 +511,9 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--norm-mean", type=float, default=0.2860)
     p.add_argument("--norm-std", type=float, default=0.3530)
-    p.add_argument("--mode", choices=["accuracy", "speed"], default="accuracy")
+    p.add_argument("--mode", choices=["accuracy", "speed", "refmodels"], default="accuracy")
+    p.add_argument("--pool", type=int, default=40000, help="refmodels mode: pool size (first N training images)")
+    p.add_argument("--models", type=int, default=4, help="refmodels mode: reference models K")
     p.add_argument("--steps", type=int, default=200, help="speed mode: timed steps per repeat")
     p.add_argument("--json", metavar="OUT", help="write the results as JSON to OUT")
     return p.parse_args(argv)
@@ -491,6 +549,8 @@ def main(argv=None):
           flush=True)
     if args.mode == "accuracy":
         run_accuracy(args, result)
+    elif args.mode == "refmodels":
+        run_refmodels(args, result)
     else:
         run_speed(args, result)
     if args.json:

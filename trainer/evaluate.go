@@ -65,6 +65,7 @@ func Evaluate(ctx context.Context, m *onnxio.Model, d *dataset.Dataset, batch in
 	out := &Outputs{Logits: make([]float32, n*classes), Classes: classes, Loss: make([]float32, n)}
 	batches, stop := prefetchBatches(d, full, sample)
 	defer stop()
+	progress := evalProgressOf(ctx)
 	for bt := range batches {
 		if bt.err != nil {
 			return nil, bt.err
@@ -79,6 +80,9 @@ func Evaluate(ctx context.Context, m *onnxio.Model, d *dataset.Dataset, batch in
 		}
 		copy(out.Logits[bt.lo*classes:], s.data(s.g.Logits))
 		copy(out.Loss[bt.lo:], s.data(NamePerSampleLoss))
+		if progress != nil {
+			progress(bt.lo+bt.n, n)
+		}
 	}
 	out.Fallbacks = gs.fallbacks()
 	return out, nil

@@ -248,9 +248,13 @@ func auditModel(ctx context.Context, o auditOptions, m *onnxio.Model) (*audit.Re
 	if o.Output != "" {
 		refDir = filepath.Join(o.Output, "reference-models")
 	}
+	bars := newStageBar(o.global.Stderr)
+	defer bars.finish()
+	ctx = trainer.WithEvalProgress(ctx, func(done, total int) { bars.update("evaluate", done, total) })
 	r, err := study.Audit(ctx, study.AuditConfig{Model: m, Members: data.Members, NonMembers: data.NonMembers, Population: data.Population,
 		Jobs: o.Reference.Jobs, Cache: o.Reference.cache(o.Output),
-		Bootstrap: audit.BootstrapOptions{Replicates: o.Reference.Bootstrap, Seed: o.Seed}, Priors: o.Priors, Augmentations: o.Augmentations,
+		Bootstrap: audit.BootstrapOptions{Replicates: o.Reference.Bootstrap, Seed: o.Seed,
+			Progress: func(done, total int) { bars.update("bootstrap", done, total) }}, Priors: o.Priors, Augmentations: o.Augmentations,
 		Session: session, Command: o.Command,
 		References: o.Reference.RefModels, RefDir: refDir, LiRAVariance: o.Reference.LiRAVariance, RefArch: refArch,
 		Train: trainer.Config{Epochs: o.RefEpochs, Batch: o.RefBatch, Optimizer: trainer.SGD(defaultMomentum, defaultWeightDecay, false),

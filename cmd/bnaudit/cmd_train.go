@@ -14,7 +14,6 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/urfave/cli/v2"
-	"golang.org/x/term"
 
 	"github.com/bnaudit/bnaudit/study"
 	"github.com/bnaudit/bnaudit/trainer"
@@ -200,7 +199,7 @@ func runTrain(ctx context.Context, o trainOptions, w io.Writer) (err error) {
 	errw := o.global.Stderr
 	var bar *progressbar.ProgressBar
 	if !o.Quiet {
-		if f, ok := errw.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		if isTerminal(errw) {
 			cfg.Progress = terminalProgress(&bar, errw)
 		} else {
 			cfg.Progress = plainProgress(errw)
