@@ -70,7 +70,8 @@ func Evaluate(ctx context.Context, m *onnxio.Model, d *dataset.Dataset, batch in
 		if bt.err != nil {
 			return nil, bt.err
 		}
-		s, err := gs.get(bt.n)
+		// every batch has full rows (the last padded): one session
+		s, err := gs.get(full)
 		if err == nil {
 			err = s.run(ctx, map[string]*ort.Value{g.Input: bt.x, NameLabels: bt.y}, nil)
 		}
@@ -78,8 +79,8 @@ func Evaluate(ctx context.Context, m *onnxio.Model, d *dataset.Dataset, batch in
 		if err != nil {
 			return nil, fmt.Errorf("trainer: evaluation: %w", err)
 		}
-		copy(out.Logits[bt.lo*classes:], s.data(s.g.Logits))
-		copy(out.Loss[bt.lo:], s.data(NamePerSampleLoss))
+		copy(out.Logits[bt.lo*classes:], s.data(s.g.Logits)[:bt.n*classes])
+		copy(out.Loss[bt.lo:], s.data(NamePerSampleLoss)[:bt.n])
 		if progress != nil {
 			progress(bt.lo+bt.n, n)
 		}
@@ -97,7 +98,8 @@ type preparedBatch struct {
 }
 
 // prefetchBatches makes the data tensors of d's batches of size full (the
-// last one smaller) on a goroutine, one batch ahead of the consumer, and
+// last one padded to full with zeros, its n saying how many rows are
+// samples, so that one session serves every batch) on a goroutine, one batch ahead of the consumer, and
 // sends them in order; a batch that fails ends the stream with its error.
 // stop ends the goroutine and frees what the consumer did not take.
 func prefetchBatches(d *dataset.Dataset, full int, sample []int64) (<-chan preparedBatch, func()) {
@@ -107,7 +109,7 @@ func prefetchBatches(d *dataset.Dataset, full int, sample []int64) (<-chan prepa
 		defer close(ch)
 		for lo := 0; lo < d.Len(); lo += full {
 			b := min(full, d.Len()-lo)
-			x, y, free, err := dataBatch(d, lo, b, sample)
+			x, y, free, err := paddedBatch(d, lo, b, full, sample)
 			select {
 			case ch <- preparedBatch{lo: lo, n: b, x: x, y: y, free: free, err: err}:
 			case <-done:

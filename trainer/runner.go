@@ -124,22 +124,29 @@ func (w weightTensors) destroy() {
 // dataBatch makes the data and label tensors of samples [lo, lo+b) of d;
 // free releases them.
 func dataBatch(d *dataset.Dataset, lo, b int, sample []int64) (x, y *ort.Value, free func(), err error) {
-	xb := make([]float32, int64(b)*numel(sample))
+	return paddedBatch(d, lo, b, b, sample)
+}
+
+// paddedBatch is dataBatch for a graph of batch size rows ≥ b: rows after
+// the b samples are zeros with label 0. Only for graphs in which the
+// samples do not see each other (evaluation with running statistics).
+func paddedBatch(d *dataset.Dataset, lo, b, rows int, sample []int64) (x, y *ort.Value, free func(), err error) {
+	xb := make([]float32, int64(rows)*numel(sample))
 	idx := make([]int, b)
-	yb := make([]int64, b)
+	yb := make([]int64, rows)
 	labels := d.Labels()
 	for i := range idx {
 		idx[i] = lo + i
 		yb[i] = labels[lo+i]
 	}
-	if err := d.Batch(idx, xb); err != nil {
+	if err := d.Batch(idx, xb[:int64(b)*numel(sample)]); err != nil {
 		return nil, nil, nil, err
 	}
-	xt, err := ort.NewFloat32(append([]int64{int64(b)}, sample...), xb)
+	xt, err := ort.NewFloat32(append([]int64{int64(rows)}, sample...), xb)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	yt, err := ort.NewInt64([]int64{int64(b)}, yb)
+	yt, err := ort.NewInt64([]int64{int64(rows)}, yb)
 	if err != nil {
 		xt.Destroy()
 		return nil, nil, nil, err
