@@ -42,6 +42,10 @@ const (
 	// StreamAugmentations draws the shifts and flips of the
 	// data-augmentation label-only attack.
 	StreamAugmentations
+	// StreamCanaryInclusion flips the coin that includes each canary in
+	// the training data (inserted) or holds it out, independently with
+	// probability ½, as the one-run ε bound assumes.
+	StreamCanaryInclusion
 	numSeedStreams
 )
 
@@ -60,6 +64,7 @@ var seedStreams = [numSeedStreams]struct {
 	StreamCanaries:        {"canaries", 0x63616e617279, 0x6f6f64},      // "canary", "ood"
 	StreamNoiseCanaries:   {"noise canaries", 0x6e6f697365, 0x63616e},  // "noise", "can"
 	StreamAugmentations:   {"augmentations", 0x617567, 0x6d656e74},     // "aug", "ment"
+	StreamCanaryInclusion: {"canary inclusion", 0x696e636c, 0x636f696e}, // "incl", "coin"
 }
 
 // Rand returns the stream's generator under seed: PCG(seed ^ salt, seq).

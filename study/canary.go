@@ -30,7 +30,8 @@ func canaryRand(seed uint64) *rand.Rand {
 
 // MakeCanaries draws 2·m samples from an out-of-distribution source (in a
 // seeded order), gives each a label drawn uniformly from [0, classes), and
-// splits them into m inserted and m held out. The canaries take norm, the
+// inserts each one independently with probability ½ (the others are held
+// out): about m of each, the counts Binomial(2·m, ½). The canaries take norm, the
 // normalization of the data they are inserted into.
 func MakeCanaries(src *dataset.Dataset, m, classes int, norm dataset.Normalization, seed uint64) (*Canaries, error) {
 	return makeCanaries(src, m, classes, norm, seed, false)
@@ -90,9 +91,21 @@ func makeCanaries(src *dataset.Dataset, m, classes int, norm dataset.Normalizati
 	if relabelled, err = relabelled.WithNorm(norm); err != nil {
 		return nil, err
 	}
-	first, second := make([]int, m), make([]int, m)
-	for i := 0; i < m; i++ {
-		first[i], second[i] = i, m+i
+	// Each of the 2·m canaries is inserted or held out by its own fair coin
+	// (a stream of its own, so the canaries and their labels do not depend
+	// on it): the inclusions are independent, as the one-run ε bound
+	// assumes (docs/METHODS.md), and about m of each, not exactly m.
+	coin := audit.StreamCanaryInclusion.Rand(seed)
+	var first, second []int
+	for i := range 2 * m {
+		if coin.IntN(2) == 1 {
+			first = append(first, i)
+		} else {
+			second = append(second, i)
+		}
+	}
+	if len(first) == 0 || len(second) == 0 {
+		return nil, fmt.Errorf("study: the coin flips put all %d canaries on one side (inserted %d, held out %d); use more canaries or another --seed: %w", 2*m, len(first), len(second), audit.ErrInvalidInput)
 	}
 	ins, err := relabelled.Subset(first)
 	if err != nil {

@@ -2,6 +2,7 @@ package study
 
 import (
 	"errors"
+	"math"
 	"slices"
 	"testing"
 
@@ -63,8 +64,9 @@ func TestRelabeledCanaries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Inserted.Len() != m || c.HeldOut.Len() != m {
-		t.Fatalf("%d inserted and %d held out, want %d each", c.Inserted.Len(), c.HeldOut.Len(), m)
+	// Binomial(2000, ½) inserted: sd 22.4, so 1000 ± 112 is five sd
+	if c.Inserted.Len()+c.HeldOut.Len() != 2*m || c.Inserted.Len() < m-112 || c.Inserted.Len() > m+112 {
+		t.Fatalf("%d inserted and %d held out, want %d in all, about %d each", c.Inserted.Len(), c.HeldOut.Len(), 2*m, m)
 	}
 	ins, held := sampleIDs(t, c.Inserted), sampleIDs(t, c.HeldOut)
 	seen := map[int]bool{}
@@ -178,5 +180,41 @@ func TestOutside(t *testing.T) {
 	}
 	if _, err := Outside(pool, wrong); !errors.Is(err, audit.ErrInvalidInput) {
 		t.Errorf("other sample shape: %v, want ErrInvalidInput", err)
+	}
+}
+
+// TestCanaryInclusionIndependent: each canary is inserted by its own fair
+// coin, as the one-run ε bound assumes. Over 2,000 seeds with 2·m = 10
+// canaries, the number inserted has the Binomial(10, ½) mean 5 and
+// variance 2.5 (an exactly balanced split would have variance 0), and
+// every position is inserted about half the time; the canaries drawn and
+// their labels do not depend on the coins (same seed, same samples).
+func TestCanaryInclusionIndependent(t *testing.T) {
+	const m, seeds = 5, 2000
+	src := tinySet(t, "pool", 40, 10, 0)
+	var sum, sumSq float64
+	refused := 0
+	for seed := range uint64(seeds) {
+		c, err := MakeCanaries(src, m, 10, dataset.IdentityNorm(), seed)
+		if err != nil {
+			if !errors.Is(err, audit.ErrInvalidInput) {
+				t.Fatal(err)
+			}
+			refused++ // all ten on one side: probability 2/1024
+			continue
+		}
+		k := float64(c.Inserted.Len())
+		sum += k
+		sumSq += k * k
+	}
+	n := float64(seeds - refused)
+	mean := sum / n
+	variance := sumSq/n - mean*mean
+	// standard errors: mean 0.035, variance about 0.08
+	if math.Abs(mean-5) > 0.15 || math.Abs(variance-2.5) > 0.4 {
+		t.Errorf("inserted count mean %.3f variance %.3f over %v seeds, want Binomial(10, ½): 5 and 2.5", mean, variance, n)
+	}
+	if refused > 20 {
+		t.Errorf("%d of %d seeds refused, expected about 4", refused, seeds)
 	}
 }

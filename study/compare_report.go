@@ -3,7 +3,6 @@ package study
 import (
 	"fmt"
 	"math"
-	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -60,9 +59,6 @@ func buildCompareReport(cfg CompareConfig, records map[string][]*runRecord) (*au
 		r.Notes = append(r.Notes, liraVarianceNote(perSample, cfg.RefModels))
 	}
 	recordRefModels(r, cfg.RefModels, true)
-	if slices.ContainsFunc(r.Variants, func(v audit.VariantReport) bool { return v.DPLowerBound != nil }) {
-		r.Notes = append(r.Notes, dpSplitNote)
-	}
 	if cfg.Seeds == 1 {
 		r.Notes = append(r.Notes, "One seed per variant: intervals resample samples, not training runs; run-to-run variation is not in them (use --seeds K).")
 	}
@@ -353,8 +349,3 @@ func fallbackNotes(variants []string, records map[string][]*runRecord) []string 
 	}
 	return out
 }
-
-// dpSplitNote states the approximation of the one-run bound on ε: the
-// paper includes each canary independently with probability ½, bnaudit
-// inserts exactly half of them, chosen at random (docs/METHODS.md).
-const dpSplitNote = "The one-run lower bound on ε assumes each canary was included independently with probability ½; bnaudit inserts exactly half of the 2·m canaries, a uniformly random half. The bound is computed as if the inclusions were independent (an approximation; see docs/METHODS.md, \"One-run privacy audit\")."

@@ -190,8 +190,8 @@ type CanaryConfig struct {
 	// train split supplies them (MakeCanaries: e.g. MNIST digits for a
 	// Fashion-MNIST model).
 	Source string
-	// Count canaries are inserted and as many held out; 0 or less makes
-	// none.
+	// 2·Count canaries are drawn, each inserted with probability ½ (about
+	// Count inserted and Count held out); 0 or less makes none.
 	Count int
 	// Pool is, for CanaryRelabel, the data whose samples outside the
 	// members (Outside) become canaries: typically the members' own source

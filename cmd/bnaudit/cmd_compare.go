@@ -23,7 +23,7 @@ func compareFlags() []cli.Flag {
 		&cli.StringFlag{Name: "data", Usage: "in-distribution data: members are drawn from its train split (required)"},
 		&cli.StringFlag{Name: "test", Usage: "non-members (default: the test split of --data)"},
 		&cli.StringFlag{Name: "ood", Value: study.CanaryNoise, Usage: "canary source: a data set (e.g. MNIST digits for a Fashion-MNIST model), noise (uniform-noise images), or relabel (training samples of --data beyond --members, each with a wrong label)"},
-		&cli.IntFlag{Name: "canaries", Value: 50, Usage: "canaries inserted (as many more are held out)"},
+		&cli.IntFlag{Name: "canaries", Value: 50, Usage: "canaries: 2·N are drawn and each is inserted with probability ½ (about N inserted, N held out)"},
 		&cli.IntFlag{Name: "members", Usage: "members: the first N training samples (0: all)"},
 		&cli.IntFlag{Name: "non-members", Usage: "non-members: the first N test samples (0: all)"},
 		&cli.StringSliceFlag{Name: "variants", Usage: "original and ablation modes (fold, remove, freeze, groupnorm); default original,remove,freeze,groupnorm"},
