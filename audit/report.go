@@ -231,7 +231,9 @@ type SampleTable struct {
 	Label   []int64
 	Member  []bool
 	Canary  []bool
-	// Scores maps an attack name to one score per sample.
+	// Scores maps an attack name to one score per sample; NaN marks a
+	// sample the attack does not score (the quantile-regression attack's
+	// fitting non-members), left out of its metrics.
 	Scores map[string][]float64
 	// Memorization is the Feldman–Zhang score (NaN where undefined).
 	Memorization []float64

@@ -42,6 +42,10 @@ const (
 	// StreamAugmentations draws the shifts and flips of the
 	// data-augmentation label-only attack.
 	StreamAugmentations
+	// StreamQMIA draws the quantile-regression attack's split of the
+	// non-members into the regression's fitting set and the scored set,
+	// then the seed its regression model trains with.
+	StreamQMIA
 	numSeedStreams
 )
 
@@ -60,6 +64,7 @@ var seedStreams = [numSeedStreams]struct {
 	StreamCanaries:        {"canaries", 0x63616e617279, 0x6f6f64},      // "canary", "ood"
 	StreamNoiseCanaries:   {"noise canaries", 0x6e6f697365, 0x63616e},  // "noise", "can"
 	StreamAugmentations:   {"augmentations", 0x617567, 0x6d656e74},     // "aug", "ment"
+	StreamQMIA:            {"qmia", 0x716d6961, 0x666974},              // "qmia", "fit"
 }
 
 // Rand returns the stream's generator under seed: PCG(seed ^ salt, seq).
