@@ -249,3 +249,14 @@ func TestUnscoredRowsLeftOut(t *testing.T) {
 		t.Errorf("%d slices, want one per class", len(sl))
 	}
 }
+
+// TestMeanGaussianNLL: against scipy's norm.logpdf
+// (audit/testdata/make_qmia_refs.py).
+func TestMeanGaussianNLL(t *testing.T) {
+	got, err := MeanGaussianNLL([]float64{0.3, -2.5, 4.0}, []float64{1.2, -1.0, -0.4}, []float64{0.4, 0.2, 0.7})
+	if err != nil || math.Abs(got-2.4599874976) > 1e-9 {
+		t.Errorf("mean NLL %v (%v), want 2.4599874976", got, err)
+	}
+	_, err = MeanGaussianNLL(nil, nil, nil)
+	wantInvalid(t, "no values", err)
+}

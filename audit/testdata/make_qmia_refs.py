@@ -31,3 +31,7 @@ print("raw hinge AUC:             %.10f" % raw)
 print("qmia AUC, members shifted down by delta: %.10f" % (1 - qmia))
 for alpha in (0.001, 0.01, 0.1):
     print("threshold at alpha %g: %.10f" % (alpha, norm.ppf(1 - alpha)))
+
+# MeanGaussianNLL on a hand case (TestMeanGaussianNLL).
+x, mu, ls = [0.3, -2.5, 4.0], [1.2, -1.0, -0.4], [0.4, 0.2, 0.7]
+print("mean Gaussian NLL: %.10f" % (-sum(norm.logpdf(a, loc=b, scale=math.exp(c)) for a, b, c in zip(x, mu, ls)) / 3))
