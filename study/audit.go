@@ -126,6 +126,9 @@ func Audit(ctx context.Context, cfg AuditConfig) (*audit.Report, error) {
 		ec.qmia = &qmiaRun{cfg: *cfg.QMIA, population: cfg.Population}
 	}
 	refNote := "Reference-model attacks (LiRA, RMIA) were not run (no --ref-models); the AUCs here are those of the threshold attacks (loss, confidence, entropy, modified entropy), which underestimate the strongest attacks at low FPR."
+	if cfg.QMIA != nil {
+		refNote = "Reference-model attacks (LiRA, RMIA) were not run (no --ref-models); the AUCs here are those of the threshold attacks (loss, confidence, entropy, modified entropy) and of the one-model quantile-regression attack (qmia), which may underestimate the strongest attacks at low FPR."
+	}
 	if cfg.References > 0 {
 		ref, err := TrainReferences(ctx, auditReferences(cfg, pop))
 		if err != nil {
@@ -177,14 +180,14 @@ func Audit(ctx context.Context, cfg AuditConfig) (*audit.Report, error) {
 	r := &audit.Report{Schema: audit.ReportSchema, Tool: "bnaudit", Created: time.Now().UTC().Format(time.RFC3339), Command: cfg.Command,
 		Seed: cfg.Bootstrap.Seed, Kind: "audit", Variants: []audit.VariantReport{v}, Samples: res.Samples, Definitions: Definitions(),
 		VerdictCode: audit.VerdictNotApplicable}
-	best, bestName := 0.0, ""
+	best := audit.AttackReport{Members: cfg.Members.Len(), NonMembers: cfg.NonMembers.Len()}
 	for _, a := range v.Attacks {
-		if a.AUC.Estimate > best {
-			best, bestName = a.AUC.Estimate, a.Attack
+		if a.AUC.Estimate > best.AUC.Estimate {
+			best = a // its own counts: qmia scores part of the non-members
 		}
 	}
 	r.Verdict = fmt.Sprintf("Audit of %s: the strongest attack (%s) reaches AUC %.3f on %d members vs %d non-members; the model has %d BatchNorm layer(s). Use bnaudit compare to measure what BatchNorm contributes.",
-		cfg.Model.Name, bestName, best, cfg.Members.Len(), cfg.NonMembers.Len(), v.BatchNorms)
+		cfg.Model.Name, best.Attack, best.AUC.Estimate, best.Members, best.NonMembers, v.BatchNorms)
 	r.Notes = append(append(append(r.Notes, notes...), refNote), res.notes...)
 	recordRefModels(r, cfg.References, false)
 	return r, nil

@@ -110,6 +110,9 @@ func (o auditOptions) validate() error {
 	if err := checkOutputDir("--output", o.Output); err != nil {
 		return err
 	}
+	if e := o.Engine.Engine; o.QMIA.On && e != "" && e != study.EngineLocal {
+		return usageErrorf("--qmia runs with --engine local only (its one regression model is not a work unit yet)")
+	}
 	if err := o.Engine.validate(); err != nil {
 		return err
 	}
@@ -169,9 +172,6 @@ func runAudit(ctx context.Context, o auditOptions, w io.Writer) (err error) {
 	if e := o.Engine.Engine; e != "" && e != study.EngineLocal {
 		if o.Reference.RefModels < 2 {
 			return usageErrorf("--engine %s runs reference models: give --ref-models 2 or more", e)
-		}
-		if o.QMIA.On {
-			return usageErrorf("--qmia runs with --engine local only (its one regression model is not a work unit yet)")
 		}
 		spec, err := o.spec()
 		if err != nil {

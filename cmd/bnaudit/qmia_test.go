@@ -102,6 +102,11 @@ func TestAuditQMIAAcceptance(t *testing.T) {
 	case !strings.Contains(cmp, "qmia does not beat LOSS here"):
 		t.Errorf("qmia (AUC %.3f) is not above LOSS (%.3f) and the report does not say why: %s", q.AUC.Estimate, auc[audit.AttackLoss].AUC.Estimate, cmp)
 	}
+	// The verdict gives the strongest attack's own counts.
+	if audit.StrongestAttack(rep.Variants[0].Attacks) == audit.AttackQMIA && !strings.Contains(rep.Verdict, "(qmia) reaches AUC") ||
+		strings.Contains(rep.Verdict, "(qmia)") && !strings.Contains(rep.Verdict, "on 1000 members vs 500 non-members") {
+		t.Errorf("verdict: %s", rep.Verdict)
+	}
 	// scores.csv: the fitting non-members have no qmia score.
 	f, err := os.Open(filepath.Join(out, "scores.csv"))
 	if err != nil {
@@ -143,4 +148,18 @@ func TestAuditQMIAAcceptance(t *testing.T) {
 		t.Errorf("reproduce_auc.py: %v\n%s", err, check)
 	}
 	t.Logf("reproduce_auc.py:\n%s", check)
+}
+
+// TestQMIAUsage: the quantile-regression attack's flags are checked before
+// any work, each refusal one line and exit 2.
+func TestQMIAUsage(t *testing.T) {
+	dir := t.TempDir()
+	audit := func(extra ...string) []string {
+		return append([]string{"audit", smallCNN, "--members", fmnist, "--nonmembers", fmnist, "--norm", "0.286/0.353", "-o", filepath.Join(dir, "rep")}, extra...)
+	}
+	wantUsage(t, "--qmia-fit must be a share in (0, 1), not 1", audit("--qmia", "--qmia-fit", "1")...)
+	wantUsage(t, "--qmia-fit must be a share in (0, 1), not 0", audit("--qmia", "--qmia-fit", "0")...)
+	wantUsage(t, "--qmia-epochs must be 1 or more", audit("--qmia", "--qmia-epochs", "0")...)
+	wantUsage(t, "--ref-models K (K ≥ 2) or --qmia", audit("--population", fmnist)...)
+	wantUsage(t, "--qmia runs with --engine local only", audit("--qmia", "--ref-models", "2", "--engine", "slurm")...)
 }
