@@ -27,6 +27,9 @@
 // The label-only attacks read the predicted label alone: GapScores
 // (correct or not) and AugmentationScores (the share of augmented queries,
 // Augment, labelled right).
+// The quantile-regression attack (QMIAScores) standardizes each sample's
+// hinge score (HingeScores) by the Gaussian a regression model, trained
+// in package study on non-members only, predicts for it.
 //
 // # Risk in the user's terms
 //

@@ -51,3 +51,28 @@ func ExampleBootstrapDifference() {
 	// AUC A 1.00, B 0.56, A−B 0.44
 	// interval of A−B excludes 0: true
 }
+
+// ExampleQMIAScores scores samples with the quantile-regression attack: each
+// sample's hinge score, placed in the Gaussian a regression (trained on
+// non-members only, in package study) predicts for it. Sample 1 has a low
+// hinge but an even lower predicted mean: it scores higher than sample 0.
+func ExampleQMIAScores() {
+	logits := []float32{
+		4, 1, 0, // label 0: hinge 3
+		0.5, 1, 0, // label 1: hinge 0.5
+	}
+	hinge, err := audit.HingeScores(logits, 3, []int{0, 1})
+	if err != nil {
+		panic(err)
+	}
+	// The regression's Gaussians, in standardized units (here the identity).
+	mu, logSigma := []float64{2, -1}, []float64{0, 0}
+	z, err := audit.QMIAScores(hinge, mu, logSigma, audit.Standardization{Shift: 0, Scale: 1})
+	if err != nil {
+		panic(err)
+	}
+	thr, _ := audit.QMIAThreshold(0.01)
+	fmt.Printf("hinge %v, z %v; member at level 1%% when z > %.3f\n", hinge, z, thr)
+	// Output:
+	// hinge [3 0.5], z [1 1.5]; member at level 1% when z > 2.326
+}

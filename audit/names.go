@@ -16,6 +16,9 @@ const (
 	AttackLiRAOffline = "lira_offline"
 	AttackRMIAOnline  = "rmia_online"
 	AttackRMIAOffline = "rmia_offline"
+	// The quantile-regression attack (reference-free: one regression
+	// model), run on request.
+	AttackQMIA = "qmia"
 )
 
 // Verdict codes (Report.VerdictCode).

@@ -153,6 +153,11 @@ type AttackReport struct {
 	// ROC is the curve, thinned for plotting (at most a few hundred points,
 	// always keeping the low-FPR end).
 	ROC []ROCPoint `json:"roc"`
+	// ModelsTrained is the attack's cost in models trained for it besides
+	// the audited one: the reference models of LiRA and RMIA, the one
+	// regression model of the quantile-regression attack; 0 (left out of
+	// report.json) for attacks that only query the audited model.
+	ModelsTrained int `json:"models_trained,omitempty"`
 }
 
 // BalancedAccuracy returns the balanced accuracy with its interval. A
@@ -234,7 +239,9 @@ type SampleTable struct {
 	Label   []int64
 	Member  []bool
 	Canary  []bool
-	// Scores maps an attack name to one score per sample.
+	// Scores maps an attack name to one score per sample; NaN marks a
+	// sample the attack does not score (the quantile-regression attack's
+	// fitting non-members), left out of its metrics.
 	Scores map[string][]float64
 	// Memorization is the Feldman–Zhang score (NaN where undefined).
 	Memorization []float64

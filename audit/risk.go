@@ -152,26 +152,31 @@ func RiskAtPriors(scores []float64, member []bool, targets, priors []float64, op
 
 // AddRiskAtPriors sets the risk at each prior of every attack of v on
 // members against non-members, from the per-sample table of the run the
-// attacks were measured on (its non-canary rows), at each attack's own
-// target FPRs.
+// attacks were measured on (its non-canary rows with a score: a NaN score
+// marks a row the attack did not score), at each attack's own target
+// FPRs.
 func AddRiskAtPriors(v *VariantReport, t *SampleTable, priors []float64, opt BootstrapOptions) error {
 	if t == nil {
 		return nil
-	}
-	var rows []int
-	for i := range t.Member {
-		if i >= len(t.Canary) || !t.Canary[i] {
-			rows = append(rows, i)
-		}
-	}
-	member := make([]bool, len(rows))
-	for j, i := range rows {
-		member[j] = t.Member[i]
 	}
 	for a := range v.Attacks {
 		att := &v.Attacks[a]
 		col, ok := t.Scores[att.Attack]
 		if !ok || len(col) != len(t.Member) {
+			continue
+		}
+		// The non-canary rows the attack scored (a NaN score: a row the
+		// attack leaves out, as the quantile-regression attack does with
+		// the non-members its regression was fitted on).
+		var rows []int
+		var member []bool
+		for i := range t.Member {
+			if (i >= len(t.Canary) || !t.Canary[i]) && !math.IsNaN(col[i]) {
+				rows = append(rows, i)
+				member = append(member, t.Member[i])
+			}
+		}
+		if !slices.Contains(member, true) || !slices.Contains(member, false) {
 			continue
 		}
 		var targets []float64
@@ -181,11 +186,7 @@ func AddRiskAtPriors(v *VariantReport, t *SampleTable, priors []float64, opt Boo
 		if len(targets) == 0 {
 			targets = DefaultTargetFPRs()
 		}
-		s := Pick(col, rows)
-		if slices.ContainsFunc(s, math.IsNaN) {
-			continue
-		}
-		risk, err := RiskAtPriors(s, member, targets, priors, opt)
+		risk, err := RiskAtPriors(Pick(col, rows), member, targets, priors, opt)
 		if err != nil {
 			return fmt.Errorf("audit: %s: %w", att.Attack, err)
 		}

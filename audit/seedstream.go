@@ -46,6 +46,10 @@ const (
 	// the training data (inserted) or holds it out, independently with
 	// probability ½, as the one-run ε bound assumes.
 	StreamCanaryInclusion
+	// StreamQMIA draws the quantile-regression attack's split of the
+	// non-members into the regression's fitting set and the scored set,
+	// then the seed its regression model trains with.
+	StreamQMIA
 	numSeedStreams
 )
 
@@ -55,16 +59,17 @@ var seedStreams = [numSeedStreams]struct {
 	name      string
 	salt, seq uint64
 }{
-	StreamBootstrap:       {"bootstrap", 0, 0x626e617564697400},        // "bnaudit\x00"
-	StreamSeedBootstrap:   {"seed bootstrap", 0x68696572, 0x61726368},  // "hier", "arch"
-	StreamGradRatio:       {"gradient-norm ratio", 0x67726174, 0},      // "grat"
-	StreamReferenceHalves: {"reference halves", 0x726566, 0},           // "ref"
-	StreamTypicalMembers:  {"typical members", 0x67726164, 0x6e6f726d}, // "grad", "norm"
-	StreamInBatchShuffle:  {"in-batch shuffle", 0x696e62, 0x6d6978},    // "inb", "mix"
-	StreamCanaries:        {"canaries", 0x63616e617279, 0x6f6f64},      // "canary", "ood"
-	StreamNoiseCanaries:   {"noise canaries", 0x6e6f697365, 0x63616e},  // "noise", "can"
-	StreamAugmentations:   {"augmentations", 0x617567, 0x6d656e74},     // "aug", "ment"
+	StreamBootstrap:       {"bootstrap", 0, 0x626e617564697400},         // "bnaudit\x00"
+	StreamSeedBootstrap:   {"seed bootstrap", 0x68696572, 0x61726368},   // "hier", "arch"
+	StreamGradRatio:       {"gradient-norm ratio", 0x67726174, 0},       // "grat"
+	StreamReferenceHalves: {"reference halves", 0x726566, 0},            // "ref"
+	StreamTypicalMembers:  {"typical members", 0x67726164, 0x6e6f726d},  // "grad", "norm"
+	StreamInBatchShuffle:  {"in-batch shuffle", 0x696e62, 0x6d6978},     // "inb", "mix"
+	StreamCanaries:        {"canaries", 0x63616e617279, 0x6f6f64},       // "canary", "ood"
+	StreamNoiseCanaries:   {"noise canaries", 0x6e6f697365, 0x63616e},   // "noise", "can"
+	StreamAugmentations:   {"augmentations", 0x617567, 0x6d656e74},      // "aug", "ment"
 	StreamCanaryInclusion: {"canary inclusion", 0x696e636c, 0x636f696e}, // "incl", "coin"
+	StreamQMIA:            {"qmia", 0x716d6961, 0x666974},               // "qmia", "fit"
 }
 
 // Rand returns the stream's generator under seed: PCG(seed ^ salt, seq).

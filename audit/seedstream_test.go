@@ -40,6 +40,7 @@ func TestSeedStreamValues(t *testing.T) {
 		{StreamInBatchShuffle, 0x696e62, 0x6d6978, false},
 		{StreamCanaries, 0x63616e617279, 0x6f6f64, false},
 		{StreamNoiseCanaries, 0x6e6f697365, 0x63616e, false},
+		{StreamQMIA, 0x716d6961, 0x666974, false},
 	} {
 		const seed = 12345
 		r := c.s.Rand(seed)

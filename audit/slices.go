@@ -27,8 +27,9 @@ type SliceInput struct {
 }
 
 // ComputeSlices reports the attack per class, on canaries vs the other
-// samples, and on correctly vs incorrectly classified samples. A slice with
-// fewer than 10 members or non-members is left out.
+// samples, and on correctly vs incorrectly classified samples, over the
+// samples it scored (a NaN score marks one it did not). A slice with fewer
+// than 10 members or non-members is left out.
 func ComputeSlices(in SliceInput, opt BootstrapOptions) ([]SliceReport, error) {
 	n := len(in.Scores)
 	if len(in.Member) != n || len(in.Label) != n || (in.Correct != nil && len(in.Correct) != n) || (in.Canary != nil && len(in.Canary) != n) {
@@ -41,7 +42,7 @@ func ComputeSlices(in SliceInput, opt BootstrapOptions) ([]SliceReport, error) {
 		var m []bool
 		pos, neg := 0, 0
 		for i := 0; i < n; i++ {
-			if keep(i) {
+			if keep(i) && !math.IsNaN(in.Scores[i]) { // NaN: a row the attack did not score
 				s, m = append(s, in.Scores[i]), append(m, in.Member[i])
 				if in.Member[i] {
 					pos++

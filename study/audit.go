@@ -57,6 +57,9 @@ type AuditConfig struct {
 	// audit whose reference models ran as work units); missing ones are a
 	// *MissingError.
 	Gather bool
+	// QMIA, when set, adds the quantile-regression attack: one regression
+	// model fitted on part of the non-members (or on Population).
+	QMIA *QMIAConfig
 }
 
 // prepareAudit checks an audit's inputs: the model must be a classifier
@@ -71,8 +74,13 @@ func prepareAudit(cfg AuditConfig) (AuditConfig, []string, *dataset.Dataset, err
 	if _, err := LiRAVarianceFor(cfg.LiRAVariance, cfg.References); err != nil {
 		return cfg, nil, nil, err
 	}
-	if cfg.Population != nil && cfg.References == 0 {
-		return cfg, nil, nil, fmt.Errorf("study: a population serves reference models; give a number of them (--ref-models) too: %w", audit.ErrInvalidInput)
+	if cfg.Population != nil && cfg.References == 0 && cfg.QMIA == nil {
+		return cfg, nil, nil, fmt.Errorf("study: a population serves reference models or the quantile-regression attack; give a number of reference models (--ref-models) or --qmia too: %w", audit.ErrInvalidInput)
+	}
+	if cfg.QMIA != nil {
+		if _, err := cfg.QMIA.withDefaults(); err != nil {
+			return cfg, nil, nil, err
+		}
 	}
 	model, notes, err := PrepareClassifier(cfg.Model, cfg.Members, cfg.NonMembers, cfg.Population)
 	if err != nil {
@@ -131,7 +139,13 @@ func Audit(ctx context.Context, cfg AuditConfig) (*audit.Report, error) {
 	perSample, _ := LiRAVarianceFor(cfg.LiRAVariance, cfg.References) // checked by prepareAudit
 	ec := ExperimentConfig{Name: "audited", Members: cfg.Members, NonMembers: cfg.NonMembers,
 		Bootstrap: cfg.Bootstrap, Session: cfg.Session, Cache: cfg.Cache, Augmentations: cfg.Augmentations}
+	if cfg.QMIA != nil {
+		ec.qmia = &qmiaRun{cfg: *cfg.QMIA, population: cfg.Population}
+	}
 	refNote := "Reference-model attacks (LiRA, RMIA) were not run (no --ref-models); the AUCs here are those of the threshold attacks (loss, confidence, entropy, modified entropy), which underestimate the strongest attacks at low FPR."
+	if cfg.QMIA != nil {
+		refNote = "Reference-model attacks (LiRA, RMIA) were not run (no --ref-models); the AUCs here are those of the threshold attacks (loss, confidence, entropy, modified entropy) and of the one-model quantile-regression attack (qmia), which may underestimate the strongest attacks at low FPR."
+	}
 	if cfg.References > 0 {
 		ref, err := TrainReferences(ctx, auditReferences(cfg, pop))
 		if err != nil {
@@ -197,10 +211,10 @@ func Audit(ctx context.Context, cfg AuditConfig) (*audit.Report, error) {
 	r := &audit.Report{Schema: audit.ReportSchema, Tool: "bnaudit", Created: time.Now().UTC().Format(time.RFC3339), Command: cfg.Command,
 		Seed: cfg.Bootstrap.Seed, Kind: "audit", Variants: []audit.VariantReport{v}, Samples: res.Samples, Definitions: Definitions(),
 		VerdictCode: audit.VerdictNotApplicable, ReferenceArch: refArch}
-	best, bestName := 0.0, ""
+	best := audit.AttackReport{Members: cfg.Members.Len(), NonMembers: cfg.NonMembers.Len()}
 	for _, a := range v.Attacks {
-		if a.AUC.Estimate > best {
-			best, bestName = a.AUC.Estimate, a.Attack
+		if a.AUC.Estimate > best.AUC.Estimate {
+			best = a // its own counts: qmia scores part of the non-members
 		}
 	}
 	bnNote, compare := "", "bnaudit compare"
@@ -208,8 +222,8 @@ func Audit(ctx context.Context, cfg AuditConfig) (*audit.Report, error) {
 		bnNote, compare = " (BN may have been folded into its convolutions on export: see the notes)", "bnaudit compare on an export that keeps BN (PRESERVE or TRAINING)"
 	}
 	r.Verdict = fmt.Sprintf("Audit of %s: the strongest attack (%s) reaches AUC %.3f on %d members vs %d non-members; the model has %d BatchNorm layer(s)%s. Use %s to measure what BatchNorm contributes.",
-		cfg.Model.Name, bestName, best, cfg.Members.Len(), cfg.NonMembers.Len(), v.BatchNorms, bnNote, compare)
-	r.Notes = append(append(append(r.Notes, notes...), archNotes...), refNote)
+		cfg.Model.Name, best.Attack, best.AUC.Estimate, best.Members, best.NonMembers, v.BatchNorms, bnNote, compare)
+	r.Notes = append(append(append(append(r.Notes, notes...), archNotes...), refNote), res.notes...)
 	recordRefModels(r, cfg.References, false)
 	return r, nil
 }

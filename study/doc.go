@@ -1,7 +1,8 @@
 // Package study holds bnaudit's workflows that train and evaluate models:
 // the BN comparison of a model's ablated variants (Compare), the audit of
 // a trained, possibly third-party model (Audit), reference models for
-// LiRA, RMIA and Feldman–Zhang (TrainReferences), inserted and held-out
+// LiRA, RMIA and Feldman–Zhang (TrainReferences), the quantile-regression
+// attack's regression model (AuditConfig.QMIA), inserted and held-out
 // canaries (MakeCanaries, RelabeledCanaries, NoiseCanaries), and the
 // caches of logits and gradient norms keyed by model and data hash.
 //

@@ -60,6 +60,8 @@ type ExperimentConfig struct {
 	// rmiaZ, when set, is RMIA's population (else the non-canary
 	// non-members).
 	rmiaZ *audit.RMIAData
+	// qmia, when set, adds the quantile-regression attack (audits only).
+	qmia *qmiaRun
 }
 
 // ExperimentResult is a trained variant with its measurements.
@@ -78,6 +80,8 @@ type ExperimentResult struct {
 	// Fallbacks are the trainer's notes on session rewrites ONNX Runtime
 	// refused (the run trained on the standard graph instead).
 	Fallbacks []string
+	// notes explain attacks that need them in the report (qmia).
+	notes []string
 }
 
 // threshold attacks run on every model, with their names in reports.
@@ -346,10 +350,16 @@ func Measure(ctx context.Context, m *onnxio.Model, cfg ExperimentConfig) (*Exper
 			return nil, err
 		}
 	}
+	var notes []string
+	if cfg.qmia != nil {
+		if notes, err = addQMIAAttack(ctx, m, cfg, &v, table); err != nil {
+			return nil, err
+		}
+	}
 	if err := finishVariant(&v, table, bs); err != nil {
 		return nil, err
 	}
-	return &ExperimentResult{Variant: v, Samples: table, TypicalGradNorms: typicalNorms}, nil
+	return &ExperimentResult{Variant: v, Samples: table, TypicalGradNorms: typicalNorms, notes: notes}, nil
 }
 
 // addReferenceAttacks runs LiRA, RMIA and Feldman–Zhang with reference
@@ -401,12 +411,14 @@ func addReferenceAttacks(v *audit.VariantReport, t *audit.SampleTable, ref *Refe
 		if err != nil {
 			return err
 		}
+		rep.ModelsTrained = len(ref.Phi)
 		v.Attacks = append(v.Attacks, rep)
 		if len(can) > 0 {
 			rep, err := audit.NewAttackReport(name, audit.Pick(scores[name], can), memberOf(can), bs)
 			if err != nil {
 				return err
 			}
+			rep.ModelsTrained = len(ref.Phi)
 			v.CanaryAttacks = append(v.CanaryAttacks, rep)
 		}
 		t.Scores[name] = scores[name]

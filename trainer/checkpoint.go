@@ -58,6 +58,7 @@ func fingerprint(m *onnxio.Model, cfg Config) string {
 	n := cfg.Train.Norm()
 	fmt.Fprintf(h, "|norm %v %v|epochs %d batch %d opt %+v lr %v sched %s ls %v aug %+v seed %d init %s",
 		n.Mean, n.Std, cfg.Epochs, cfg.Batch, cfg.Optimizer, cfg.LR, cfg.Schedule, cfg.LabelSmoothing, cfg.Augment, cfg.Seed, cfg.Init)
+	h.Write([]byte(cfg.lossFingerprint()))
 	return hex.EncodeToString(h.Sum(nil))
 }
 

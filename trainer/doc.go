@@ -1,6 +1,7 @@
 // Package trainer trains ONNX models with ONNX graphs: it writes a model's
-// whole training step — forward pass, softmax cross-entropy, backward pass
-// and optimizer update — as one standard ONNX graph, and runs it on ONNX
+// whole training step — forward pass, softmax cross-entropy (or, for a
+// regression, the Gaussian NLL of float targets: Loss), backward pass and
+// optimizer update — as one standard ONNX graph, and runs it on ONNX
 // Runtime (package onnxio/ort), on CPU or GPU.
 //
 // # Graphs

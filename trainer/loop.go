@@ -122,6 +122,7 @@ type trainer struct {
 	xbuf        map[int][]float32
 	x, y        map[int]*ort.Value
 	ybuf        map[int][]int64
+	targets     map[int]*ort.Value // float targets of a regression, by batch size
 	masks       map[string]map[int]*ort.Value
 	lr, stepIn  *ort.Value // 0-d inputs, set before every step
 	fingerprint string
@@ -150,7 +151,7 @@ func newTrainer(src *onnxio.Model, cfg Config) (_ *trainer, err error) {
 	t := &trainer{cfg: cfg, src: src, state: map[string][]float32{}, next: map[string][]float32{},
 		cur: map[string]*ort.Value{}, nxt: map[string]*ort.Value{},
 		xbuf: map[int][]float32{}, x: map[int]*ort.Value{}, y: map[int]*ort.Value{},
-		ybuf: map[int][]int64{}, masks: map[string]map[int]*ort.Value{}}
+		ybuf: map[int][]int64{}, masks: map[string]map[int]*ort.Value{}, targets: map[int]*ort.Value{}}
 	defer func() {
 		if err != nil {
 			t.close()
@@ -167,7 +168,7 @@ func newTrainer(src *onnxio.Model, cfg Config) (_ *trainer, err error) {
 		t.perEpoch++
 	}
 	t.totalSteps = t.perEpoch * cfg.Epochs
-	sc := StepConfig{Batch: t.full, Optimizer: cfg.Optimizer, LabelSmoothing: cfg.LabelSmoothing}
+	sc := StepConfig{Batch: t.full, Optimizer: cfg.Optimizer, LabelSmoothing: cfg.LabelSmoothing, Loss: cfg.Loss}
 	g, err := BuildStep(src, sc)
 	if err != nil {
 		return nil, err
@@ -177,7 +178,11 @@ func newTrainer(src *onnxio.Model, cfg Config) (_ *trainer, err error) {
 		return nil, err
 	}
 	t.classes = int(g.Shapes[g.Logits][1])
-	if err := cfg.Train.CheckLabels(t.classes); err != nil {
+	labelRange := t.classes
+	if cfg.regression() {
+		labelRange = t.classes / 2 // the labels choose a (μ, r) pair
+	}
+	if err := cfg.Train.CheckLabels(labelRange); err != nil {
 		return nil, err
 	}
 	if cfg.Test != nil {
@@ -267,7 +272,7 @@ func (t *trainer) close() {
 			v.Destroy()
 		}
 	}
-	for _, m := range []map[int]*ort.Value{t.x, t.y} {
+	for _, m := range []map[int]*ort.Value{t.x, t.y, t.targets} {
 		for _, v := range m {
 			v.Destroy()
 		}
@@ -472,6 +477,11 @@ func (t *trainer) trainStep(ctx context.Context) error {
 		return err
 	}
 	in := map[string]*ort.Value{s.g.Input: x, NameLabels: y, NameLR: t.lr, NameStep: t.stepIn}
+	if t.cfg.regression() {
+		if in[NameTargets], err = t.targetTensor(idx); err != nil {
+			return err
+		}
+	}
 	out := map[string]*ort.Value{}
 	for _, name := range t.persistent {
 		in[name] = t.cur[name]
@@ -514,7 +524,7 @@ func (t *trainer) trainStep(ctx context.Context) error {
 			return fmt.Errorf("trainer: the loss became %v at step %d (epoch %d); lower the learning rate", l, t.globalStep+1, t.epoch+1)
 		}
 		t.acc.LossSum += l
-		if argmax(logits[i*t.classes:(i+1)*t.classes]) == int(t.ybuf[b][i]) {
+		if !t.cfg.regression() && argmax(logits[i*t.classes:(i+1)*t.classes]) == int(t.ybuf[b][i]) {
 			t.acc.Correct++
 		}
 	}

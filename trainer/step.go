@@ -14,6 +14,7 @@ import (
 // Names of the step graph's interface (the README's training-step contract).
 const (
 	NameLabels        = "labels"
+	NameTargets       = "targets"
 	NameLR            = "lr"
 	NameStep          = "step"
 	NameStepNext      = "step.next"
@@ -74,6 +75,10 @@ type StepConfig struct {
 	Optimizer Optimizer
 	// LabelSmoothing ε of the cross-entropy loss.
 	LabelSmoothing float32
+	// Loss is the loss the step ends in ("": LossCrossEntropy). With
+	// LossGaussianNLL the graph takes float targets (input "targets", [N])
+	// besides the labels.
+	Loss Loss
 	// WithGrads adds each parameter's gradient as output P.grad.
 	WithGrads bool
 }
@@ -353,8 +358,9 @@ func (p *modelPlan) declareInterface(b *builder) {
 }
 
 // BuildStep writes the training step of a model: forward with batch
-// statistics, softmax cross-entropy, backward, optimizer update and
-// running-statistics update, as one ONNX graph under the naming contract.
+// statistics, the loss (softmax cross-entropy, or the Gaussian NLL of
+// cfg.Loss), backward, optimizer update and running-statistics update, as
+// one ONNX graph under the naming contract.
 func BuildStep(m *onnxio.Model, cfg StepConfig) (g *Graph, err error) {
 	defer finishBuild(m, &err)
 	if cfg.Batch <= 0 {
@@ -364,6 +370,12 @@ func BuildStep(m *onnxio.Model, cfg StepConfig) (g *Graph, err error) {
 	case "sgd", "adamw":
 	default:
 		return nil, fmt.Errorf("trainer: unknown optimizer %q (want sgd or adamw)", cfg.Optimizer.Kind)
+	}
+	if err := cfg.Loss.check(); err != nil {
+		return nil, err
+	}
+	if cfg.Loss == LossGaussianNLL && cfg.LabelSmoothing != 0 {
+		return nil, fmt.Errorf("trainer: label smoothing applies to the cross-entropy loss, not to %s", cfg.Loss)
 	}
 	p, err := planModel(m, cfg.Batch)
 	if err != nil {
@@ -377,13 +389,23 @@ func BuildStep(m *onnxio.Model, cfg StepConfig) (g *Graph, err error) {
 	b.declare(NameLR, &value{shape: []int64{}, dtype: onnxio.TypeFloat})
 	b.declare(NameStep, &value{shape: []int64{}, dtype: onnxio.TypeFloat})
 	tape, statNext := p.forward(b, true, true, g)
-	tape = append(tape, b.emitCrossEntropy(p.output, NameLabels, cfg.LabelSmoothing, NameLoss, NamePerSampleLoss))
+	var dataInputs []string
+	switch cfg.Loss {
+	case "", LossCrossEntropy:
+		tape = append(tape, b.emitCrossEntropy(p.output, NameLabels, cfg.LabelSmoothing, NameLoss, NamePerSampleLoss))
+	case LossGaussianNLL:
+		b.declare(NameTargets, &value{shape: []int64{int64(cfg.Batch)}, dtype: onnxio.TypeFloat})
+		tape = append(tape, b.emitGaussianNLL(p.output, NameLabels, NameTargets, NameLoss, NamePerSampleLoss))
+		dataInputs = append(dataInputs, NameTargets)
+	}
 	grads := b.backward(tape, NameLoss, "", g.Params)
 
 	// Optimizer and the interface outputs.
 	b.scope = "optimizer"
 	var inputs, outputs []string
-	inputs = append(inputs, p.input, NameLabels, NameLR, NameStep)
+	inputs = append(inputs, p.input, NameLabels)
+	inputs = append(inputs, dataInputs...)
+	inputs = append(inputs, NameLR, NameStep)
 	inputs = append(inputs, g.Masks...)
 	outputs = append(outputs, NameLoss, NamePerSampleLoss, p.output)
 	lr := NameLR

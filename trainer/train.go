@@ -68,7 +68,14 @@ type Config struct {
 	Schedule    Schedule
 	// LabelSmoothing of the cross-entropy loss.
 	LabelSmoothing float32
-	Augment        Augment
+	// Loss is the loss trained ("": LossCrossEntropy). With
+	// LossGaussianNLL, Targets holds one float target per training sample,
+	// Targets[i] belonging to Train's sample i; Train's labels choose each
+	// sample's (μ, r) pair of the output. Training accuracy is then not
+	// measured (EpochStats.TrainAcc is 0).
+	Loss    Loss
+	Targets []float32
+	Augment Augment
 	// Seed decides initialization, data order, augmentation and dropout.
 	Seed uint64
 	// Session configures ONNX Runtime (threads, device) and, on the CPU,
@@ -225,6 +232,9 @@ func (cfg *Config) check() error {
 		return fmt.Errorf("trainer: crop padding %d", cfg.Augment.Crop)
 	case !(cfg.StopAtTrainAcc >= 0 && cfg.StopAtTrainAcc <= 1):
 		return fmt.Errorf("trainer: the training accuracy to stop at must be in [0, 1], not %v", cfg.StopAtTrainAcc)
+	}
+	if err := cfg.checkLoss(); err != nil {
+		return err
 	}
 	if cfg.Schedule == "" {
 		cfg.Schedule = Constant

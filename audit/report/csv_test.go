@@ -208,18 +208,39 @@ func TestReproduceAUCScript(t *testing.T) {
 		neg[i] = -l
 	}
 	s.Scores["loss"], s.Scores["confidence"] = neg, conf
+	// A quantile-regression column: every third non-member was used to fit
+	// the regression and has no score (NaN, an empty cell); the script
+	// must leave those rows out and find the report's counts.
+	qm := make([]float64, n)
+	for i := range qm {
+		qm[i] = conf[i] - loss[i]/3
+		if !s.Member[i] && i%3 == 0 {
+			qm[i] = math.NaN()
+		}
+	}
+	s.Scores[audit.AttackQMIA] = qm
 	attacks := func(canary bool) []audit.AttackReport {
 		var out []audit.AttackReport
-		for _, name := range []string{"loss", "confidence"} {
+		names := []string{"loss", "confidence"}
+		if !canary {
+			names = append(names, audit.AttackQMIA)
+		}
+		for _, name := range names {
 			var sc []float64
 			var m []bool
+			mem, non := 0, 0
 			for i := range n {
-				if s.Canary[i] == canary {
+				if s.Canary[i] == canary && !math.IsNaN(s.Scores[name][i]) {
 					sc, m = append(sc, s.Scores[name][i]), append(m, s.Member[i])
+					if s.Member[i] {
+						mem++
+					} else {
+						non++
+					}
 				}
 			}
 			auc := mannWhitneyAUC(sc, m)
-			out = append(out, audit.AttackReport{Attack: name, AUC: iv(auc, auc, auc)})
+			out = append(out, audit.AttackReport{Attack: name, Members: mem, NonMembers: non, AUC: iv(auc, auc, auc)})
 		}
 		return out
 	}
@@ -240,8 +261,16 @@ func TestReproduceAUCScript(t *testing.T) {
 			checks++
 		}
 	}
-	if got := checks; got != 6 {
-		t.Errorf("reproduce_auc.py made %d checks, want 6 (2 attacks, 2 blocks, 2 raw loss):\n%s", got, out)
+	if got := checks; got != 7 {
+		t.Errorf("reproduce_auc.py made %d checks, want 7 (2 attacks, 2 blocks, 2 raw loss, qmia on members):\n%s", got, out)
+	}
+	// A count that differs from the rows scored fails the script.
+	r.Variants[0].Attacks[2].NonMembers++
+	if err := Write(dir, r); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(py, filepath.Join("..", "testdata", "reproduce_auc.py"), dir).CombinedOutput(); err == nil || !strings.Contains(string(out), "DIFF") {
+		t.Errorf("reproduce_auc.py accepted a report whose qmia count is off: %v\n%s", err, out)
 	}
 	t.Logf("reproduce_auc.py:\n%s", out)
 }

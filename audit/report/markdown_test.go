@@ -5,8 +5,11 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/bnaudit/bnaudit/audit"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -196,5 +199,30 @@ func TestMarkdownAttacksWithoutBalancedAccuracy(t *testing.T) {
 	}
 	if strings.Contains(md, "balanced accuracy") || strings.Contains(md, "0.576") {
 		t.Error("report.md shows the balanced accuracy")
+	}
+}
+
+// TestAttackTableCost: the attack table gains a "models trained" column
+// when some attack trained models of its own: the quantile-regression
+// attack's one model, LiRA's reference models (from the variant's count
+// when the attack does not record it), 0 for the threshold attacks.
+func TestAttackTableCost(t *testing.T) {
+	atts := []audit.AttackReport{
+		{Attack: audit.AttackLoss},
+		{Attack: audit.AttackLiRAOnline},
+		{Attack: audit.AttackQMIA, ModelsTrained: 1},
+	}
+	tb := attackTable(atts, 8)
+	last := len(tb.Header) - 1
+	if tb.Header[last] != "models trained" {
+		t.Fatalf("header %q", tb.Header)
+	}
+	for i, want := range []string{"0", "8", "1"} {
+		if got := tb.Rows[i][last]; got != want {
+			t.Errorf("%s: %s models trained, want %s", atts[i].Attack, got, want)
+		}
+	}
+	if tb := attackTable(atts[:1], 0); slices.Contains(tb.Header, "models trained") {
+		t.Errorf("threshold attacks alone got a cost column: %q", tb.Header)
 	}
 }

@@ -233,12 +233,22 @@ func comparisonTable(cs []audit.Comparison) table {
 const balancedAccCol = 5
 
 // attackTable lists every attack with its AUC, advantage, balanced
-// accuracy and TPR at each target FPR measured.
-func attackTable(atts []audit.AttackReport) table {
+// accuracy, TPR at each target FPR measured and, when some attack trained
+// models of its own, each one's cost in models trained (refModels: the
+// variant's reference models, for reports that predate
+// AttackReport.ModelsTrained).
+func attackTable(atts []audit.AttackReport, refModels int) table {
 	targets := targetFPRs(atts)
 	t := table{Header: []string{"attack", "members", "non-members", "AUC", "advantage", "balanced accuracy"}}
 	for _, f := range targets {
 		t.Header = append(t.Header, "TPR@"+fmtPercent(f)+" FPR")
+	}
+	costs := false // the cost column, when some attack trained models
+	for _, a := range atts {
+		costs = costs || modelsTrained(a, refModels) > 0
+	}
+	if costs {
+		t.Header = append(t.Header, "models trained")
 	}
 	for _, a := range atts {
 		row := []string{a.Attack, strconv.Itoa(a.Members), strconv.Itoa(a.NonMembers), fmtInterval(a.AUC), fmtInterval(a.Advantage), fmtBalanced(a)}
@@ -249,9 +259,26 @@ func attackTable(atts []audit.AttackReport) table {
 				row = append(row, notAvailable)
 			}
 		}
+		if costs {
+			row = append(row, strconv.Itoa(modelsTrained(a, refModels)))
+		}
 		t.Rows = append(t.Rows, row)
 	}
 	return t
+}
+
+// modelsTrained is an attack's cost in models trained for it; a report
+// written before the cost was recorded gives LiRA and RMIA the variant's
+// reference models.
+func modelsTrained(a audit.AttackReport, refModels int) int {
+	if a.ModelsTrained > 0 {
+		return a.ModelsTrained
+	}
+	switch a.Attack {
+	case audit.AttackLiRAOnline, audit.AttackLiRAOffline, audit.AttackRMIAOnline, audit.AttackRMIAOffline:
+		return refModels
+	}
+	return 0
 }
 
 // buildVariant lays out one variant's details.
@@ -280,8 +307,8 @@ func buildVariant(vr *audit.VariantReport) variantView {
 	fit("test loss", vr.TestLoss)
 
 	vv.PerSeed = perSeedTable(vr.PerSeed)
-	vv.Attacks = attackTable(vr.Attacks)
-	vv.CanaryAttacks = attackTable(vr.CanaryAttacks)
+	vv.Attacks = attackTable(vr.Attacks, vr.RefModels)
+	vv.CanaryAttacks = attackTable(vr.CanaryAttacks, vr.RefModels)
 	vv.Risk, vv.Meaning = riskTable(vr.Attacks), meaningLine(vr)
 	if g := vr.Memorization; g != nil {
 		vv.Memorization = table{
@@ -327,7 +354,7 @@ func sliceTable(sl []audit.SliceReport) (table, string) {
 			shared = ""
 		}
 	}
-	t := attackTable(atts)
+	t := attackTable(atts, 0) // no cost column: a slice's cost is its attack's
 	if t.Empty() {
 		return t, ""
 	}

@@ -11,8 +11,13 @@ canaries (rows with canary = 1). A comparison of several runs also has
 each run's own files under samples/ (listed in report.json's
 sample_files); every one of them is checked against its variant's AUCs
 (per_seed[seed] when the variant has several seeds).
-It also recomputes the LOSS attack from the raw loss in signals.npz. Exits 1
-when any AUC differs from the report's by 0.0005 or more (three decimals).
+It also recomputes the LOSS attack from the raw loss in signals.npz. A row
+whose score is empty (NaN) is one the attack did not score -- the
+quantile-regression attack (qmia) leaves out the non-members its
+regression was fitted on -- and is left out of that attack's AUC; the
+members and non-members left must be as many as the report says the AUC
+rests on. Exits 1 when any AUC differs from the report's by 0.0005 or more
+(three decimals), or a count differs.
 
 usage: /usr/bin/python3 audit/testdata/reproduce_auc.py REPORT_DIR
 """
@@ -30,13 +35,25 @@ bad = 0
 checked = 0
 
 
-def check(name, want, scores, labels):
+def check(name, want, scores, labels, counts=None):
+    """counts: the (members, non-members) the report says the AUC rests on."""
     global bad, checked
     got = roc_auc_score(labels, scores)
     ok = abs(got - want) < 5e-4
+    extra = ""
+    if counts is not None:
+        have = (int(np.sum(labels)), int(np.sum(~labels)))
+        if have != tuple(counts):
+            ok = False
+            extra = "  rows %d+%d, report %d+%d" % (have + tuple(counts))
     bad += not ok
     checked += 1
-    print("%-4s %-44s report %.4f  recomputed %.4f" % ("ok" if ok else "DIFF", name, want, got))
+    print("%-4s %-44s report %.4f  recomputed %.4f%s" % ("ok" if ok else "DIFF", name, want, got, extra))
+
+
+def number(v):
+    """A scores.csv cell: empty is NaN (a row the attack did not score)."""
+    return float(v) if v != "" else float("nan")
 
 
 def run_aucs(variant, seed):
@@ -58,8 +75,10 @@ def check_run(label, variant, seed, scores_path, signals_path):
     for block, sel, attacks in (("members", ~canary, attacks), ("canaries", canary, canary_attacks)):
         for a in attacks:
             col = "score_" + a["attack"]
-            scores = np.array([float(r[col]) for r in rows])[sel]
-            check("%s %s/%s (csv)" % (label, block, a["attack"]), a["auc"]["estimate"], scores, member[sel])
+            scores = np.array([number(r[col]) for r in rows])[sel]
+            scored = ~np.isnan(scores)
+            check("%s %s/%s (csv)" % (label, block, a["attack"]), a["auc"]["estimate"], scores[scored], member[sel][scored],
+                  (a["members"], a["non_members"]) if a.get("members") and a.get("non_members") else None)
             if a["attack"] == "loss":
                 check("%s %s/loss (npz raw loss)" % (label, block), a["auc"]["estimate"], -sig["loss"][sel], sig["member"][sel])
 

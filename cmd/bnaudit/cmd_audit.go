@@ -28,17 +28,17 @@ func auditDataFlags() []cli.Flag {
 		&cli.StringFlag{Name: "norm", Usage: "normalization MEAN/STD the model expects (required for raw image data; e.g. 0.2860/0.3530)"},
 	}
 	flags = append(flags, referenceFlags("members ∪ non-members ∪ population")...)
-	return append(flags,
-		&cli.StringFlag{Name: "population", Usage: "more data from the same distribution, neither member nor audited non-member: reference models also train on it and RMIA compares against it (needs --ref-models)"},
+	return append(append(flags,
+		&cli.StringFlag{Name: "population", Usage: "more data from the same distribution, neither member nor audited non-member: reference models also train on it and RMIA compares against it, and qmia fits its regression on it (needs --ref-models or --qmia)"},
 		&cli.StringFlag{Name: "population-split", Value: "train", Usage: "split of an IDX folder given as --population"},
 		&cli.StringFlag{Name: "ref-arch", Usage: "reference models: train them on this export of the audited network instead of MODEL's architecture (e.g. the PRESERVE export of a model whose BN was folded on export); same input and classes, weights re-drawn"},
 		&cli.IntFlag{Name: "ref-epochs", Value: 10, Usage: "reference models: epochs"},
 		&cli.IntFlag{Name: "ref-batch", Value: 64, Usage: "reference models: batch size"},
 		&cli.Float64Flag{Name: "ref-lr", Value: 0.02, Usage: fmt.Sprintf("reference models: learning rate (SGD, momentum %g, cosine)", defaultMomentum)},
-		seedFlag("seed of the bootstrap"),
+		seedFlag("seed of the bootstrap, and of the qmia split and regression"),
 		priorFlag(),
 		augmentationsFlag(),
-	)
+	), qmiaFlags()...)
 }
 
 func auditCommand() *cli.Command {
@@ -50,7 +50,9 @@ func auditCommand() *cli.Command {
 			"training samples (--members) against unseen ones (--nonmembers), reports AUC, advantage and\n" +
 			"TPR at 0.1% and 1% FPR with 95% bootstrap intervals, and the BN layers found. With --ref-models K\n" +
 			"it trains K reference models of the same architecture (--jobs at a time; cached in OUTPUT) for LiRA,\n" +
-			"RMIA and Feldman–Zhang memorization; --population adds data neither member nor audited. Reports\n" +
+			"RMIA and Feldman–Zhang memorization; --population adds data neither member nor audited. --qmia adds\n" +
+			"the quantile-regression attack: one regression model fitted on part of the non-members (those are\n" +
+			"not scored) or on --population. Reports\n" +
 			"slices (per class, correct/incorrect) and the most exposed members. Writes report.json,\n" +
 			"report.md, report.html, scores.csv and signals.npz to --output.\n\n" + exitCodesHelp,
 		Flags: append(append(auditDataFlags(), outputFlag("report folder (required)"),
@@ -78,6 +80,8 @@ type auditOptions struct {
 	// Augmentations > 0 adds the data-augmentation attack.
 	Priors        []float64
 	Augmentations int
+	// QMIA adds the quantile-regression attack.
+	QMIA qmiaOptions
 	// Output is the report folder; reference models and the logits cache
 	// are kept there ("": nowhere).
 	Output string
@@ -96,7 +100,7 @@ func readAudit(c *cli.Context) auditOptions {
 		Population: c.String("population"), PopulationSplit: c.String("population-split"),
 		Reference: readReference(c), RefArch: c.String("ref-arch"), RefEpochs: c.Int("ref-epochs"), RefBatch: c.Int("ref-batch"), RefLR: c.Float64("ref-lr"),
 		Seed: c.Uint64("seed"), Output: c.String("output"), Command: command(), Priors: c.Float64Slice("prior"),
-		Augmentations: c.Int("augmentations"), Engine: readEngine(c), Resume: c.Bool("resume")}
+		Augmentations: c.Int("augmentations"), QMIA: readQMIA(c), Engine: readEngine(c), Resume: c.Bool("resume")}
 }
 
 func (o auditOptions) validate() error {
@@ -108,6 +112,9 @@ func (o auditOptions) validate() error {
 	}
 	if err := checkOutputDir("--output", o.Output); err != nil {
 		return err
+	}
+	if e := o.Engine.Engine; o.QMIA.On && e != "" && e != study.EngineLocal {
+		return usageErrorf("--qmia runs with --engine local only (its one regression model is not a work unit yet)")
 	}
 	if err := o.Engine.validate(); err != nil {
 		return err
@@ -123,8 +130,11 @@ func (o auditOptions) validateData() error {
 	if o.Norm == "" {
 		return usageErrorf("auditing needs --norm MEAN/STD: the normalization the model was trained with")
 	}
-	if o.Population != "" && o.Reference.RefModels < 2 {
-		return usageErrorf("--population serves reference models: add --ref-models K (K ≥ 2)")
+	if o.Population != "" && o.Reference.RefModels < 2 && !o.QMIA.On {
+		return usageErrorf("--population serves reference models and qmia: add --ref-models K (K ≥ 2) or --qmia")
+	}
+	if err := o.QMIA.validate(); err != nil {
+		return err
 	}
 	if err := o.Reference.validate(); err != nil {
 		return err
@@ -255,6 +265,7 @@ func auditModel(ctx context.Context, o auditOptions, m *onnxio.Model) (*audit.Re
 		Jobs: o.Reference.Jobs, Cache: o.Reference.cache(o.Output),
 		Bootstrap: audit.BootstrapOptions{Replicates: o.Reference.Bootstrap, Seed: o.Seed,
 			Progress: func(done, total int) { bars.update("bootstrap", done, total) }}, Priors: o.Priors, Augmentations: o.Augmentations,
+		QMIA:    o.QMIA.config(),
 		Session: session, Command: o.Command,
 		References: o.Reference.RefModels, RefDir: refDir, LiRAVariance: o.Reference.LiRAVariance, RefArch: refArch,
 		Train: trainer.Config{Epochs: o.RefEpochs, Batch: o.RefBatch, Optimizer: trainer.SGD(defaultMomentum, defaultWeightDecay, false),

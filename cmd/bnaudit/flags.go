@@ -177,6 +177,44 @@ func checkPriors(priors []float64) error {
 	return nil
 }
 
+// qmiaFlags are the quantile-regression attack's flags (audit, check).
+func qmiaFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.BoolFlag{Name: "qmia", Usage: "add the quantile-regression attack (Bertran et al. 2023): one small regression model, fitted on part of the non-members (or on --population), predicts each sample's hinge score; those non-members are not scored"},
+		&cli.Float64Flag{Name: "qmia-fit", Value: study.DefaultQMIAFitFraction, Usage: "qmia: share of the non-members its regression is fitted on, drawn with --seed (without --population)"},
+		&cli.IntFlag{Name: "qmia-epochs", Value: study.DefaultQMIAEpochs, Usage: "qmia: epochs of its regression model (AdamW, cosine)"},
+	}
+}
+
+// qmiaOptions are the quantile-regression attack's options.
+type qmiaOptions struct {
+	On     bool
+	Fit    float64
+	Epochs int
+}
+
+func readQMIA(c *cli.Context) qmiaOptions {
+	return qmiaOptions{On: c.Bool("qmia"), Fit: c.Float64("qmia-fit"), Epochs: c.Int("qmia-epochs")}
+}
+
+func (q qmiaOptions) validate() error {
+	if !q.On {
+		return nil
+	}
+	if !(q.Fit > 0 && q.Fit < 1) {
+		return usageErrorf("--qmia-fit must be a share in (0, 1), not %g", q.Fit)
+	}
+	return checkPositive("--qmia-epochs", q.Epochs)
+}
+
+// config is the attack's study configuration (nil when off).
+func (q qmiaOptions) config() *study.QMIAConfig {
+	if !q.On {
+		return nil
+	}
+	return &study.QMIAConfig{FitFraction: q.Fit, Epochs: q.Epochs}
+}
+
 func seedFlag(usage string) cli.Flag { return &cli.Uint64Flag{Name: "seed", Value: 1, Usage: usage} }
 
 // normFlag is --norm of the commands that train (auto: computed).
