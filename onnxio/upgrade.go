@@ -119,7 +119,7 @@ func upgrade(m *Model, to int64) (*Model, *UpgradeReport, error) {
 	if from >= to {
 		return m.Clone(), rep, nil
 	}
-	advice := fmt.Sprintf("re-export the model with opset_version ≥ %d", to)
+	advice := fmt.Sprintf("re-export the model with opset_version ≥ %d", MinUpgradeTarget)
 	if from == 0 {
 		return nil, nil, fmt.Errorf("onnxio: %s imports no opset of the default ONNX domain; bnaudit cannot upgrade it: %w", m.Name, ErrCannotUpgrade)
 	}
