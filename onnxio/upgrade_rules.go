@@ -204,7 +204,7 @@ func upBatchNorm(u *upgrader, n *onnxpb.NodeProto, v int64) ([]*onnxpb.NodeProto
 			continue
 		}
 		if u.read(outs[k]) {
-			return nil, u.refuse(n, "its output %d (%q) is read, and opset %d has no such output", k, outs[k], u.to)
+			return nil, u.refuse(n, "its output %d (%q) is read, which the node has no more at opset %d", k, outs[k], u.to)
 		}
 		u.dropped[outs[k]] = true
 		changed = true
