@@ -135,7 +135,7 @@ func upgrade(m *Model, to int64) (*Model, *UpgradeReport, error) {
 		return nil, nil, err
 	}
 	u := &upgrader{m: out, ix: ix, from: from, to: to, names: usedNames(out), rep: rep, advice: advice,
-		meta: map[string]valueMeta{}, consts: map[string]*onnxpb.TensorProto{}, dropped: map[string]bool{}}
+		meta: map[string]valueMeta{}, dropped: map[string]bool{}}
 	u.inferMeta()
 	g := out.Graph()
 	var nodes []*onnxpb.NodeProto
@@ -188,11 +188,9 @@ type upgrader struct {
 	rep      *UpgradeReport
 	advice   string
 	// meta is the rank and element type known for each value
-	// (upgrade_meta.go); consts holds the constant tensors (initializers
-	// and Constant nodes) by value name.
-	meta   map[string]valueMeta
-	consts map[string]*onnxpb.TensorProto
-	inits  []*onnxpb.TensorProto
+	// (upgrade_meta.go).
+	meta  map[string]valueMeta
+	inits []*onnxpb.TensorProto
 	// dropped holds outputs the rewrites removed, whose value_info goes.
 	dropped map[string]bool
 }

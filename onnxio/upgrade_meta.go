@@ -104,7 +104,6 @@ func (u *upgrader) metaOf(name string) valueMeta {
 func (u *upgrader) inferMeta() {
 	g := u.m.Graph()
 	for _, t := range g.GetInitializer() {
-		u.consts[t.GetName()] = t
 		u.meta[t.GetName()] = valueMeta{rank: len(t.GetDims()), elem: t.GetDataType(), dims: t.GetDims()}
 	}
 	for name, vi := range u.ix.ValueInfo {
@@ -197,7 +196,6 @@ func (u *upgrader) inferNode(n *onnxpb.NodeProto) []valueMeta {
 	switch {
 	case op == "Constant":
 		if t := constantValue(n); t != nil {
-			u.consts[n.GetOutput()[0]] = t
 			return []valueMeta{{rank: len(t.GetDims()), elem: t.GetDataType(), dims: t.GetDims()}}
 		}
 		return nil
