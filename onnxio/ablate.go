@@ -90,7 +90,7 @@ func ablate(m *Model, opt AblateOptions) (*Ablation, error) {
 	res := &Ablation{Model: out}
 	for _, bn := range sel {
 		n := ix.Node(bn.NodeIndex)
-		if err := checkBNArity(n); err != nil {
+		if err := checkBNArity(n, out.Opset("")); err != nil {
 			return nil, err
 		}
 		if opt.Mode != ModeFreeze || bn.TrainingMode {
@@ -244,12 +244,23 @@ type editor struct {
 	oneChannelGroups []string
 }
 
+// bnOutputs is how many outputs a BatchNormalization node may have at an
+// opset: before opset 14, Y and four training outputs (running mean and
+// variance, saved mean and variance); from opset 14, Y and the two running
+// statistics.
+func bnOutputs(opset int64) int {
+	if opset < 14 {
+		return 5
+	}
+	return 3
+}
+
 // checkBNArity refuses BatchNormalization nodes that do not have the five
-// inputs and one or three outputs the operator defines.
-func checkBNArity(n *onnxpb.NodeProto) error {
+// inputs and the outputs the operator defines at the model's opset.
+func checkBNArity(n *onnxpb.NodeProto, opset int64) error {
 	in, out := n.GetInput(), n.GetOutput()
-	if len(in) != 5 || len(out) == 0 || len(out) > 3 || out[0] == "" {
-		return fmt.Errorf("onnxio: BatchNormalization %q has %d inputs and %d outputs; ONNX defines 5 inputs and 1 or 3 outputs: %w", n.GetName(), len(in), len(out), ErrInvalidModel)
+	if len(in) != 5 || len(out) == 0 || len(out) > bnOutputs(opset) || out[0] == "" {
+		return fmt.Errorf("onnxio: BatchNormalization %q has %d inputs and %d outputs; ONNX defines 5 inputs and 1 to %d outputs at opset %d: %w", n.GetName(), len(in), len(out), bnOutputs(opset), opset, ErrInvalidModel)
 	}
 	for k, v := range in {
 		if v == "" {
@@ -434,7 +445,7 @@ func evalMode(m *Model) (*Model, error) {
 	for i, n := range out.Graph().GetNode() {
 		switch {
 		case isBN(n):
-			if err := checkBNArity(n); err != nil {
+			if err := checkBNArity(n, out.Opset("")); err != nil {
 				return nil, err
 			}
 			if err := e.checkStatOutputsUnused(n); err != nil {

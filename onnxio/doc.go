@@ -1,5 +1,6 @@
-// Package onnxio reads, checks, indexes and writes ONNX models, and locates
-// and ablates their BatchNormalization layers.
+// Package onnxio reads, checks, indexes and writes ONNX models, locates
+// and ablates their BatchNormalization layers, and upgrades models of old
+// opsets.
 //
 // It is pure Go: the message types come from package onnxpb, generated from
 // a schema bnaudit wrote from the ONNX IR specification, and decoding uses
@@ -22,4 +23,17 @@
 // derived from the BN node's name ("bn1/groupnorm/normalize", "bn1.gn.weight").
 // A freeze ablation records the frozen nodes in the model's metadata under
 // MetaFrozenBN so that the trainer keeps them on running statistics.
+//
+// # Old opsets
+//
+// Upgrade rewrites a model of opset 6 to 12 into one of opset 13 to 17
+// with the same outputs (upgrade.go, with one rule per changed op in
+// upgrade_rules.go, written from the ONNX operator changelog): attributes
+// that became inputs (axes, split, pads, clip bounds, Dropout's ratio,
+// Slice's bounds, TopK's k), BatchNormalization's and Dropout's old
+// outputs and mode attributes, Softmax's old 2-D coercion, Upsample and
+// Resize-10 as Resize, opset 6's broadcast attributes. Ops whose definitions
+// only widened keep their nodes; any other changed op is refused with
+// ErrCannotUpgrade, naming the node, the op and the opset. The trainer
+// trains old models through it.
 package onnxio

@@ -28,8 +28,8 @@ type foldPlan struct {
 func planFold(m *Model, ix *Index, i int) (*foldPlan, error) {
 	bn := ix.Node(i)
 	in := bn.GetInput()
-	if out := bn.GetOutput(); len(in) != 5 || len(out) == 0 || len(out) > 3 || out[0] == "" {
-		return nil, fmt.Errorf("it has %d inputs and %d outputs; ONNX defines 5 inputs and 1 or 3 outputs", len(in), len(out))
+	if out := bn.GetOutput(); len(in) != 5 || len(out) == 0 || len(out) > bnOutputs(m.Opset("")) || out[0] == "" {
+		return nil, fmt.Errorf("it has %d inputs and %d outputs; ONNX defines 5 inputs and 1 to %d outputs at opset %d", len(in), len(out), bnOutputs(m.Opset("")), m.Opset(""))
 	}
 	x := in[0]
 	pi, ok := ix.Producer[x]

@@ -20,6 +20,7 @@ func seedModels() map[string]*Model {
 		"conv_bn_relu":     convBNRelu(),
 		"conv_bn_training": trainingBN(convBNRelu()),
 		"external":         ext,
+		"old_cnn_opset9":   oldCNN(),
 	}
 }
 
@@ -81,6 +82,10 @@ func FuzzLoad(f *testing.F) {
 		}
 		_, err = EvalMode(m)
 		oneLine(t, err)
+		for _, to := range []int64{MinUpgradeTarget, MaxUpgradeTarget} {
+			_, _, err := Upgrade(m, to)
+			oneLine(t, err)
+		}
 		if _, err := m.Bytes(); err != nil {
 			oneLine(t, err)
 		}

@@ -318,3 +318,45 @@ func halfToFloat(h uint16) float32 {
 	}
 	return math.Float32frombits(sign | (exp+127-15)<<23 | frac<<13)
 }
+
+// floatToHalf converts a float32 to IEEE 754 binary16, rounding to nearest
+// even; values beyond the half range become ±Inf.
+func floatToHalf(f float32) uint16 {
+	b := math.Float32bits(f)
+	sign := uint16(b>>16) & 0x8000
+	exp := int32(b>>23) & 0xff
+	frac := b & 0x7fffff
+	switch {
+	case exp == 0xff: // Inf, NaN
+		h := sign | 0x7c00
+		if frac != 0 {
+			h |= 0x200
+		}
+		return h
+	case exp-127 > 15:
+		return sign | 0x7c00
+	case exp-127 < -25:
+		return sign
+	}
+	e := exp - 127 + 15
+	m := frac | 0x800000 // the implicit one
+	shift := uint32(13)
+	if e <= 0 { // subnormal half
+		shift += uint32(1 - e)
+		e = 0
+	}
+	half := m >> shift
+	rem := m & (1<<shift - 1)
+	mid := uint32(1) << (shift - 1)
+	if rem > mid || (rem == mid && half&1 == 1) {
+		half++
+	}
+	if e == 0 {
+		return sign | uint16(half) // a carry into bit 10 makes the smallest normal, as it should
+	}
+	h := uint32(e)<<10 + (half & 0x3ff) + (half>>10-1)<<10
+	if h >= 0x7c00 {
+		return sign | 0x7c00
+	}
+	return sign | uint16(h)
+}

@@ -40,7 +40,10 @@ func ShapeOf(m *onnxio.Model) (ClassifierShape, error) {
 // PrepareClassifier readies a model to be trained or audited on the data
 // sets (nil ones are skipped): a final Softmax is taken off
 // (onnxio.StripOutputSoftmax), so that the model outputs the logits its
-// probabilities came from, with a note saying so; and the output must have
+// probabilities came from, with a note saying so; a model of an opset
+// before 13 gets a note that the trainer works on an upgraded copy
+// (trainer.Upgrade; the model returned is not upgraded), or is refused
+// when it cannot be upgraded; and the output must have
 // one value per class of the data (the largest Classes of the sets), with
 // every label below its width. A model that fails either is refused with
 // an error wrapping audit.ErrInvalidInput.
@@ -56,6 +59,15 @@ func PrepareClassifier(m *onnxio.Model, sets ...*dataset.Dataset) (*onnxio.Model
 	var notes []string
 	if stripped {
 		notes = append(notes, fmt.Sprintf("%s ends in a Softmax (%s): its probabilities were taken back to logits by removing it (the Softmax became an Identity), so losses and scores come from the logits; a model trained from it outputs logits.", m.Name, node))
+	}
+	// A model of an opset before 13 is trained and evaluated through an
+	// upgraded copy (trainer.Upgrade); say so once, or refuse it here.
+	_, up, err := trainer.Upgrade(out)
+	if err != nil {
+		return nil, nil, err
+	}
+	if note := trainer.UpgradeNote(m.Name, up); note != "" {
+		notes = append(notes, note)
 	}
 	shape, err := ShapeOf(out)
 	if err != nil {

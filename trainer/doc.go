@@ -16,7 +16,10 @@
 // rest of what the trainer knows about it, in the ops_*.go file of its
 // family (ops.go). BatchNorm with batch statistics and the loss are
 // composites with closed-form backward.
-// Initialize re-draws weights with PyTorch's default rules.
+// Initialize re-draws weights with PyTorch's default rules. A model of an
+// opset before 13 is first upgraded to opset 17 (Upgrade, onnxio.Upgrade):
+// every builder does it, and Train trains and returns the upgraded model
+// and says so once in its log.
 //
 // # Runs
 //

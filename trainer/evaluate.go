@@ -142,7 +142,8 @@ func BuildFrozenEval(m *onnxio.Model, batch int) (*Graph, error) {
 	if err != nil {
 		return nil, err
 	}
-	ix, err := onnxio.NewIndex(m)
+	src := g.src // m, or its upgrade
+	ix, err := onnxio.NewIndex(src)
 	if err != nil {
 		return nil, err
 	}
@@ -153,7 +154,7 @@ func BuildFrozenEval(m *onnxio.Model, batch int) (*Graph, error) {
 		if !ok {
 			return nil, fmt.Errorf("trainer: %s: no initializer %q to freeze", m.Name, p)
 		}
-		v, err := m.Floats(t)
+		v, err := src.Floats(t)
 		if err != nil {
 			return nil, err
 		}

@@ -14,7 +14,7 @@ import (
 // fuzzFixtures are the committed models the other trainer tests build
 // graphs from; they seed FuzzBuildStep together with two tiny hand-written
 // models whose few bytes the fuzzer can mutate more effectively.
-var fuzzFixtures = []string{"mlp.preserve.onnx", "small_cnn.training.onnx", "small_resnet.training.onnx", "small_resnet.preserve.onnx"}
+var fuzzFixtures = []string{"mlp.preserve.onnx", "small_cnn.training.onnx", "small_resnet.training.onnx", "small_resnet.preserve.onnx", "old_cnn.op9.training.onnx"}
 
 func fvi(name string, dims ...int64) *onnxpb.ValueInfoProto {
 	shape := &onnxpb.TensorShapeProto{}

@@ -154,6 +154,24 @@ func b2i(b bool) int64 {
 
 // broadcastIndex maps a flat index of the output shape to the flat index of
 // an input of shape in that broadcasts to it.
+// unravel writes the coordinates of flat (row-major) index i of shape into
+// coord.
+func unravel(i int64, shape, coord []int64) {
+	for d := len(shape) - 1; d >= 0; d-- {
+		coord[d] = i % shape[d]
+		i /= shape[d]
+	}
+}
+
+// ravel is the flat (row-major) index of coord in shape.
+func ravel(coord, shape []int64) int64 {
+	idx := int64(0)
+	for d, c := range coord {
+		idx = idx*shape[d] + c
+	}
+	return idx
+}
+
 func broadcastIndex(i int64, out, in []int64) int64 {
 	idx := int64(0)
 	stride := int64(1)

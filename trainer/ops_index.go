@@ -263,16 +263,18 @@ func inferSlice(c *inferCtx) ([]*value, error) {
 		shape[ax] = sliceLen(p)
 	}
 	out := &value{shape: shape, dtype: x.dtype}
-	if x.ints != nil && len(x.shape) == 1 {
-		p, ok := ps[0]
-		if !ok {
-			p = sliceAxis{0, x.shape[0], 1}
-		}
-		for i := p.start; (p.step > 0 && i < p.end) || (p.step < 0 && i > p.end); i += p.step {
-			out.ints = append(out.ints, x.ints[i])
-		}
-		if out.ints == nil {
-			out.ints = []int64{}
+	if x.ints != nil {
+		// Fold: each output element reads the input at start + k·step on
+		// the sliced axes (torch's Pad export of opset 11 reverses a 2-D
+		// table of pads this way).
+		out.ints = make([]int64, out.size())
+		coord := make([]int64, len(shape))
+		for i := range out.ints {
+			unravel(int64(i), shape, coord)
+			for ax, p := range ps {
+				coord[ax] = p.start + coord[ax]*p.step
+			}
+			out.ints[i] = x.ints[ravel(coord, x.shape)]
 		}
 	}
 	return []*value{out}, nil

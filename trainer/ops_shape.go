@@ -299,7 +299,19 @@ func inferTranspose(c *inferCtx) ([]*value, error) {
 		seen[p] = true
 		shape[i] = x.shape[p]
 	}
-	return []*value{{shape: shape, dtype: x.dtype}}, nil
+	out := &value{shape: shape, dtype: x.dtype}
+	if x.ints != nil { // fold: output axis i is input axis perm[i]
+		out.ints = make([]int64, len(x.ints))
+		oc, ic := make([]int64, len(shape)), make([]int64, len(shape))
+		for i := range out.ints {
+			unravel(int64(i), shape, oc)
+			for k, p := range perm {
+				ic[p] = oc[k]
+			}
+			out.ints[i] = x.ints[ravel(ic, x.shape)]
+		}
+	}
+	return []*value{out}, nil
 }
 
 func inferSplit(c *inferCtx) ([]*value, error) {

@@ -60,7 +60,7 @@ func BuildGradNorms(m *onnxio.Model, batch int, mode GradNormMode) (g *Graph, er
 	if err != nil {
 		return nil, err
 	}
-	b := newBuilder(p.opset, m)
+	b := newBuilder(p.opset, p.m)
 	g = &Graph{Input: p.input, Logits: p.output, Params: p.ordered(p.params), Stats: p.ordered(p.stats),
 		MaskRatios: map[string]float32{}, Shapes: map[string][]int64{}}
 	p.declareInterface(b)
@@ -144,7 +144,7 @@ func BuildGradNorms(m *onnxio.Model, batch int, mode GradNormMode) (g *Graph, er
 	b.emitNamed("Identity", NameGradSqNorm+"/out", []string{t}, []string{NameGradSqNorm})
 	outputs = append(outputs, NameGradSqNorm)
 	g.Model = p.finish(b, "grad_norms_"+string(mode), inputs, outputs, StepConfig{Batch: batch})
-	g.convs, g.dws, g.vals = convShapes(b), b.dws, b.vals
+	g.convs, g.dws, g.vals, g.src = convShapes(b), b.dws, b.vals, p.m
 	for _, v := range append(inputs, outputs...) {
 		g.Shapes[v] = b.shape(v)
 	}

@@ -94,6 +94,9 @@ func openSweep(m *onnxio.Model, d *dataset.Dataset, batch int, opts ort.SessionO
 type weightTensors map[string]*ort.Value
 
 func newWeightTensors(m *onnxio.Model, g *Graph) (weightTensors, error) {
+	if g.src != nil {
+		m = g.src // the model the graph was built from (m, or its upgrade)
+	}
 	ix, err := onnxio.NewIndex(m)
 	if err != nil {
 		return nil, err

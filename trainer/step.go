@@ -107,6 +107,9 @@ type Graph struct {
 	dws []dwRecord
 	// vals are the builder's values (shapes, types), for the layout pass.
 	vals map[string]*value
+	// src is the model the graph was built from: the caller's, or its
+	// upgrade (Upgrade), whose initializers hold the parameters' values.
+	src *onnxio.Model
 }
 
 // modelPlan is what both graphs need to know about the source model.
@@ -135,11 +138,15 @@ func planModel(m *onnxio.Model, batch int) (*modelPlan, error) {
 	if err != nil {
 		return nil, err
 	}
-	op := m.Opset("")
-	if op < 13 {
-		return nil, fmt.Errorf("trainer: %s has opset %d; bnaudit trains models of opset 13 or later (re-export with opset_version=14 or more): %w", m.Name, op, ErrUnsupported)
+	if m.Opset("") < onnxio.MinUpgradeTarget {
+		if m, _, err = Upgrade(m); err != nil {
+			return nil, err
+		}
+		if ix, err = onnxio.NewIndex(m); err != nil {
+			return nil, err
+		}
 	}
-	p := &modelPlan{m: m, ix: ix, opset: max(op, 17), params: map[string]bool{}, stats: map[string]bool{}}
+	p := &modelPlan{m: m, ix: ix, opset: max(m.Opset(""), graphOpset), params: map[string]bool{}, stats: map[string]bool{}}
 	if len(ix.Inputs) != 1 {
 		return nil, fmt.Errorf("trainer: %s has %d data inputs; bnaudit trains classifiers with one input: %w", m.Name, len(ix.Inputs), ErrUnsupported)
 	}
@@ -381,7 +388,7 @@ func BuildStep(m *onnxio.Model, cfg StepConfig) (g *Graph, err error) {
 	if err != nil {
 		return nil, err
 	}
-	b := newBuilder(p.opset, m)
+	b := newBuilder(p.opset, p.m)
 	g = &Graph{Input: p.input, Logits: p.output, Params: p.ordered(p.params), Stats: p.ordered(p.stats),
 		Slots: cfg.Optimizer.slots(), MaskRatios: map[string]float32{}, Shapes: map[string][]int64{}}
 	p.declareInterface(b)
@@ -444,7 +451,7 @@ func BuildStep(m *onnxio.Model, cfg StepConfig) (g *Graph, err error) {
 	}
 	outputs = append(outputs, NameStepNext)
 	g.Model = p.finish(b, "training_step", inputs, outputs, cfg)
-	g.convs, g.dws, g.vals = convShapes(b), b.dws, b.vals
+	g.convs, g.dws, g.vals, g.src = convShapes(b), b.dws, b.vals, p.m
 	for _, v := range append(inputs, outputs...) {
 		g.Shapes[v] = b.shape(v)
 	}
@@ -503,7 +510,7 @@ func BuildEval(m *onnxio.Model, batch int) (g *Graph, err error) {
 	if err != nil {
 		return nil, err
 	}
-	b := newBuilder(p.opset, m)
+	b := newBuilder(p.opset, p.m)
 	g = &Graph{Input: p.input, Logits: p.output, Params: p.ordered(p.params), Stats: p.ordered(p.stats),
 		MaskRatios: map[string]float32{}, Shapes: map[string][]int64{}}
 	p.declareInterface(b)
@@ -514,7 +521,7 @@ func BuildEval(m *onnxio.Model, batch int) (g *Graph, err error) {
 	inputs = append(inputs, g.Stats...)
 	outputs := []string{p.output, NamePerSampleLoss, NameLoss}
 	g.Model = p.finish(b, "evaluation", inputs, outputs, StepConfig{Batch: batch})
-	g.convs, g.dws, g.vals = convShapes(b), b.dws, b.vals
+	g.convs, g.dws, g.vals, g.src = convShapes(b), b.dws, b.vals, p.m
 	for _, v := range append(inputs, outputs...) {
 		g.Shapes[v] = b.shape(v)
 	}

@@ -156,10 +156,15 @@ type EpochStats struct {
 // Result is what Train returns.
 type Result struct {
 	// Model is the trained model for inference: the source model (after
-	// initialization) with the learned parameters and running statistics,
-	// BatchNorm in inference mode, initializer names unchanged.
-	Model  *onnxio.Model
-	Epochs []EpochStats
+	// its upgrade, for an opset before 13, and initialization) with the
+	// learned parameters and running statistics, BatchNorm in inference
+	// mode, initializer names unchanged.
+	Model *onnxio.Model
+	// Upgrade is the report of the source model's upgrade to the
+	// trainer's opset (Upgrade); nil when the model was used as it is.
+	// The run's log says so once, as {"opset_upgrade": {...}}.
+	Upgrade *onnxio.UpgradeReport
+	Epochs  []EpochStats
 	// Steps is the number of training steps taken in total.
 	Steps int
 	// Resumed is true when the run continued from a checkpoint.
@@ -200,9 +205,13 @@ func Train(ctx context.Context, cfg Config) (*Result, error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
-	src := cfg.Model
+	// A model of an opset before 13 is trained, and comes back, upgraded.
+	src, up, err := Upgrade(cfg.Model)
+	if err != nil {
+		return nil, err
+	}
 	if cfg.Init == InitScratch {
-		m, _, err := Initialize(cfg.Model, cfg.Seed*1000003+streamInit)
+		m, _, err := Initialize(src, cfg.Seed*1000003+streamInit)
 		if err != nil {
 			return nil, err
 		}
@@ -213,7 +222,17 @@ func Train(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	defer t.close()
-	return t.run(ctx)
+	if up.Upgraded() {
+		line := map[string]any{"from": up.From, "to": up.To, "note": UpgradeNote(cfg.Model.Name, up)}
+		if err := cfg.logLine(map[string]any{"opset_upgrade": line}); err != nil {
+			return nil, err
+		}
+	}
+	res, err := t.run(ctx)
+	if res != nil {
+		res.Upgrade = up
+	}
+	return res, err
 }
 
 func (cfg *Config) check() error {

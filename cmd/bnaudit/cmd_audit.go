@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/urfave/cli/v2"
 
@@ -280,7 +281,11 @@ func auditModel(ctx context.Context, o auditOptions, m *onnxio.Model) (*audit.Re
 	if err != nil {
 		return nil, err
 	}
-	r.Notes = append(r.Notes, notes...)
+	for _, n := range notes { // study.Audit prepared the model again: skip notes it repeated
+		if !slices.Contains(r.Notes, n) {
+			r.Notes = append(r.Notes, n)
+		}
+	}
 	return r, nil
 }
 

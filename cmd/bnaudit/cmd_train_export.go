@@ -26,6 +26,8 @@ func trainExportCommand() *cli.Command {
 			"                     outputs loss, loss_per_sample, logits, P.next, slots .next, S.next, step.next[, P.grad]\n" +
 			"  OUT.eval.onnx      the evaluation graph: BN on running statistics; outputs logits, loss_per_sample, loss\n" +
 			"  OUT.state.onnx     the starting values: the model with its weights (re-drawn with --init scratch)\n" +
+			"A model of an opset before 13 is upgraded to opset 17 first (the output says so); OUT.state.onnx is then\n" +
+			"the upgraded model.\n" +
 			"The graphs use only standard ONNX ops, so any ONNX Runtime, in any language, can run them.\n\n" + exitCodesHelp,
 		Flags: append(append([]cli.Flag{
 			outputFlag("where to write the step graph (required)"),
@@ -108,6 +110,9 @@ type exportResult struct {
 	Masks      map[string]float32 `json:"dropout_masks"`
 	Nodes      int                `json:"step_nodes"`
 	Parameters int64              `json:"parameters"`
+	// UpgradedFrom is the model's opset when it was upgraded for the
+	// export (trainer.Upgrade), omitted otherwise.
+	UpgradedFrom int64 `json:"upgraded_from_opset,omitempty"`
 }
 
 // siblingPath turns step.onnx into step.<kind>.onnx.
@@ -125,9 +130,14 @@ func runTrainExport(_ context.Context, opts trainExportOptions, w io.Writer) err
 	if err != nil {
 		return err
 	}
-	state := m
+	// A model of an opset before 13 is exported upgraded: the state file
+	// holds the upgraded model, whose initializers the step graph reads.
+	state, up, err := trainer.Upgrade(m)
+	if err != nil {
+		return badInput(err)
+	}
 	if opts.Init == string(trainer.InitScratch) {
-		if state, _, err = trainer.Initialize(m, opts.Seed); err != nil {
+		if state, _, err = trainer.Initialize(state, opts.Seed); err != nil {
 			return err
 		}
 	}
@@ -145,6 +155,9 @@ func runTrainExport(_ context.Context, opts trainExportOptions, w io.Writer) err
 	for _, p := range step.Params {
 		r.Parameters += numel(step.Shapes[p])
 	}
+	if up.Upgraded() {
+		r.UpgradedFrom = up.From
+	}
 	// The three files appear together or not at all.
 	if err := saveModels(map[string]*onnxio.Model{r.State: state, r.Eval: eval.Model, r.Step: step.Model}); err != nil {
 		return err
@@ -155,6 +168,9 @@ func runTrainExport(_ context.Context, opts trainExportOptions, w io.Writer) err
 	fmt.Fprintf(w, "training step  %s (%d nodes, batch %d, %s)\n", r.Step, r.Nodes, r.Batch, r.Optimizer.Kind)
 	fmt.Fprintf(w, "evaluation     %s\n", r.Eval)
 	fmt.Fprintf(w, "initial state  %s\n", r.State)
+	if r.UpgradedFrom > 0 {
+		fmt.Fprintf(w, "opset          %s\n", clip(up.String(), 200))
+	}
 	fmt.Fprintf(w, "parameters     %d in %d tensors; %d BatchNorm statistics; optimizer slots %v\n", r.Parameters, len(r.Params), len(r.Stats), r.Slots)
 	if len(r.Masks) > 0 {
 		fmt.Fprintf(w, "dropout masks  %d inputs (feed Bernoulli(1−p) 0/1 masks of the data's shape)\n", len(r.Masks))
