@@ -36,7 +36,7 @@ for model in ("small_cnn", "small_resnet"):
 ref = [m for m in ("small_cnn", "small_resnet") if os.path.exists(os.path.join(out, "bnaudit_%s_refmodels_jobs1.json" % m))]
 if ref:
     print()
-    print("| model | K | PyTorch default malloc (models/h) | PyTorch tuned malloc (models/h) | bnaudit jobs 1 (models/h) | bnaudit jobs 2 × 1 thread (models/h) | best bnaudit / PyTorch tuned | peak RSS PyTorch tuned / bnaudit jobs 1 / jobs 2 (MiB) | pool accuracy PyTorch / bnaudit |")
+    print("| model | K | PyTorch default malloc (models/h) | PyTorch tuned malloc (models/h) | bnaudit jobs 1 (models/h) | bnaudit jobs 2 × 1 thread, the default (models/h) | best bnaudit / PyTorch tuned | peak RSS PyTorch tuned / bnaudit jobs 1 / jobs 2 (MiB) | pool accuracy PyTorch / bnaudit |")
     print("|---|---|---|---|---|---|---|---|---|")
 for model in ref:
     d = json.load(open(os.path.join(out, "torch_%s_refmodels_default.json" % model)))

@@ -33,10 +33,10 @@ type ReferenceConfig struct {
 	Models     int
 	Seed       uint64
 	Session    ort.SessionOptions
-	// Jobs trains that many reference models at once (0 or 1: one at a
-	// time), splitting Session.Threads (and the recipe's threads) between
-	// them. The models do not depend on Jobs: each has its own seed and
-	// half.
+	// Jobs trains that many reference models at once, splitting
+	// Session.Threads (and the recipe's threads) between them; 0 chooses
+	// AutoJobs. The models do not depend on Jobs: each has its own seed
+	// and half.
 	Jobs int
 	// Dir caches trained reference models under a name that hashes the
 	// architecture, the pool, the recipe, the seed and the model's index;
@@ -187,7 +187,11 @@ func TrainReferences(ctx context.Context, cfg ReferenceConfig) (*ReferenceSignal
 			return nil, fmt.Errorf("study: %w", err)
 		}
 	}
-	jobs := min(max(cfg.Jobs, 1), cfg.Models)
+	jobs := cfg.Jobs
+	if jobs <= 0 {
+		jobs = AutoJobs(cfg.Session.Threads, cfg.Models)
+	}
+	jobs = min(jobs, cfg.Models)
 	sess, train := cfg.Session, cfg.Train.Session
 	if jobs > 1 {
 		split := func(t int) int {
@@ -456,4 +460,23 @@ func finite(v []float64) []float64 {
 		}
 	}
 	return out
+}
+
+// MaxAutoJobs caps AutoJobs: every model trained at once holds its own
+// sessions and buffers (about 100 MiB more per model for the fixtures,
+// BENCHMARKS.md), which the cap bounds on many-core machines.
+const MaxAutoJobs = 4
+
+// AutoJobs is how many of models reference models train at once when the
+// caller does not say: one per thread (threads ≤ 0 means one per core),
+// each on one thread, at most MaxAutoJobs. Separate single-threaded
+// sessions keep both cores busy through the small operations that one
+// two-threaded session runs on one core at a time: on 2 cores, 1.39× the
+// models per hour for the small CNN and 1.18× for the small ResNet
+// (BENCHMARKS.md, "Trained models per hour").
+func AutoJobs(threads, models int) int {
+	if threads <= 0 {
+		threads = runtime.NumCPU()
+	}
+	return max(1, min(threads, models, MaxAutoJobs))
 }

@@ -2,6 +2,7 @@ package study
 
 import (
 	"context"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -87,5 +88,18 @@ func TestAuditWithReferenceModels(t *testing.T) {
 	}
 	if _, err := Audit(context.Background(), cfg); err != nil || reused != 4 {
 		t.Fatalf("second audit: %v, reused %d of 4 reference models", err, reused)
+	}
+}
+
+// TestAutoJobs: one reference model per thread, no more than there are
+// models or MaxAutoJobs, at least one; no threads given means one per core.
+func TestAutoJobs(t *testing.T) {
+	for _, c := range []struct{ threads, models, want int }{
+		{2, 4, 2}, {1, 4, 1}, {16, 64, MaxAutoJobs}, {8, 3, 3}, {2, 1, 1}, {2, 0, 1},
+		{0, 64, min(runtime.NumCPU(), MaxAutoJobs)},
+	} {
+		if got := AutoJobs(c.threads, c.models); got != c.want {
+			t.Errorf("AutoJobs(%d threads, %d models) = %d, want %d", c.threads, c.models, got, c.want)
+		}
 	}
 }

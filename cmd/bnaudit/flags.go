@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"os"
@@ -373,7 +374,7 @@ func referenceFlags(pool string) []cli.Flag {
 		&cli.IntFlag{Name: "bootstrap", Value: 1000, Usage: "bootstrap replicates of each interval"},
 		&cli.IntFlag{Name: "ref-models", Usage: "reference models (trained on random halves of " + pool + ") for LiRA, RMIA and Feldman–Zhang (0: threshold attacks only)"},
 		&cli.StringFlag{Name: "lira-variance", Value: "auto", Usage: "LiRA's Gaussians: fixed (one pooled σ, better with few reference models), per-sample, or auto (per-sample from 64 reference models on)"},
-		&cli.IntFlag{Name: "jobs", Value: 1, Usage: "reference models trained at once (the threads are split between them)"},
+		&cli.IntFlag{Name: "jobs", Usage: fmt.Sprintf("reference models trained at once, the threads split between them (0: one per thread, at most %d; 1: one at a time on all threads)", study.MaxAutoJobs)},
 		&cli.BoolFlag{Name: "no-cache", Usage: "do not keep logits in OUTPUT/cache"},
 	}
 }
