@@ -91,7 +91,25 @@ func Inspect(m *Model) (*Summary, error) {
 		}
 	}
 	s.Warnings = warnings(s)
+	if w := upgradeWarning(m); w != "" {
+		s.Warnings = append(s.Warnings, w)
+	}
 	return s, nil
+}
+
+// upgradeWarning says, for a model of an opset before MinUpgradeTarget,
+// whether bnaudit can train and evaluate it through an upgraded copy, and
+// what it rewrites or which node stops it ("" for newer models).
+func upgradeWarning(m *Model) string {
+	op := m.Opset("")
+	if op >= MinUpgradeTarget {
+		return ""
+	}
+	_, rep, err := Upgrade(m, MaxUpgradeTarget)
+	if err != nil {
+		return fmt.Sprintf("opset %d: bnaudit cannot upgrade this model to train or evaluate it (%v); re-export it with opset_version %d or later", op, err, MinUpgradeTarget)
+	}
+	return fmt.Sprintf("opset %d: bnaudit trains and evaluates this model through a copy %s; the file is unchanged", op, rep)
 }
 
 func summarizeValue(v *onnxpb.ValueInfoProto) ValueSummary {

@@ -344,3 +344,40 @@ func TestFloatToHalf(t *testing.T) {
 		}
 	}
 }
+
+// TestInspectSaysUpgrade: inspect tells a user of an old-opset model
+// whether bnaudit trains it through an upgraded copy (and what it
+// rewrites) or cannot, naming the opset; a current model gets no such line.
+func TestInspectSaysUpgrade(t *testing.T) {
+	line := func(m *Model) string {
+		t.Helper()
+		s, err := Inspect(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range s.Warnings {
+			if strings.Contains(w, "upgrade") {
+				return w
+			}
+		}
+		return ""
+	}
+	old, err := Load("../testdata/models/old_cnn.op9.training.onnx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := line(old); !strings.Contains(w, "opset 9") || !strings.Contains(w, "BatchNormalization ×2") || strings.Contains(w, "cannot") {
+		t.Errorf("opset-9 model: %q", w)
+	}
+	old.Proto.OpsetImport[0].Version = 5 // before MinUpgradeSource
+	if w := line(old); !strings.Contains(w, "opset 5") || !strings.Contains(w, "cannot upgrade") {
+		t.Errorf("opset-5 model: %q", w)
+	}
+	cur, err := Load("../testdata/models/small_cnn.training.onnx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := line(cur); w != "" {
+		t.Errorf("opset-%d model warned %q", cur.Opset(""), w)
+	}
+}
