@@ -24,11 +24,6 @@ type session struct {
 	fallback string
 }
 
-// openSession opens a session for g as bnaudit runs it (sessionModel).
-func openSession(g *Graph, opts ort.SessionOptions, batch int) (*session, error) {
-	return openSessionAs(g, sessionModel(g, opts), opts, batch)
-}
-
 // openSessionAs opens a session that runs m, g.Model or a rewrite of it, and
 // runs g.Model instead, noting why in the session's fallback, when ONNX
 // Runtime refuses the rewrite.

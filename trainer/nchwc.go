@@ -109,16 +109,24 @@ func dwBlockedEligible(r dwRecord, block int64) bool {
 // tensors, and how many of each were rewritten. A tensor reordered for
 // several consumers is reordered once.
 func blockedConvs(m *onnxio.Model, shapes map[string]convShape, dws []dwRecord, block int64) (*onnxio.Model, int, int) {
+	return blockedConvsWith(m, shapes, dws, block, false)
+}
+
+// blockedConvsWith is blockedConvs that, with dnnl, computes the weight
+// gradients oneDNN can take (dwDNNLEligible) with one
+// bnaudit.dnnl::ConvWeightGradBlocked node each (trainer/dnnl) instead.
+func blockedConvsWith(m *onnxio.Model, shapes map[string]convShape, dws []dwRecord, block int64, dnnl bool) (*onnxio.Model, int, int) {
 	out := m.Clone()
 	g := out.Graph()
 	rw := newBlockRewriter(g, block)
+	rw.dnnl = dnnl
 	// weight gradients to replace, by the name of their result; every node
 	// they emitted, by output
 	gradAt := map[string]dwRecord{}
 	drop := map[string]bool{}
 	if out.Opset("") >= 13 {
 		for _, r := range dws {
-			if dwBlockedEligible(r, block) {
+			if dwBlockedEligible(r, block) || dnnl && dwDNNLEligible(r, block) {
 				gradAt[r.out] = r
 				for o := range r.nodes {
 					drop[o] = true
@@ -149,6 +157,9 @@ func blockedConvs(m *onnxio.Model, shapes map[string]convShape, dws []dwRecord, 
 	}
 	g.Node = rw.nodes
 	out.Proto.OpsetImport = append(out.Proto.OpsetImport, &onnxpb.OperatorSetIdProto{Domain: ort.NCHWcDomain, Version: 1})
+	if rw.dnnlNodes > 0 {
+		out.Proto.OpsetImport = append(out.Proto.OpsetImport, &onnxpb.OperatorSetIdProto{Domain: dnnlDomain, Version: 1})
+	}
 	return out, convs, grads
 }
 
@@ -160,6 +171,8 @@ type blockRewriter struct {
 	reordered map[string]string // tensor → its blocked form
 	weights   map[string]string // weight → its OIHWBiBo form
 	ren       map[string]string // a dropped node's output → what replaces it
+	dnnl      bool              // weight gradients by oneDNN (dnnlWeightGrad)
+	dnnlNodes int               // how many it emitted
 }
 
 // newBlockRewriter starts a rewrite of g, with every name g uses taken.
@@ -279,6 +292,10 @@ func (rw *blockRewriter) conv(n *onnxpb.NodeProto, s convShape) {
 // k windows feeding one wider product per sample was slower and took 40%
 // more memory (BENCHMARKS.md).
 func (rw *blockRewriter) weightGrad(r dwRecord) {
+	if rw.dnnl && dwDNNLEligible(r, rw.block) {
+		rw.dnnlWeightGrad(r)
+		return
+	}
 	b := rw.block
 	n, c, h, w := r.xs[0], r.xs[1], r.xs[2], r.xs[3]
 	o, kh, kw := r.ws[0], r.ws[2], r.ws[3]
@@ -338,6 +355,13 @@ func firstOutput(n *onnxpb.NodeProto) string {
 func SessionModel(g *Graph, opts ort.SessionOptions) *onnxio.Model { return sessionModel(g, opts) }
 
 func sessionModel(g *Graph, opts ort.SessionOptions) *onnxio.Model {
+	m, _ := sessionSetup(g, opts)
+	return m
+}
+
+// sessionModelWith is sessionModel with the oneDNN weight gradients
+// (nchwc_dnnl.go) on or off.
+func sessionModelWith(g *Graph, opts ort.SessionOptions, dnnl bool) *onnxio.Model {
 	mode := opts.NCHWc
 	if d := strings.ToLower(opts.Device); (d != "" && d != "cpu") || len(g.convs) == 0 || mode == ort.NCHWcOff {
 		return g.Model
@@ -346,7 +370,7 @@ func sessionModel(g *Graph, opts ort.SessionOptions) *onnxio.Model {
 	if block < 2 {
 		return g.Model
 	}
-	m, _, _ := blockedConvs(g.Model, g.convs, g.dws, int64(block))
+	m, _, _ := blockedConvsWith(g.Model, g.convs, g.dws, int64(block), dnnl)
 	if m != g.Model && mode == ort.NCHWcAll {
 		m, _ = blockedLayout(m, g.vals, int64(block))
 	}

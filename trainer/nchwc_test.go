@@ -154,6 +154,15 @@ func comparePlainAndSession(t *testing.T, m *onnxio.Model, batch int) string {
 	}
 	defer plainS.Close()
 	rp := &stepRunner{s: plainS, g: g, values: rs.values}
+	return compareSteps(t, g, rp, rs, batch)
+}
+
+// compareSteps runs one step of g at the given batch with the reference
+// runner a and the runner b (which share values); it fails the test on a
+// forward difference beyond 1e-5 and returns a description of the worst
+// gradient-side difference beyond tolerance (1e-4 relative), or "".
+func compareSteps(t *testing.T, g *Graph, rp, rs *stepRunner, batch int) string {
+	t.Helper()
 	x, y := mnistBatch(t, batch)
 	// perturb the momentum buffers so the update path is exercised
 	rng := rand.New(rand.NewPCG(5, 6))

@@ -56,9 +56,15 @@ type stepRunner struct {
 
 func newStepRunner(t testing.TB, g *Graph, src *onnxio.Model) *stepRunner {
 	t.Helper()
-	opts := ort.SessionOptions{Threads: 2}
+	return newStepRunnerWith(t, g, src, dnnlLibrary())
+}
+
+// newStepRunnerWith is newStepRunner with the oneDNN library dnnl ("" for none).
+func newStepRunnerWith(t testing.TB, g *Graph, src *onnxio.Model, dnnl string) *stepRunner {
+	t.Helper()
 	// the model the trainer's own sessions run (blocked convolutions on CPUs with NCHWc kernels)
-	b, err := sessionModel(g, opts).Bytes()
+	m, opts := sessionSetupWith(g, ort.SessionOptions{Threads: 2}, dnnl)
+	b, err := m.Bytes()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -40,6 +40,10 @@ type SessionOptions struct {
 	// and write the profile (a Chrome trace, JSON) when the session closes,
 	// to a file whose path starts with this prefix.
 	ProfilePrefix string
+	// CustomOpsLibrary, when set, is the path of a shared library of custom
+	// operators (ORT's RegisterCustomOps entry point) that ORT loads into
+	// the session, such as bnaudit's trainer/dnnl/libbnaudit_dnnl.so.
+	CustomOpsLibrary string
 }
 
 // NCHWc chooses how far bnaudit's trainer rewrites a graph for ONNX
@@ -111,14 +115,21 @@ func ModelInfo(model []byte) (inputs, outputs []IOInfo, err error) {
 	if err := ready(); err != nil {
 		return nil, nil, err
 	}
-	return modelInfo(model)
+	return modelInfo(model, "")
 }
 
-func modelInfo(model []byte) (inputs, outputs []IOInfo, err error) {
+// modelInfo reads the model's inputs and outputs; customOps, when set, is a
+// custom-op library the model needs to load (SessionOptions.CustomOpsLibrary).
+func modelInfo(model []byte, customOps string) (inputs, outputs []IOInfo, err error) {
 	if len(model) == 0 {
 		return nil, nil, errors.New("ort: empty model")
 	}
-	ins, outs, err := ort.GetInputOutputInfoWithONNXData(model)
+	var ins, outs []ort.InputOutputInfo
+	if customOps != "" {
+		ins, outs, err = infoWithCustomOps(model, customOps)
+	} else {
+		ins, outs, err = ort.GetInputOutputInfoWithONNXData(model)
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("ort: load model: %v", err)
 	}
@@ -161,7 +172,7 @@ func NewSession(model []byte, inputNames, outputNames []string, opts SessionOpti
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}
-	ins, outs, err := modelInfo(model)
+	ins, outs, err := modelInfo(model, opts.CustomOpsLibrary)
 	if err != nil {
 		return nil, err
 	}
@@ -178,7 +189,7 @@ func NewSessionAuto(model []byte, opts SessionOptions) (*Session, error) {
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}
-	ins, outs, err := modelInfo(model)
+	ins, outs, err := modelInfo(model, opts.CustomOpsLibrary)
 	if err != nil {
 		return nil, err
 	}
@@ -303,6 +314,11 @@ func configure(so *ort.SessionOptions, opts SessionOptions, device string) error
 	if opts.ProfilePrefix != "" {
 		if err := so.EnableProfiling(opts.ProfilePrefix); err != nil {
 			return fmt.Errorf("ort: enable profiling: %v", err)
+		}
+	}
+	if opts.CustomOpsLibrary != "" {
+		if err := registerCustomOps(so, opts.CustomOpsLibrary); err != nil {
+			return err
 		}
 	}
 	if device == "cuda" {

@@ -1,0 +1,215 @@
+package ort
+
+import (
+	"fmt"
+	"math"
+	"math/rand"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/bnaudit/bnaudit/onnxio"
+	"github.com/bnaudit/bnaudit/onnxio/onnxpb"
+)
+
+// ortHeaderDir is the directory of the onnxruntime_c_api.h onnxruntime_go
+// ships, or the test is skipped.
+func ortHeaderDir(t *testing.T) string {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/yalue/onnxruntime_go").Output()
+	dir := strings.TrimSpace(string(out))
+	if err != nil || dir == "" {
+		t.Skipf("cannot locate onnxruntime_go's header: %v", err)
+	}
+	return dir
+}
+
+// dnnlLibrary returns $BNAUDIT_DNNL, or builds trainer/dnnl/bnaudit_dnnl.c
+// (needs gcc and oneDNN's headers) into a temporary directory, or skips.
+func dnnlLibrary(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("BNAUDIT_DNNL"); p != "" {
+		return p
+	}
+	lib := filepath.Join(t.TempDir(), "libbnaudit_dnnl.so")
+	cmd := exec.Command("gcc", "-O2", "-shared", "-fPIC", "-o", lib, "../../trainer/dnnl/bnaudit_dnnl.c", "-ldnnl", "-I"+ortHeaderDir(t))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Skipf("BNAUDIT_DNNL is unset and the oneDNN custom-op library does not build here (needs gcc and libdnnl-dev): %v: %s", err, firstLine(string(out)))
+	}
+	return lib
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
+	return s
+}
+
+// TestOrtAPIPositions checks the OrtApi positions customops.go calls
+// through against the header onnxruntime_go is built with.
+func TestOrtAPIPositions(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "pos.c")
+	prog := `#include <stdio.h>
+#include <stddef.h>
+#include "onnxruntime_c_api.h"
+#define AT(f) (offsetof(OrtApi, f) / sizeof(void *))
+int main(void) { printf("%d %zu %zu %zu", ORT_API_VERSION, AT(GetErrorMessage), AT(ReleaseStatus), AT(RegisterCustomOpsLibrary_V2)); return 0; }
+`
+	if err := os.WriteFile(src, []byte(prog), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "pos")
+	if out, err := exec.Command("gcc", "-I"+ortHeaderDir(t), "-o", bin, src).CombinedOutput(); err != nil {
+		t.Skipf("gcc cannot compile against ORT's header: %v: %s", err, firstLine(string(out)))
+	}
+	out, err := exec.Command(bin).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprint(ortAPIVersion, " ", ortErrorMessage, " ", ortReleaseStatus, " ", ortRegisterCustomV2)
+	if string(out) != want {
+		t.Fatalf("header says version, GetErrorMessage, ReleaseStatus, RegisterCustomOpsLibrary_V2 = %s; customops.go has %s", out, want)
+	}
+}
+
+func TestCustomOpsLibraryMissing(t *testing.T) {
+	requireORT(t)
+	_, err := NewSessionAuto(addModel(dims(2)), SessionOptions{CustomOpsLibrary: filepath.Join(t.TempDir(), "nope.so")})
+	if err == nil || !strings.Contains(err.Error(), "register custom ops") || strings.Contains(err.Error(), "\n") {
+		t.Fatalf("want a one-line registration error, got %v", err)
+	}
+}
+
+type convCase struct {
+	n, c, h, w, o, kh, kw, sh, sw int64
+	pads                          [4]int64 // top, left, bottom, right
+}
+
+func (k convCase) out() (int64, int64) {
+	return (k.h+k.pads[0]+k.pads[2]-k.kh)/k.sh + 1, (k.w+k.pads[1]+k.pads[3]-k.kw)/k.sw + 1
+}
+
+// blockNCHW reorders a plain [N, C, H, W] tensor to [N, C/B, H, W, B].
+func blockNCHW(x []float32, n, c, h, w, b int64) []float32 {
+	out := make([]float32, len(x))
+	for i := int64(0); i < n; i++ {
+		for ch := int64(0); ch < c; ch++ {
+			for p := int64(0); p < h*w; p++ {
+				out[((i*(c/b)+ch/b)*h*w+p)*b+ch%b] = x[(i*c+ch)*h*w+p]
+			}
+		}
+	}
+	return out
+}
+
+// weightGradDefinition is dW[o, c, i, j] = Σ dY[n, o, y, x]·X[n, c, y·sh+i−pt, x·sw+j−pl]
+// in float64 on plain tensors.
+func weightGradDefinition(k convCase, x, dy []float32) []float64 {
+	ho, wo := k.out()
+	dw := make([]float64, k.o*k.c*k.kh*k.kw)
+	for o := int64(0); o < k.o; o++ {
+		for c := int64(0); c < k.c; c++ {
+			for i := int64(0); i < k.kh; i++ {
+				for j := int64(0); j < k.kw; j++ {
+					s := 0.0
+					for n := int64(0); n < k.n; n++ {
+						for yy := int64(0); yy < ho; yy++ {
+							r := yy*k.sh + i - k.pads[0]
+							if r < 0 || r >= k.h {
+								continue
+							}
+							for xx := int64(0); xx < wo; xx++ {
+								q := xx*k.sw + j - k.pads[1]
+								if q < 0 || q >= k.w {
+									continue
+								}
+								s += float64(dy[((n*k.o+o)*ho+yy)*wo+xx]) * float64(x[((n*k.c+c)*k.h+r)*k.w+q])
+							}
+						}
+					}
+					dw[((o*k.c+c)*k.kh+i)*k.kw+j] = s
+				}
+			}
+		}
+	}
+	return dw
+}
+
+func weightGradModel(t *testing.T, k convCase, b int64) []byte {
+	ho, wo := k.out()
+	vi := func(name string, dims ...int64) *onnxpb.ValueInfoProto {
+		sh := &onnxpb.TensorShapeProto{}
+		for _, d := range dims {
+			sh.Dim = append(sh.Dim, &onnxpb.TensorShapeProto_Dimension{Value: &onnxpb.TensorShapeProto_Dimension_DimValue{DimValue: d}})
+		}
+		return &onnxpb.ValueInfoProto{Name: name, Type: &onnxpb.TypeProto{Value: &onnxpb.TypeProto_TensorType{TensorType: &onnxpb.TypeProto_Tensor{ElemType: onnxio.TypeFloat, Shape: sh}}}}
+	}
+	ints := func(name string, v ...int64) *onnxpb.AttributeProto {
+		return &onnxpb.AttributeProto{Name: name, Ints: v, Type: onnxpb.AttributeProto_INTS}
+	}
+	mp := &onnxpb.ModelProto{IrVersion: 7, OpsetImport: []*onnxpb.OperatorSetIdProto{{Version: 17}, {Domain: "bnaudit.dnnl", Version: 1}}, Graph: &onnxpb.GraphProto{
+		Name:   "dw",
+		Input:  []*onnxpb.ValueInfoProto{vi("x", k.n, k.c/b, k.h, k.w, b), vi("dy", k.n, k.o/b, ho, wo, b)},
+		Output: []*onnxpb.ValueInfoProto{vi("dw", k.o, k.c, k.kh, k.kw)},
+		Node: []*onnxpb.NodeProto{{Name: "dw", OpType: "ConvWeightGradBlocked", Domain: "bnaudit.dnnl", Input: []string{"x", "dy"}, Output: []string{"dw"},
+			Attribute: []*onnxpb.AttributeProto{ints("kernel_shape", k.kh, k.kw), ints("strides", k.sh, k.sw), ints("pads", k.pads[:]...)}}},
+	}}
+	raw, err := (&onnxio.Model{Proto: mp}).Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}
+
+// TestConvWeightGradBlockedMatchesDefinition runs the oneDNN custom op on
+// blocked operands and compares with the float64 definition on the plain
+// ones, for both blocks oneDNN and ORT use.
+func TestConvWeightGradBlockedMatchesDefinition(t *testing.T) {
+	requireORT(t)
+	lib := dnnlLibrary(t)
+	cases := []convCase{
+		{n: 2, c: 16, h: 7, w: 6, o: 32, kh: 3, kw: 3, sh: 1, sw: 1, pads: [4]int64{1, 1, 1, 1}},
+		{n: 3, c: 32, h: 8, w: 8, o: 16, kh: 1, kw: 1, sh: 2, sw: 2},
+		{n: 2, c: 16, h: 9, w: 9, o: 16, kh: 3, kw: 3, sh: 2, sw: 2, pads: [4]int64{1, 1, 1, 1}},
+		{n: 2, c: 16, h: 6, w: 7, o: 16, kh: 3, kw: 3, sh: 1, sw: 1},
+		{n: 1, c: 16, h: 5, w: 6, o: 16, kh: 3, kw: 3, sh: 1, sw: 2, pads: [4]int64{1, 0, 0, 1}},
+	}
+	rng := rand.New(rand.NewSource(7))
+	for _, b := range []int64{8, 16} {
+		for _, k := range cases {
+			t.Run(fmt.Sprintf("B%d/%dx%d/c%d-o%d/s%d,%d/p%v", b, k.kh, k.kw, k.c, k.o, k.sh, k.sw, k.pads), func(t *testing.T) {
+				ho, wo := k.out()
+				x := make([]float32, k.n*k.c*k.h*k.w)
+				dy := make([]float32, k.n*k.o*ho*wo)
+				for i := range x {
+					x[i] = float32(rng.NormFloat64())
+				}
+				for i := range dy {
+					dy[i] = float32(rng.NormFloat64())
+				}
+				s, err := NewSessionAuto(weightGradModel(t, k, b), SessionOptions{Threads: 2, CustomOpsLibrary: lib})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer s.Close()
+				out, err := s.Run(map[string]*Tensor{
+					"x":  Float32Tensor([]int64{k.n, k.c / b, k.h, k.w, b}, blockNCHW(x, k.n, k.c, k.h, k.w, b)),
+					"dy": Float32Tensor([]int64{k.n, k.o / b, ho, wo, b}, blockNCHW(dy, k.n, k.o, ho, wo, b)),
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := out["dw"]
+				want := weightGradDefinition(k, x, dy)
+				if fmt.Sprint(got.Shape) != fmt.Sprint([]int64{k.o, k.c, k.kh, k.kw}) {
+					t.Fatalf("dW shape %v", got.Shape)
+				}
+				if d := relDiff(got.Float32, want); d > 1e-5 || math.IsNaN(d) {
+					t.Fatalf("dW differs from its definition by %.3g of its scale", d)
+				}
+			})
+		}
+	}
+}

@@ -1,0 +1,132 @@
+package trainer
+
+import (
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+
+	"github.com/bnaudit/bnaudit/onnxio"
+	"github.com/bnaudit/bnaudit/onnxio/onnxpb"
+	"github.com/bnaudit/bnaudit/onnxio/ort"
+)
+
+// Weight gradients by oneDNN (an opt-in spike, issue 14).
+//
+// When BNAUDIT_DNNL names the custom-op library built from
+// trainer/dnnl/bnaudit_dnnl.c, the CPU sessions that use the NCHWc rewrite
+// compute every weight gradient oneDNN can take (dwDNNLEligible) with one
+// bnaudit.dnnl::ConvWeightGradBlocked node on the blocked input and output
+// gradient, instead of weightGrad's windows and products, and the session
+// registers the library. Should ORT refuse it (the library does not load,
+// say), the session runs the NCHWc form without it and the trainer says so
+// once (Result.Fallbacks); later sessions of the process do not try again.
+
+// DNNLEnv names the oneDNN custom-op library; unset or empty, nothing changes.
+const DNNLEnv = "BNAUDIT_DNNL"
+
+const dnnlDomain = "bnaudit.dnnl"
+
+var (
+	dnnlEnv    = sync.OnceValue(func() string { return os.Getenv(DNNLEnv) })
+	dnnlFailed atomic.Bool
+)
+
+// dnnlLibrary is the library the trainer's sessions use, or "".
+func dnnlLibrary() string {
+	if dnnlFailed.Load() {
+		return ""
+	}
+	return dnnlEnv()
+}
+
+// dwDNNLEligible reports whether oneDNN computes the weight gradient from
+// the blocked operands: 2-D, one group, no dilation, channel counts
+// multiples of the block.
+func dwDNNLEligible(r dwRecord, block int64) bool {
+	if r.group != 1 || len(r.xs) != 4 || len(r.ws) != 4 || len(r.ys) != 4 || len(r.w.pads) != 4 || len(r.w.strides) != 2 {
+		return false
+	}
+	for _, d := range r.w.dilations {
+		if d != 1 {
+			return false
+		}
+	}
+	return r.ws[0]%block == 0 && r.ws[1]%block == 0
+}
+
+// dnnlWeightGrad emits dW = ConvWeightGradBlocked(X, dY) on the blocked
+// tensors viewed as [N, C/B, H, W, B] (ORT keeps them 4-D, [N, C, H, W],
+// with the blocked memory order; the Reshapes are views).
+func (rw *blockRewriter) dnnlWeightGrad(r dwRecord) {
+	b := rw.block
+	hint := r.out + "/dnnl"
+	x5 := rw.node("Reshape", "", hint+"/x5", []string{rw.blocked(r.x), rw.ints(r.xs[0], r.xs[1]/b, r.xs[2], r.xs[3], b)})
+	d5 := rw.node("Reshape", "", hint+"/dy5", []string{rw.blocked(r.dy), rw.ints(r.ys[0], r.ys[1]/b, r.ys[2], r.ys[3], b)})
+	rw.nodes = append(rw.nodes, &onnxpb.NodeProto{Name: rw.fresh(hint + "/ConvWeightGradBlocked"), OpType: "ConvWeightGradBlocked", Domain: dnnlDomain,
+		Input: []string{x5, d5}, Output: []string{r.out}, Attribute: []*onnxpb.AttributeProto{
+			aInts("kernel_shape", r.ws[2:]), aInts("strides", r.w.strides), aInts("pads", r.w.pads)}})
+	rw.dnnlNodes++
+}
+
+// sessionSetup is the model bnaudit's session runs for g with opts and the
+// options to run it with (the oneDNN library registered when the model
+// uses it).
+func sessionSetup(g *Graph, opts ort.SessionOptions) (*onnxio.Model, ort.SessionOptions) {
+	return sessionSetupWith(g, opts, dnnlLibrary())
+}
+
+func sessionSetupWith(g *Graph, opts ort.SessionOptions, dnnl string) (*onnxio.Model, ort.SessionOptions) {
+	m := sessionModelWith(g, opts, dnnl != "")
+	if dnnl != "" && usesDomain(m, dnnlDomain) {
+		opts.CustomOpsLibrary = dnnl
+	}
+	return m, opts
+}
+
+func usesDomain(m *onnxio.Model, domain string) bool {
+	for _, n := range m.Graph().GetNode() {
+		if n.GetDomain() == domain {
+			return true
+		}
+	}
+	return false
+}
+
+// openSession opens a session for g as bnaudit runs it (sessionSetup),
+// falling back to the NCHWc form without oneDNN, and then to g.Model, when
+// ONNX Runtime refuses one.
+func openSession(g *Graph, opts ort.SessionOptions, batch int) (*session, error) {
+	m, o := sessionSetup(g, opts)
+	if o.CustomOpsLibrary == "" {
+		return openSessionAs(g, m, opts, batch)
+	}
+	s, err := openSessionAs(g, m, o, batch)
+	if err == nil && s.fallback == "" {
+		return s, nil
+	}
+	reason := fmt.Sprint(err)
+	if err == nil {
+		reason = s.fallback
+		s.close()
+	}
+	note := ""
+	if !dnnlFailed.Swap(true) {
+		note = fmt.Sprintf("ONNX Runtime refused the oneDNN weight gradients (%s=%s) for %s at batch %d, which run as ORT graphs instead: %s", DNNLEnv, o.CustomOpsLibrary, g.Model.Name, batch, reason)
+	}
+	s, err = openSessionAs(g, sessionModelWith(g, opts, false), opts, batch)
+	if err != nil {
+		return nil, err
+	}
+	if note != "" {
+		s.fallback = joinNotes(note, s.fallback)
+	}
+	return s, nil
+}
+
+func joinNotes(a, b string) string {
+	if b == "" {
+		return a
+	}
+	return a + "; " + b
+}
