@@ -3,7 +3,10 @@
 # Debian machine that has Go, npm and apt. Safe to run again: each step
 # checks first and does nothing when its part is already there.
 #   - gcc (cgo builds the ONNX Runtime binding)
-#   - the ONNX Runtime 1.30.0 CPU library (scripts/install-ort.sh)
+#   - the ONNX Runtime 1.30.0 CPU library (scripts/build-dnnl.sh
+scripts/install-ort.sh)
+#   - the oneDNN custom-op library of the fast CPU weight gradients
+#     (scripts/build-dnnl.sh: Debian's libdnnl-dev, built with gcc; optional)
 #   - with --test-data: Debian's libonnx-testdata (ONNX's own test models)
 #     and dataset-fashion-mnist (the full Fashion-MNIST, for the data tests)
 set -euo pipefail
@@ -31,4 +34,5 @@ if (( ${#missing[@]} )); then
 	$sudo apt-get update -q >&2
 	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${missing[@]}" >&2
 fi
+scripts/build-dnnl.sh
 scripts/install-ort.sh

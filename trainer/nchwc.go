@@ -109,17 +109,17 @@ func dwBlockedEligible(r dwRecord, block int64) bool {
 // tensors, and how many of each were rewritten. A tensor reordered for
 // several consumers is reordered once.
 func blockedConvs(m *onnxio.Model, shapes map[string]convShape, dws []dwRecord, block int64) (*onnxio.Model, int, int) {
-	return blockedConvsWith(m, shapes, dws, block, false)
+	return blockedConvsWith(m, shapes, dws, block, false, 0)
 }
 
 // blockedConvsWith is blockedConvs that, with dnnl, computes the weight
 // gradients oneDNN can take (dwDNNLEligible) with one
 // bnaudit.dnnl::ConvWeightGradBlocked node each (trainer/dnnl) instead.
-func blockedConvsWith(m *onnxio.Model, shapes map[string]convShape, dws []dwRecord, block int64, dnnl bool) (*onnxio.Model, int, int) {
+func blockedConvsWith(m *onnxio.Model, shapes map[string]convShape, dws []dwRecord, block int64, dnnl bool, threads int) (*onnxio.Model, int, int) {
 	out := m.Clone()
 	g := out.Graph()
 	rw := newBlockRewriter(g, block)
-	rw.dnnl = dnnl
+	rw.dnnl, rw.dnnlThreads = dnnl, threads
 	// weight gradients to replace, by the name of their result; every node
 	// they emitted, by output
 	gradAt := map[string]dwRecord{}
@@ -164,15 +164,16 @@ func blockedConvsWith(m *onnxio.Model, shapes map[string]convShape, dws []dwReco
 }
 
 type blockRewriter struct {
-	g         *onnxpb.GraphProto
-	block     int64
-	nodes     []*onnxpb.NodeProto
-	used      map[string]bool
-	reordered map[string]string // tensor → its blocked form
-	weights   map[string]string // weight → its OIHWBiBo form
-	ren       map[string]string // a dropped node's output → what replaces it
-	dnnl      bool              // weight gradients by oneDNN (dnnlWeightGrad)
-	dnnlNodes int               // how many it emitted
+	g           *onnxpb.GraphProto
+	block       int64
+	nodes       []*onnxpb.NodeProto
+	used        map[string]bool
+	reordered   map[string]string // tensor → its blocked form
+	weights     map[string]string // weight → its OIHWBiBo form
+	ren         map[string]string // a dropped node's output → what replaces it
+	dnnl        bool              // weight gradients by oneDNN (dnnlWeightGrad)
+	dnnlNodes   int               // how many it emitted
+	dnnlThreads int               // their OpenMP threads (0: the default)
 }
 
 // newBlockRewriter starts a rewrite of g, with every name g uses taken.
@@ -370,7 +371,7 @@ func sessionModelWith(g *Graph, opts ort.SessionOptions, dnnl bool) *onnxio.Mode
 	if block < 2 {
 		return g.Model
 	}
-	m, _, _ := blockedConvsWith(g.Model, g.convs, g.dws, int64(block), dnnl)
+	m, _, _ := blockedConvsWith(g.Model, g.convs, g.dws, int64(block), dnnl, opts.Threads)
 	if m != g.Model && mode == ort.NCHWcAll {
 		m, _ = blockedLayout(m, g.vals, int64(block))
 	}

@@ -3,6 +3,8 @@ package trainer
 import (
 	"fmt"
 	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -11,10 +13,11 @@ import (
 	"github.com/bnaudit/bnaudit/onnxio/ort"
 )
 
-// Weight gradients by oneDNN (an opt-in spike, issue 14).
+// Weight gradients by oneDNN (issue 14).
 //
-// When BNAUDIT_DNNL names the custom-op library built from
-// trainer/dnnl/bnaudit_dnnl.c, the CPU sessions that use the NCHWc rewrite
+// When the custom-op library built from trainer/dnnl/bnaudit_dnnl.c is
+// installed (scripts/build-dnnl.sh, run by scripts/setup.sh, writes it to
+// DNNLDefaultPath; BNAUDIT_DNNL names another, or "off"), the CPU sessions that use the NCHWc rewrite
 // compute every weight gradient oneDNN can take (dwDNNLEligible) with one
 // bnaudit.dnnl::ConvWeightGradBlocked node on the blocked input and output
 // gradient, instead of weightGrad's windows and products, and the session
@@ -22,14 +25,50 @@ import (
 // say), the session runs the NCHWc form without it and the trainer says so
 // once (Result.Fallbacks); later sessions of the process do not try again.
 
-// DNNLEnv names the oneDNN custom-op library; unset or empty, nothing changes.
+// DNNLEnv names the oneDNN custom-op library; unset or empty means
+// DNNLDefaultPath when a library is there, "off" (or "0", "false") none.
 const DNNLEnv = "BNAUDIT_DNNL"
+
+// DNNLDefaultPath is where scripts/build-dnnl.sh installs the library:
+// bnaudit/dnnl/libbnaudit_dnnl.so under the user's cache folder ("" when
+// there is none).
+func DNNLDefaultPath() string {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(dir, "bnaudit", "dnnl", "libbnaudit_dnnl.so")
+}
+
+// resolveDNNL reads BNAUDIT_DNNL: the library to use ("" for none) and
+// whether the user turned it off.
+func resolveDNNL(env string) (path string, off bool) {
+	switch strings.ToLower(strings.TrimSpace(env)) {
+	case "off", "0", "false":
+		return "", true
+	case "":
+		if p := DNNLDefaultPath(); p != "" {
+			if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
+				return p, false
+			}
+		}
+		return "", false
+	}
+	return env, false
+}
 
 const dnnlDomain = "bnaudit.dnnl"
 
 var (
-	dnnlEnv    = sync.OnceValue(func() string { return os.Getenv(DNNLEnv) })
+	dnnlEnv = sync.OnceValue(func() string {
+		p, _ := resolveDNNL(os.Getenv(DNNLEnv))
+		return p
+	})
+	dnnlOff    = sync.OnceValue(func() bool { _, off := resolveDNNL(os.Getenv(DNNLEnv)); return off })
 	dnnlFailed atomic.Bool
+	// dnnlAbsentSaid is set once the trainer has said that the library is
+	// not installed.
+	dnnlAbsentSaid atomic.Bool
 )
 
 // dnnlLibrary is the library the trainer's sessions use, or "".
@@ -64,8 +103,7 @@ func (rw *blockRewriter) dnnlWeightGrad(r dwRecord) {
 	x5 := rw.node("Reshape", "", hint+"/x5", []string{rw.blocked(r.x), rw.ints(r.xs[0], r.xs[1]/b, r.xs[2], r.xs[3], b)})
 	d5 := rw.node("Reshape", "", hint+"/dy5", []string{rw.blocked(r.dy), rw.ints(r.ys[0], r.ys[1]/b, r.ys[2], r.ys[3], b)})
 	rw.nodes = append(rw.nodes, &onnxpb.NodeProto{Name: rw.fresh(hint + "/ConvWeightGradBlocked"), OpType: "ConvWeightGradBlocked", Domain: dnnlDomain,
-		Input: []string{x5, d5}, Output: []string{r.out}, Attribute: []*onnxpb.AttributeProto{
-			aInts("kernel_shape", r.ws[2:]), aInts("strides", r.w.strides), aInts("pads", r.w.pads)}})
+		Input: []string{x5, d5}, Output: []string{r.out}, Attribute: dnnlAttrs(r, rw.dnnlThreads)})
 	rw.dnnlNodes++
 }
 
@@ -99,7 +137,11 @@ func usesDomain(m *onnxio.Model, domain string) bool {
 func openSession(g *Graph, opts ort.SessionOptions, batch int) (*session, error) {
 	m, o := sessionSetup(g, opts)
 	if o.CustomOpsLibrary == "" {
-		return openSessionAs(g, m, opts, batch)
+		s, err := openSessionAs(g, m, opts, batch)
+		if err == nil && dnnlLibrary() == "" && !dnnlFailed.Load() && !dnnlOff() && wouldUseDNNL(g, opts) && !dnnlAbsentSaid.Swap(true) {
+			s.fallback = joinNotes(fmt.Sprintf("the oneDNN weight gradients are not installed (scripts/setup.sh builds them into %s; %s names another): weight gradients run as standard ONNX Runtime graphs, slower", DNNLDefaultPath(), DNNLEnv), s.fallback)
+		}
+		return s, err
 	}
 	s, err := openSessionAs(g, m, o, batch)
 	if err == nil && s.fallback == "" {
@@ -129,4 +171,33 @@ func joinNotes(a, b string) string {
 		return a
 	}
 	return a + "; " + b
+}
+
+// dnnlAttrs are a ConvWeightGradBlocked node's attributes: the
+// convolution's, and the session's thread count (OpenMP's team size for
+// oneDNN) when one is set.
+func dnnlAttrs(r dwRecord, threads int) []*onnxpb.AttributeProto {
+	a := []*onnxpb.AttributeProto{aInts("kernel_shape", r.ws[2:]), aInts("strides", r.w.strides), aInts("pads", r.w.pads)}
+	if threads > 0 {
+		a = append(a, aInt("threads", int64(threads)))
+	}
+	return a
+}
+
+// wouldUseDNNL says whether g's CPU session with opts would compute a
+// weight gradient with the oneDNN library if it were installed.
+func wouldUseDNNL(g *Graph, opts ort.SessionOptions) bool {
+	if d := strings.ToLower(opts.Device); (d != "" && d != "cpu") || opts.NCHWc == ort.NCHWcOff || len(g.convs) == 0 {
+		return false
+	}
+	block := int64(ort.NCHWcBlock())
+	if block < 2 {
+		return false
+	}
+	for _, r := range g.dws {
+		if dwDNNLEligible(r, block) {
+			return true
+		}
+	}
+	return false
 }

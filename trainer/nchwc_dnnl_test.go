@@ -2,9 +2,12 @@ package trainer
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/bnaudit/bnaudit/onnxio/onnxpb"
 	"github.com/bnaudit/bnaudit/onnxio/ort"
 )
 
@@ -16,7 +19,11 @@ func TestDNNLWeightGradsMatchGraphs(t *testing.T) {
 	requireORT(t)
 	lib := dnnlEnv()
 	if lib == "" {
-		t.Skipf("%s is unset: build trainer/dnnl (see its README) and point %s at libbnaudit_dnnl.so to run this test", DNNLEnv, DNNLEnv)
+		msg := fmt.Sprintf("the oneDNN library is not installed: scripts/build-dnnl.sh builds it into %s (or point %s at one)", DNNLDefaultPath(), DNNLEnv)
+		if os.Getenv("BNAUDIT_REQUIRE_DNNL") == "1" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
 	}
 	if ort.NCHWcBlock() == 0 {
 		t.Skip("this ONNX Runtime library has no NCHWc kernels on this CPU")
@@ -85,5 +92,90 @@ func TestDNNLFallback(t *testing.T) {
 	}
 	if mm, _ := sessionSetup(g, ort.SessionOptions{}); countOps(mm, "ConvWeightGradBlocked") != 0 || countOps(mm, "ReorderInput") == 0 {
 		t.Fatal("after the failure the session model should be the NCHWc form without oneDNN")
+	}
+}
+
+// TestDNNLAbsentNote: without the library (and not turned off) the first
+// session that would use it says once that the weight gradients run as
+// standard graphs; later sessions say nothing more.
+func TestDNNLAbsentNote(t *testing.T) {
+	requireORT(t)
+	if ort.NCHWcBlock() == 0 {
+		t.Skip("this ONNX Runtime library has no NCHWc kernels on this CPU")
+	}
+	savedEnv, savedOff := dnnlEnv, dnnlOff
+	t.Cleanup(func() { dnnlEnv, dnnlOff = savedEnv, savedOff; dnnlAbsentSaid.Store(false) })
+	dnnlEnv, dnnlOff = func() string { return "" }, func() bool { return false }
+	dnnlAbsentSaid.Store(false)
+	g, err := BuildStep(loadFixture(t, "small_resnet.training.onnx"), StepConfig{Batch: 8, Optimizer: SGD(0.9, 5e-4, false)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var notes []string
+	for range 2 {
+		s, err := openSession(g, ort.SessionOptions{Threads: 1}, 8)
+		if err != nil {
+			t.Fatal(err)
+		}
+		notes = append(notes, s.fallback)
+		s.close()
+	}
+	if !strings.Contains(notes[0], "not installed") || strings.Contains(notes[1], "not installed") {
+		t.Errorf("notes %q: want the not-installed note on the first session only", notes)
+	}
+	// turned off: no note
+	dnnlOff = func() bool { return true }
+	dnnlAbsentSaid.Store(false)
+	s, err := openSession(g, ort.SessionOptions{Threads: 1}, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.close()
+	if strings.Contains(s.fallback, "not installed") {
+		t.Errorf("with %s=off the session still says %q", DNNLEnv, s.fallback)
+	}
+}
+
+// TestResolveDNNL: BNAUDIT_DNNL's values.
+func TestResolveDNNL(t *testing.T) {
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	if p, off := resolveDNNL("off"); p != "" || !off {
+		t.Errorf("off: %q %v", p, off)
+	}
+	if p, off := resolveDNNL("/x/lib.so"); p != "/x/lib.so" || off {
+		t.Errorf("a path: %q %v", p, off)
+	}
+	if p, off := resolveDNNL(""); p != "" || off {
+		t.Errorf("unset, nothing installed: %q %v", p, off)
+	}
+	def := DNNLDefaultPath()
+	if err := os.MkdirAll(filepath.Dir(def), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(def, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := resolveDNNL(""); p != def {
+		t.Errorf("unset, installed: %q, want %q", p, def)
+	}
+}
+
+// TestDNNLThreadsAttribute: the session's thread count reaches the op (it
+// sizes oneDNN's OpenMP team); without one the attribute is left out.
+func TestDNNLThreadsAttribute(t *testing.T) {
+	r := dwRecord{ws: []int64{16, 16, 3, 3}, w: spatial{strides: []int64{1, 1}, pads: []int64{1, 1, 1, 1}}}
+	has := func(a []*onnxpb.AttributeProto) int64 {
+		for _, x := range a {
+			if x.GetName() == "threads" {
+				return x.GetI()
+			}
+		}
+		return -1
+	}
+	if got := has(dnnlAttrs(r, 1)); got != 1 {
+		t.Errorf("threads 1: attribute %d", got)
+	}
+	if got := has(dnnlAttrs(r, 0)); got != -1 {
+		t.Errorf("threads 0: attribute %d, want none", got)
 	}
 }

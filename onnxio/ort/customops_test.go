@@ -34,7 +34,7 @@ func dnnlLibrary(t *testing.T) string {
 		return p
 	}
 	lib := filepath.Join(t.TempDir(), "libbnaudit_dnnl.so")
-	cmd := exec.Command("gcc", "-O2", "-shared", "-fPIC", "-o", lib, "../../trainer/dnnl/bnaudit_dnnl.c", "-ldnnl", "-I"+ortHeaderDir(t))
+	cmd := exec.Command("gcc", "-O2", "-shared", "-fPIC", "-fopenmp", "-o", lib, "../../trainer/dnnl/bnaudit_dnnl.c", "-ldnnl", "-I"+ortHeaderDir(t))
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Skipf("BNAUDIT_DNNL is unset and the oneDNN custom-op library does not build here (needs gcc and libdnnl-dev): %v: %s", err, firstLine(string(out)))
 	}

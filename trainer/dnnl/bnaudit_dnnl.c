@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include <oneapi/dnnl/dnnl.h>
+#include <omp.h>
 
 #include "onnxruntime_c_api.h"
 
@@ -40,6 +41,7 @@ struct plan {
 
 struct kernel {
 	int64_t k[2], s[2], p[4];
+	int64_t threads; // OpenMP threads of oneDNN's primitives (0: OpenMP's default)
 	dnnl_engine_t eng;
 	dnnl_stream_t st;
 	pthread_mutex_t mu;
@@ -167,6 +169,10 @@ static OrtStatus *compute(struct kernel *k, OrtKernelContext *ctx) {
 	dnnl_status_t st = dnnl_memory_set_data_handle(p->src, (void *)x);
 	if (st == dnnl_success) st = dnnl_memory_set_data_handle(p->ddst, (void *)dy);
 	if (st == dnnl_success) st = dnnl_memory_set_data_handle(p->reorder ? p->dw_user : p->dw, dw);
+	// oneDNN runs on OpenMP, whose team size is a property of the calling
+	// thread: the session's thread count, so that models trained side by
+	// side on one thread each do not each start a team per core.
+	if (k->threads > 0) omp_set_num_threads((int)k->threads);
 	if (st == dnnl_success) {
 		dnnl_exec_arg_t args[] = {{DNNL_ARG_SRC, p->src}, {DNNL_ARG_DIFF_DST, p->ddst}, {DNNL_ARG_DIFF_WEIGHTS, p->dw}};
 		st = dnnl_primitive_execute(p->prim, k->st, 3, args);
@@ -202,6 +208,13 @@ static OrtStatus *ORT_API_CALL create_kernel(const OrtCustomOp *op, const OrtApi
 	OrtStatus *s = attr(info, "kernel_shape", k->k, 2, -1);
 	if (!s) s = attr(info, "strides", k->s, 2, 1);
 	if (!s) s = attr(info, "pads", k->p, 4, 0);
+	if (!s) {
+		OrtStatus *t = api->KernelInfoGetAttribute_int64(info, "threads", &k->threads);
+		if (t != NULL) { // optional
+			api->ReleaseStatus(t);
+			k->threads = 0;
+		}
+	}
 	if (!s && (dnnl_engine_create(&k->eng, dnnl_cpu, 0) != dnnl_success || dnnl_stream_create(&k->st, k->eng, dnnl_stream_default_flags) != dnnl_success))
 		s = fail(OP_NAME ": cannot create oneDNN CPU engine");
 	if (s) {
