@@ -18,11 +18,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 lib=$(scripts/setup.sh | tail -n 1)
 export ONNXRUNTIME_SHARED_LIBRARY_PATH="$lib"
-out=bench/results/$(date -u +%F)
+out=${OUT:-bench/results/$(date -u +%F)}
 mkdir -p "$out"
 tuned="glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=4294967296"
 steps=${STEPS:-100}
+# STEPS=0 skips the per-step part.
 for model in small_cnn small_resnet; do
+	(( steps > 0 )) || break
 	echo "== $model: PyTorch, default allocator" >&2
 	/usr/bin/python3 bench/torch_train.py --model "$model" --mode speed --steps "$steps" --lr 0.02 --json "$out/torch_${model}_default.json" >&2
 	echo "== $model: PyTorch, tuned allocator" >&2
@@ -50,4 +52,5 @@ if [[ ${REFMODELS:-4} -gt 0 ]]; then
 	done
 	rm -f "$out/refmodels.bin"
 fi
+echo "oneDNN weight gradients: $(ls "${XDG_CACHE_HOME:-$HOME/.cache}/bnaudit/dnnl/libbnaudit_dnnl.so" 2>/dev/null || echo 'not installed (standard graphs)')" > "$out/fastpath.txt"
 /usr/bin/python3 bench/summarize.py "$out"

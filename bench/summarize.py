@@ -18,9 +18,11 @@ def go_metric(path, unit):
     return statistics.median(vals) if vals else float("nan")
 
 
-print("| model | PyTorch default malloc (steps/s) | PyTorch tuned malloc (steps/s) | bnaudit on ORT (steps/s) | bnaudit / PyTorch tuned | ORT forward-only (batches/s) | peak RSS PyTorch tuned / bnaudit (MiB) |")
-print("|---|---|---|---|---|---|---|")
-for model in ("small_cnn", "small_resnet"):
+steps = [m for m in ("small_cnn", "small_resnet") if os.path.exists(os.path.join(out, "bnaudit_%s_step.txt" % m))]
+if steps:
+    print("| model | PyTorch default malloc (steps/s) | PyTorch tuned malloc (steps/s) | bnaudit on ORT (steps/s) | bnaudit / PyTorch tuned | ORT forward-only (batches/s) | peak RSS PyTorch tuned / bnaudit (MiB) |")
+    print("|---|---|---|---|---|---|---|")
+for model in steps:
     d = json.load(open(os.path.join(out, "torch_%s_default.json" % model)))
     t = json.load(open(os.path.join(out, "torch_%s_tuned.json" % model)))
     step = os.path.join(out, "bnaudit_%s_step.txt" % model)
