@@ -3,8 +3,7 @@
 # Debian machine that has Go, npm and apt. Safe to run again: each step
 # checks first and does nothing when its part is already there.
 #   - gcc (cgo builds the ONNX Runtime binding)
-#   - the ONNX Runtime 1.30.0 CPU library (scripts/build-dnnl.sh
-scripts/install-ort.sh)
+#   - the ONNX Runtime 1.30.0 CPU library (scripts/install-ort.sh)
 #   - the oneDNN custom-op library of the fast CPU weight gradients
 #     (scripts/build-dnnl.sh: Debian's libdnnl-dev, built with gcc; optional)
 #   - with --test-data: Debian's libonnx-testdata (ONNX's own test models)
