@@ -371,7 +371,7 @@ func sessionModelWith(g *Graph, opts ort.SessionOptions, dnnl bool) *onnxio.Mode
 	if block < 2 {
 		return g.Model
 	}
-	m, _, _ := blockedConvsWith(g.Model, g.convs, g.dws, int64(block), dnnl, opts.Threads)
+	m, _, _ := blockedConvsWith(g.Model, g.convs, g.dws, int64(block), dnnl, dnnlThreads)
 	if m != g.Model && mode == ort.NCHWcAll {
 		m, _ = blockedLayout(m, g.vals, int64(block))
 	}

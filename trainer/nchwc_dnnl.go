@@ -173,9 +173,18 @@ func joinNotes(a, b string) string {
 	return a + "; " + b
 }
 
+// dnnlThreads is the OpenMP team size of every oneDNN weight gradient:
+// one, whatever the session's threads. oneDNN splits the sum over the
+// batch between its threads, so its result depends on how many there are,
+// where ONNX Runtime's kernels give the same bits on any number; on one
+// thread a model trains to the same bytes with --threads 1 or 2, locally
+// or as a cluster work unit. The speed comes from training models side by
+// side (--jobs), one thread each, which is where oneDNN pays
+// (BENCHMARKS.md).
+const dnnlThreads = 1
+
 // dnnlAttrs are a ConvWeightGradBlocked node's attributes: the
-// convolution's, and the session's thread count (OpenMP's team size for
-// oneDNN) when one is set.
+// convolution's, and oneDNN's OpenMP team size when one is set.
 func dnnlAttrs(r dwRecord, threads int) []*onnxpb.AttributeProto {
 	a := []*onnxpb.AttributeProto{aInts("kernel_shape", r.ws[2:]), aInts("strides", r.w.strides), aInts("pads", r.w.pads)}
 	if threads > 0 {

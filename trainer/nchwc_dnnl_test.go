@@ -1,6 +1,7 @@
 package trainer
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -177,5 +178,34 @@ func TestDNNLThreadsAttribute(t *testing.T) {
 	}
 	if got := has(dnnlAttrs(r, 0)); got != -1 {
 		t.Errorf("threads 0: attribute %d, want none", got)
+	}
+}
+
+// TestDNNLSameOnAnyThreads: through the oneDNN weight gradients a model
+// trains to the same bytes on one thread and on two, as it does through
+// ORT's graphs, so that a cluster work unit run with other --threads gives
+// the same result.
+func TestDNNLSameOnAnyThreads(t *testing.T) {
+	requireORT(t)
+	if dnnlEnv() == "" {
+		msg := "the oneDNN library is not installed"
+		if os.Getenv("BNAUDIT_REQUIRE_DNNL") == "1" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	var out [2][]byte
+	for i, threads := range []int{1, 2} {
+		res, err := Train(t.Context(), Config{Model: loadFixture(t, "small_resnet.training.onnx"), Init: InitScratch, Train: fashion(t, "train", 128),
+			Epochs: 1, Batch: 32, Optimizer: SGD(0.9, 5e-4, false), LR: 0.02, Seed: 3, Session: ort.SessionOptions{Threads: threads}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out[i], err = res.Model.Bytes(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !bytes.Equal(out[0], out[1]) {
+		t.Error("the model trained on 1 and on 2 threads differs")
 	}
 }
