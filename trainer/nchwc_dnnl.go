@@ -17,7 +17,8 @@ import (
 //
 // When the custom-op library built from trainer/dnnl/bnaudit_dnnl.c is
 // installed (scripts/build-dnnl.sh, run by scripts/setup.sh, writes it to
-// DNNLDefaultPath; BNAUDIT_DNNL names another, or "off"), the CPU sessions that use the NCHWc rewrite
+// DNNLDefaultPath) and BNAUDIT_DNNL=on asks for it (or names another
+// build), the CPU sessions that use the NCHWc rewrite
 // compute every weight gradient oneDNN can take (dwDNNLEligible) with one
 // bnaudit.dnnl::ConvWeightGradBlocked node on the blocked input and output
 // gradient, instead of weightGrad's windows and products, and the session
@@ -25,9 +26,14 @@ import (
 // say), the session runs the NCHWc form without it and the trainer says so
 // once (Result.Fallbacks); later sessions of the process do not try again.
 
-// DNNLEnv names the oneDNN custom-op library; unset or empty means
-// DNNLDefaultPath when a library is there, "off" (or "0", "false") none.
+// DNNLEnv turns the oneDNN weight gradients on: "on" (or "1", "true")
+// uses the library at DNNLDefaultPath, a path names another; unset, "off"
+// (or "0", "false") leaves them off. They are opt-in until a resumed
+// cluster work unit is shown to give the same bytes through them as an
+// uninterrupted one (issue 14).
 const DNNLEnv = "BNAUDIT_DNNL"
+
+const dnnlDomain = "bnaudit.dnnl"
 
 // DNNLDefaultPath is where scripts/build-dnnl.sh installs the library:
 // bnaudit/dnnl/libbnaudit_dnnl.so under the user's cache folder ("" when
@@ -41,12 +47,13 @@ func DNNLDefaultPath() string {
 }
 
 // resolveDNNL reads BNAUDIT_DNNL: the library to use ("" for none) and
-// whether the user turned it off.
+// whether the user left the weight gradients off (unset or "off"); asked
+// for but not installed gives ("", false).
 func resolveDNNL(env string) (path string, off bool) {
 	switch strings.ToLower(strings.TrimSpace(env)) {
-	case "off", "0", "false":
+	case "", "off", "0", "false":
 		return "", true
-	case "":
+	case "on", "1", "true":
 		if p := DNNLDefaultPath(); p != "" {
 			if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
 				return p, false
@@ -56,8 +63,6 @@ func resolveDNNL(env string) (path string, off bool) {
 	}
 	return env, false
 }
-
-const dnnlDomain = "bnaudit.dnnl"
 
 var (
 	dnnlEnv = sync.OnceValue(func() string {
@@ -139,7 +144,7 @@ func openSession(g *Graph, opts ort.SessionOptions, batch int) (*session, error)
 	if o.CustomOpsLibrary == "" {
 		s, err := openSessionAs(g, m, opts, batch)
 		if err == nil && dnnlLibrary() == "" && !dnnlFailed.Load() && !dnnlOff() && wouldUseDNNL(g, opts) && !dnnlAbsentSaid.Swap(true) {
-			s.fallback = joinNotes(fmt.Sprintf("the oneDNN weight gradients are not installed (scripts/setup.sh builds them into %s; %s names another): weight gradients run as standard ONNX Runtime graphs, slower", DNNLDefaultPath(), DNNLEnv), s.fallback)
+			s.fallback = joinNotes(fmt.Sprintf("%s asks for the oneDNN weight gradients, which are not installed (scripts/setup.sh builds them into %s): weight gradients run as standard ONNX Runtime graphs, slower", DNNLEnv, DNNLDefaultPath()), s.fallback)
 		}
 		return s, err
 	}

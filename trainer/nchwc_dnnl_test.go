@@ -18,14 +18,7 @@ import (
 // gradient and update to 1e-4 of its scale.
 func TestDNNLWeightGradsMatchGraphs(t *testing.T) {
 	requireORT(t)
-	lib := dnnlEnv()
-	if lib == "" {
-		msg := fmt.Sprintf("the oneDNN library is not installed: scripts/build-dnnl.sh builds it into %s (or point %s at one)", DNNLDefaultPath(), DNNLEnv)
-		if os.Getenv("BNAUDIT_REQUIRE_DNNL") == "1" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
+	lib := testDNNLLibrary(t)
 	if ort.NCHWcBlock() == 0 {
 		t.Skip("this ONNX Runtime library has no NCHWc kernels on this CPU")
 	}
@@ -140,14 +133,16 @@ func TestDNNLAbsentNote(t *testing.T) {
 // TestResolveDNNL: BNAUDIT_DNNL's values.
 func TestResolveDNNL(t *testing.T) {
 	t.Setenv("XDG_CACHE_HOME", t.TempDir())
-	if p, off := resolveDNNL("off"); p != "" || !off {
-		t.Errorf("off: %q %v", p, off)
+	for _, v := range []string{"", "off", "0"} {
+		if p, off := resolveDNNL(v); p != "" || !off {
+			t.Errorf("%q: %q %v, want off", v, p, off)
+		}
 	}
 	if p, off := resolveDNNL("/x/lib.so"); p != "/x/lib.so" || off {
 		t.Errorf("a path: %q %v", p, off)
 	}
-	if p, off := resolveDNNL(""); p != "" || off {
-		t.Errorf("unset, nothing installed: %q %v", p, off)
+	if p, off := resolveDNNL("on"); p != "" || off {
+		t.Errorf("on, nothing installed: %q %v", p, off)
 	}
 	def := DNNLDefaultPath()
 	if err := os.MkdirAll(filepath.Dir(def), 0o755); err != nil {
@@ -156,8 +151,11 @@ func TestResolveDNNL(t *testing.T) {
 	if err := os.WriteFile(def, []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if p, _ := resolveDNNL(""); p != def {
-		t.Errorf("unset, installed: %q, want %q", p, def)
+	if p, _ := resolveDNNL("on"); p != def {
+		t.Errorf("on, installed: %q, want %q", p, def)
+	}
+	if p, off := resolveDNNL(""); p != "" || !off {
+		t.Errorf("unset, installed: %q %v, want off", p, off)
 	}
 }
 
@@ -187,13 +185,10 @@ func TestDNNLThreadsAttribute(t *testing.T) {
 // the same result.
 func TestDNNLSameOnAnyThreads(t *testing.T) {
 	requireORT(t)
-	if dnnlEnv() == "" {
-		msg := "the oneDNN library is not installed"
-		if os.Getenv("BNAUDIT_REQUIRE_DNNL") == "1" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
+	lib := testDNNLLibrary(t)
+	saved := dnnlEnv
+	t.Cleanup(func() { dnnlEnv = saved })
+	dnnlEnv = func() string { return lib }
 	var out [2][]byte
 	for i, threads := range []int{1, 2} {
 		res, err := Train(t.Context(), Config{Model: loadFixture(t, "small_resnet.training.onnx"), Init: InitScratch, Train: fashion(t, "train", 128),
@@ -208,4 +203,23 @@ func TestDNNLSameOnAnyThreads(t *testing.T) {
 	if !bytes.Equal(out[0], out[1]) {
 		t.Error("the model trained on 1 and on 2 threads differs")
 	}
+}
+
+// testDNNLLibrary is the library the oneDNN tests use: BNAUDIT_DNNL's, or
+// the installed one; without one they skip, or fail under
+// BNAUDIT_REQUIRE_DNNL=1 (scripts/test.sh sets it when the library built).
+func testDNNLLibrary(t *testing.T) string {
+	t.Helper()
+	lib, _ := resolveDNNL(os.Getenv(DNNLEnv))
+	if lib == "" {
+		lib, _ = resolveDNNL("on")
+	}
+	if lib == "" {
+		msg := fmt.Sprintf("the oneDNN library is not installed: scripts/build-dnnl.sh builds it into %s (or point %s at one)", DNNLDefaultPath(), DNNLEnv)
+		if os.Getenv("BNAUDIT_REQUIRE_DNNL") == "1" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	return lib
 }

@@ -134,6 +134,12 @@ static OrtStatus *shape_of(const OrtValue *v, int64_t dims[5], const char *what)
 }
 
 static OrtStatus *compute(struct kernel *k, OrtKernelContext *ctx) {
+	// oneDNN runs on OpenMP, whose team size is a property of the calling
+	// thread (ORT calls from whichever thread runs the session). Set it
+	// before a primitive is created as well as run: oneDNN splits the work
+	// by the team size it sees at creation, and a primitive made for
+	// another size than it runs with sums in another order.
+	if (k->threads > 0) omp_set_num_threads((int)k->threads);
 	const OrtValue *xv, *dyv;
 	ORT(api->KernelContext_GetInput(ctx, 0, &xv));
 	ORT(api->KernelContext_GetInput(ctx, 1, &dyv));
@@ -169,10 +175,6 @@ static OrtStatus *compute(struct kernel *k, OrtKernelContext *ctx) {
 	dnnl_status_t st = dnnl_memory_set_data_handle(p->src, (void *)x);
 	if (st == dnnl_success) st = dnnl_memory_set_data_handle(p->ddst, (void *)dy);
 	if (st == dnnl_success) st = dnnl_memory_set_data_handle(p->reorder ? p->dw_user : p->dw, dw);
-	// oneDNN runs on OpenMP, whose team size is a property of the calling
-	// thread: the session's thread count, so that models trained side by
-	// side on one thread each do not each start a team per core.
-	if (k->threads > 0) omp_set_num_threads((int)k->threads);
 	if (st == dnnl_success) {
 		dnnl_exec_arg_t args[] = {{DNNL_ARG_SRC, p->src}, {DNNL_ARG_DIFF_DST, p->ddst}, {DNNL_ARG_DIFF_WEIGHTS, p->dw}};
 		st = dnnl_primitive_execute(p->prim, k->st, 3, args);
