@@ -30,7 +30,17 @@ func ortHeaderDir(t *testing.T) string {
 // (needs gcc and oneDNN's headers) into a temporary directory, or skips.
 func dnnlLibrary(t *testing.T) string {
 	t.Helper()
-	if p := os.Getenv("BNAUDIT_DNNL"); p != "" {
+	// BNAUDIT_DNNL names a build; "on" means the installed one
+	// (scripts/build-dnnl.sh), as in the trainer
+	switch p := os.Getenv("BNAUDIT_DNNL"); strings.ToLower(strings.TrimSpace(p)) {
+	case "", "off", "0", "false":
+	case "on", "1", "true":
+		if dir, err := os.UserCacheDir(); err == nil {
+			if lib := filepath.Join(dir, "bnaudit", "dnnl", "libbnaudit_dnnl.so"); fileExists(lib) {
+				return lib
+			}
+		}
+	default:
 		return p
 	}
 	lib := filepath.Join(t.TempDir(), "libbnaudit_dnnl.so")
@@ -212,4 +222,9 @@ func TestConvWeightGradBlockedMatchesDefinition(t *testing.T) {
 			})
 		}
 	}
+}
+
+func fileExists(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.Mode().IsRegular()
 }
