@@ -65,12 +65,12 @@ func resolveDNNL(env string) (path string, off bool) {
 }
 
 var (
-	dnnlEnv = sync.OnceValue(func() string {
-		p, _ := resolveDNNL(os.Getenv(DNNLEnv))
-		return p
-	})
-	dnnlOff    = sync.OnceValue(func() bool { _, off := resolveDNNL(os.Getenv(DNNLEnv)); return off })
-	dnnlFailed atomic.Bool
+	// dnnlSetting reads BNAUDIT_DNNL once; dnnlEnv and dnnlOff are its two
+	// halves (variables so that tests can replace them).
+	dnnlSetting = sync.OnceValues(func() (string, bool) { return resolveDNNL(os.Getenv(DNNLEnv)) })
+	dnnlEnv     = func() string { p, _ := dnnlSetting(); return p }
+	dnnlOff     = func() bool { _, off := dnnlSetting(); return off }
+	dnnlFailed  atomic.Bool
 	// dnnlAbsentSaid is set once the trainer has said that the library is
 	// not installed.
 	dnnlAbsentSaid atomic.Bool
