@@ -16,8 +16,9 @@
 # (apt-get install dataset-fashion-mnist) for PyTorch's data.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# bnaudit's side runs with the oneDNN weight gradients (opt-in, built by
-# scripts/setup.sh); BNAUDIT_DNNL=off measures the standard graphs.
+# bnaudit's side runs with the oneDNN weight gradients (built by
+# scripts/setup.sh, used by default); BNAUDIT_DNNL=off measures the
+# standard graphs.
 export BNAUDIT_DNNL=${BNAUDIT_DNNL:-on}
 lib=$(scripts/setup.sh | tail -n 1)
 export ONNXRUNTIME_SHARED_LIBRARY_PATH="$lib"

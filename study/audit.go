@@ -152,6 +152,7 @@ func Audit(ctx context.Context, cfg AuditConfig) (*audit.Report, error) {
 			return nil, err
 		}
 		ref.PerSampleVariance = perSample
+		notes = append(notes, ref.Notes...)
 		audited := cfg.Members.Len() + cfg.NonMembers.Len()
 		idx := make([]int, audited)
 		for i := range idx {

@@ -84,6 +84,10 @@ type ReferenceSignals struct {
 	// pools one σ of each over the samples ("fixed variance", better with
 	// few models). See LiRAVarianceFor.
 	PerSampleVariance bool
+	// Notes are the trainer's notes on the sessions that trained the
+	// models (Result.Fallbacks: a faster form ONNX Runtime refused, or the
+	// oneDNN library not installed), each once, sorted.
+	Notes []string
 }
 
 // LiRA variance settings (AuditConfig.LiRAVariance,
@@ -125,7 +129,7 @@ func liraVarianceNote(perSample bool, models int) string {
 
 // Pick returns the signals of the samples idx (in that order).
 func (r *ReferenceSignals) Pick(idx []int) *ReferenceSignals {
-	out := &ReferenceSignals{PerSampleVariance: r.PerSampleVariance}
+	out := &ReferenceSignals{PerSampleVariance: r.PerSampleVariance, Notes: r.Notes}
 	for k := range r.Phi {
 		out.Phi = append(out.Phi, audit.Pick(r.Phi[k], idx))
 		out.Prob = append(out.Prob, audit.Pick(r.Prob[k], idx))
@@ -272,6 +276,15 @@ func TrainReferences(ctx context.Context, cfg ReferenceConfig) (*ReferenceSignal
 				return fmt.Errorf("study: reference model %d: %w", k, err)
 			}
 			m = res.Model
+			if len(res.Fallbacks) > 0 {
+				mu.Lock()
+				for _, f := range res.Fallbacks {
+					if !slices.Contains(out.Notes, f) {
+						out.Notes = append(out.Notes, f)
+					}
+				}
+				mu.Unlock()
+			}
 			if path != "" {
 				if err := m.Save(path); err != nil {
 					return err
@@ -323,6 +336,7 @@ feed:
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	slices.Sort(out.Notes)
 	if len(missing) > 0 {
 		slices.Sort(missing)
 		return nil, &MissingError{What: []string{fmt.Sprintf("reference models %s (of %d) in %s", intList(missing), cfg.Models, cfg.Dir)}}

@@ -3,7 +3,6 @@ package trainer
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,7 +16,7 @@ import (
 //
 // When the custom-op library built from trainer/dnnl/bnaudit_dnnl.c is
 // installed (scripts/build-dnnl.sh, run by scripts/setup.sh, writes it to
-// DNNLDefaultPath) and BNAUDIT_DNNL=on asks for it (or names another
+// DNNLDefaultPath) and BNAUDIT_DNNL does not turn it off (or names another
 // build), the CPU sessions that use the NCHWc rewrite
 // compute every weight gradient oneDNN can take (dwDNNLEligible) with one
 // bnaudit.dnnl::ConvWeightGradBlocked node on the blocked input and output
@@ -26,48 +25,19 @@ import (
 // say), the session runs the NCHWc form without it and the trainer says so
 // once (Result.Fallbacks); later sessions of the process do not try again.
 
-// DNNLEnv turns the oneDNN weight gradients on: "on" (or "1", "true")
-// uses the library at DNNLDefaultPath, a path names another; unset, "off"
-// (or "0", "false") leaves them off. They are opt-in until a resumed
-// cluster work unit is shown to give the same bytes through them as an
-// uninterrupted one (issue 14).
-const DNNLEnv = "BNAUDIT_DNNL"
+// DNNLEnv is the variable that chooses the library (ort.DNNLEnv): by
+// default the installed one, "off" none, or a path.
+const DNNLEnv = ort.DNNLEnv
 
 const dnnlDomain = "bnaudit.dnnl"
 
-// DNNLDefaultPath is where scripts/build-dnnl.sh installs the library:
-// bnaudit/dnnl/libbnaudit_dnnl.so under the user's cache folder ("" when
-// there is none).
-func DNNLDefaultPath() string {
-	dir, err := os.UserCacheDir()
-	if err != nil {
-		return ""
-	}
-	return filepath.Join(dir, "bnaudit", "dnnl", "libbnaudit_dnnl.so")
-}
-
-// resolveDNNL reads BNAUDIT_DNNL: the library to use ("" for none) and
-// whether the user left the weight gradients off (unset or "off"); asked
-// for but not installed gives ("", false).
-func resolveDNNL(env string) (path string, off bool) {
-	switch strings.ToLower(strings.TrimSpace(env)) {
-	case "", "off", "0", "false":
-		return "", true
-	case "on", "1", "true":
-		if p := DNNLDefaultPath(); p != "" {
-			if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
-				return p, false
-			}
-		}
-		return "", false
-	}
-	return env, false
-}
+// DNNLDefaultPath is where scripts/build-dnnl.sh installs the library.
+func DNNLDefaultPath() string { return ort.DNNLDefaultPath() }
 
 var (
 	// dnnlSetting reads BNAUDIT_DNNL once; dnnlEnv and dnnlOff are its two
 	// halves (variables so that tests can replace them).
-	dnnlSetting = sync.OnceValues(func() (string, bool) { return resolveDNNL(os.Getenv(DNNLEnv)) })
+	dnnlSetting = sync.OnceValues(func() (string, bool) { return ort.ResolveDNNL(os.Getenv(DNNLEnv)) })
 	dnnlEnv     = func() string { p, _ := dnnlSetting(); return p }
 	dnnlOff     = func() bool { _, off := dnnlSetting(); return off }
 	dnnlFailed  atomic.Bool
@@ -144,7 +114,7 @@ func openSession(g *Graph, opts ort.SessionOptions, batch int) (*session, error)
 	if o.CustomOpsLibrary == "" {
 		s, err := openSessionAs(g, m, opts, batch)
 		if err == nil && dnnlLibrary() == "" && !dnnlFailed.Load() && !dnnlOff() && wouldUseDNNL(g, opts) && !dnnlAbsentSaid.Swap(true) {
-			s.fallback = joinNotes(fmt.Sprintf("%s asks for the oneDNN weight gradients, which are not installed (scripts/setup.sh builds them into %s): weight gradients run as standard ONNX Runtime graphs, slower", DNNLEnv, DNNLDefaultPath()), s.fallback)
+			s.fallback = joinNotes(fmt.Sprintf("the oneDNN weight gradients are not installed (scripts/setup.sh builds them into %s): training runs standard ONNX Runtime graphs, slower (%s=off silences this)", DNNLDefaultPath(), DNNLEnv), s.fallback)
 		}
 		return s, err
 	}

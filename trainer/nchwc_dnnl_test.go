@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -130,35 +129,6 @@ func TestDNNLAbsentNote(t *testing.T) {
 	}
 }
 
-// TestResolveDNNL: BNAUDIT_DNNL's values.
-func TestResolveDNNL(t *testing.T) {
-	t.Setenv("XDG_CACHE_HOME", t.TempDir())
-	for _, v := range []string{"", "off", "0"} {
-		if p, off := resolveDNNL(v); p != "" || !off {
-			t.Errorf("%q: %q %v, want off", v, p, off)
-		}
-	}
-	if p, off := resolveDNNL("/x/lib.so"); p != "/x/lib.so" || off {
-		t.Errorf("a path: %q %v", p, off)
-	}
-	if p, off := resolveDNNL("on"); p != "" || off {
-		t.Errorf("on, nothing installed: %q %v", p, off)
-	}
-	def := DNNLDefaultPath()
-	if err := os.MkdirAll(filepath.Dir(def), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(def, []byte("x"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if p, _ := resolveDNNL("on"); p != def {
-		t.Errorf("on, installed: %q, want %q", p, def)
-	}
-	if p, off := resolveDNNL(""); p != "" || !off {
-		t.Errorf("unset, installed: %q %v, want off", p, off)
-	}
-}
-
 // TestDNNLThreadsAttribute: the session's thread count reaches the op (it
 // sizes oneDNN's OpenMP team); without one the attribute is left out.
 func TestDNNLThreadsAttribute(t *testing.T) {
@@ -210,9 +180,9 @@ func TestDNNLSameOnAnyThreads(t *testing.T) {
 // BNAUDIT_REQUIRE_DNNL=1 (scripts/test.sh sets it when the library built).
 func testDNNLLibrary(t *testing.T) string {
 	t.Helper()
-	lib, _ := resolveDNNL(os.Getenv(DNNLEnv))
+	lib, _ := ort.ResolveDNNL(os.Getenv(DNNLEnv))
 	if lib == "" {
-		lib, _ = resolveDNNL("on")
+		lib, _ = ort.ResolveDNNL("on")
 	}
 	if lib == "" {
 		msg := fmt.Sprintf("the oneDNN library is not installed: scripts/build-dnnl.sh builds it into %s (or point %s at one)", DNNLDefaultPath(), DNNLEnv)

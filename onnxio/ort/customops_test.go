@@ -26,27 +26,18 @@ func ortHeaderDir(t *testing.T) string {
 	return dir
 }
 
-// dnnlLibrary returns $BNAUDIT_DNNL, or builds trainer/dnnl/bnaudit_dnnl.c
+// dnnlLibrary returns the library BNAUDIT_DNNL resolves to, or builds trainer/dnnl/bnaudit_dnnl.c
 // (needs gcc and oneDNN's headers) into a temporary directory, or skips.
 func dnnlLibrary(t *testing.T) string {
 	t.Helper()
-	// BNAUDIT_DNNL names a build; "on" means the installed one
-	// (scripts/build-dnnl.sh), as in the trainer
-	switch p := os.Getenv("BNAUDIT_DNNL"); strings.ToLower(strings.TrimSpace(p)) {
-	case "", "off", "0", "false":
-	case "on", "1", "true":
-		if dir, err := os.UserCacheDir(); err == nil {
-			if lib := filepath.Join(dir, "bnaudit", "dnnl", "libbnaudit_dnnl.so"); fileExists(lib) {
-				return lib
-			}
-		}
-	default:
-		return p
+	// the library the trainer would use; else a build of our own
+	if lib, _ := ResolveDNNL(os.Getenv(DNNLEnv)); lib != "" {
+		return lib
 	}
 	lib := filepath.Join(t.TempDir(), "libbnaudit_dnnl.so")
 	cmd := exec.Command("gcc", "-O2", "-shared", "-fPIC", "-fopenmp", "-o", lib, "../../trainer/dnnl/bnaudit_dnnl.c", "-ldnnl", "-I"+ortHeaderDir(t))
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Skipf("BNAUDIT_DNNL is unset and the oneDNN custom-op library does not build here (needs gcc and libdnnl-dev): %v: %s", err, firstLine(string(out)))
+		t.Skipf("no oneDNN custom-op library is installed and the oneDNN custom-op library does not build here (needs gcc and libdnnl-dev): %v: %s", err, firstLine(string(out)))
 	}
 	return lib
 }
@@ -224,7 +215,47 @@ func TestConvWeightGradBlockedMatchesDefinition(t *testing.T) {
 	}
 }
 
-func fileExists(p string) bool {
-	st, err := os.Stat(p)
-	return err == nil && st.Mode().IsRegular()
+// TestResolveDNNL: BNAUDIT_DNNL's values, with and without the library
+// installed.
+func TestResolveDNNL(t *testing.T) {
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	t.Setenv("HOME", t.TempDir())
+	for _, v := range []string{"off", "0", "FALSE", " off "} {
+		if p, off := ResolveDNNL(v); p != "" || !off {
+			t.Errorf("%q: %q %v, want turned off", v, p, off)
+		}
+	}
+	if p, off := ResolveDNNL("/x/lib.so"); p != "/x/lib.so" || off {
+		t.Errorf("a path: %q %v", p, off)
+	}
+	for _, v := range []string{"", "on", "auto"} {
+		if p, off := ResolveDNNL(v); p != "" || off {
+			t.Errorf("%q, nothing installed: %q %v, want wanted but absent", v, p, off)
+		}
+	}
+	def := DNNLDefaultPath()
+	if err := os.MkdirAll(filepath.Join(def, ".."), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// a folder where the library should be is not a library
+	if err := os.Mkdir(def, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := ResolveDNNL(""); p != "" {
+		t.Errorf("a folder at the library's place: %q", p)
+	}
+	if err := os.Remove(def); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(def, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{"", "on", "1", "true"} {
+		if p, off := ResolveDNNL(v); p != def || off {
+			t.Errorf("%q, installed: %q %v, want %q", v, p, off, def)
+		}
+	}
+	if p, off := ResolveDNNL("off"); p != "" || !off {
+		t.Errorf("off, installed: %q %v", p, off)
+	}
 }
