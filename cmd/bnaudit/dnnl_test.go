@@ -25,7 +25,9 @@ func TestDNNLAbsentSaidOnce(t *testing.T) {
 	const note = "oneDNN weight gradients are not installed"
 	runWith := func(dnnl string, args ...string) string {
 		t.Helper()
-		cmd := exec.Command(bin, args...)
+		// the ORT library this process found, named: the empty cache
+		// folder has none
+		cmd := exec.Command(bin, append([]string{"--ort-lib", ort.LibraryPath()}, args...)...)
 		cmd.Env = append(os.Environ(), "XDG_CACHE_HOME="+t.TempDir(), ort.DNNLEnv+"="+dnnl)
 		out, err := cmd.CombinedOutput()
 		if err != nil {
