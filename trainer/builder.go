@@ -71,6 +71,9 @@ type builder struct {
 	// dws records the convolution weight gradients emitted, for the CPU
 	// session's blocked-layout rewrite (nchwc.go).
 	dws []dwRecord
+	// dxs records the convolution input gradients emitted, for the same
+	// rewrite with oneDNN (nchwc_dnnl.go).
+	dxs []dxRecord
 }
 
 func newBuilder(opset int64, model *onnxio.Model) *builder {

@@ -109,13 +109,15 @@ func dwBlockedEligible(r dwRecord, block int64) bool {
 // tensors, and how many of each were rewritten. A tensor reordered for
 // several consumers is reordered once.
 func blockedConvs(m *onnxio.Model, shapes map[string]convShape, dws []dwRecord, block int64) (*onnxio.Model, int, int) {
-	return blockedConvsWith(m, shapes, dws, block, false, 0)
+	return blockedConvsWith(m, shapes, dws, nil, block, false, 0)
 }
 
 // blockedConvsWith is blockedConvs that, with dnnl, computes the weight
 // gradients oneDNN can take (dwDNNLEligible) with one
-// bnaudit.dnnl::ConvWeightGradBlocked node each (trainer/dnnl) instead.
-func blockedConvsWith(m *onnxio.Model, shapes map[string]convShape, dws []dwRecord, block int64, dnnl bool, threads int) (*onnxio.Model, int, int) {
+// bnaudit.dnnl::ConvWeightGradBlocked node each (trainer/dnnl) instead, and
+// the input gradients of dxs it can take (dxDNNLEligible) with one
+// bnaudit.dnnl::ConvDataGradBlocked node each.
+func blockedConvsWith(m *onnxio.Model, shapes map[string]convShape, dws []dwRecord, dxs []dxRecord, block int64, dnnl bool, threads int) (*onnxio.Model, int, int) {
 	out := m.Clone()
 	g := out.Graph()
 	rw := newBlockRewriter(g, block)
@@ -123,7 +125,18 @@ func blockedConvsWith(m *onnxio.Model, shapes map[string]convShape, dws []dwReco
 	// weight gradients to replace, by the name of their result; every node
 	// they emitted, by output
 	gradAt := map[string]dwRecord{}
+	dataAt := map[string]dxRecord{}
 	drop := map[string]bool{}
+	if out.Opset("") >= 13 && dnnl {
+		for _, r := range dxs {
+			if dxDNNLEligible(r, block) {
+				dataAt[r.out] = r
+				for o := range r.nodes {
+					drop[o] = true
+				}
+			}
+		}
+	}
 	if out.Opset("") >= 13 {
 		for _, r := range dws {
 			if dwBlockedEligible(r, block) || dnnl && dwDNNLEligible(r, block) {
@@ -139,6 +152,11 @@ func blockedConvsWith(m *onnxio.Model, shapes map[string]convShape, dws []dwReco
 		if r, ok := gradAt[firstOutput(n)]; ok {
 			rw.weightGrad(r)
 			grads++
+			continue
+		}
+		if r, ok := dataAt[firstOutput(n)]; ok {
+			rw.dnnlDataGrad(r)
+			convs++
 			continue
 		}
 		if drop[firstOutput(n)] {
@@ -371,7 +389,7 @@ func sessionModelWith(g *Graph, opts ort.SessionOptions, dnnl bool) *onnxio.Mode
 	if block < 2 {
 		return g.Model
 	}
-	m, _, _ := blockedConvsWith(g.Model, g.convs, g.dws, int64(block), dnnl, dnnlThreads)
+	m, _, _ := blockedConvsWith(g.Model, g.convs, g.dws, g.dxs, int64(block), dnnl, dnnlThreads)
 	if m != g.Model && mode == ort.NCHWcAll {
 		m, _ = blockedLayout(m, g.vals, int64(block))
 	}

@@ -12,7 +12,7 @@ import (
 	"github.com/bnaudit/bnaudit/onnxio/ort"
 )
 
-// Weight gradients by oneDNN (issue 14).
+// Convolution gradients by oneDNN (issue 14).
 //
 // When the custom-op library built from trainer/dnnl/bnaudit_dnnl.c is
 // installed (scripts/build-dnnl.sh, run by scripts/setup.sh, writes it to
@@ -20,8 +20,11 @@ import (
 // build), the CPU sessions that use the NCHWc rewrite
 // compute every weight gradient oneDNN can take (dwDNNLEligible) with one
 // bnaudit.dnnl::ConvWeightGradBlocked node on the blocked input and output
-// gradient, instead of weightGrad's windows and products, and the session
-// registers the library. Should ORT refuse it (the library does not load,
+// gradient, instead of weightGrad's windows and products, and every
+// strided convolution's input gradient oneDNN can take (dxDNNLEligible)
+// with one bnaudit.dnnl::ConvDataGradBlocked node on the blocked output
+// gradient, instead of a plain ConvTranspose; the session registers the
+// library. Should ORT refuse it (the library does not load,
 // say), the session runs the NCHWc form without it and the trainer says so
 // once (Result.Fallbacks); later sessions of the process do not try again.
 
@@ -79,6 +82,70 @@ func (rw *blockRewriter) dnnlWeightGrad(r dwRecord) {
 	d5 := rw.node("Reshape", "", hint+"/dy5", []string{rw.blocked(r.dy), rw.ints(r.ys[0], r.ys[1]/b, r.ys[2], r.ys[3], b)})
 	rw.nodes = append(rw.nodes, &onnxpb.NodeProto{Name: rw.fresh(hint + "/ConvWeightGradBlocked"), OpType: "ConvWeightGradBlocked", Domain: dnnlDomain,
 		Input: []string{x5, d5}, Output: []string{r.out}, Attribute: dnnlAttrs(r, rw.dnnlThreads)})
+	rw.dnnlNodes++
+}
+
+// dxRecord is a convolution input gradient as gradConv emitted it: the
+// output gradient, the weight, its result, the shapes, and the outputs of
+// the nodes that compute it (which the rewrite replaces).
+type dxRecord struct {
+	dy, wname, out string
+	xs, ws, ys     []int64
+	w              spatial
+	group          int64
+	nodes          map[string]bool
+}
+
+// dxDNNLEligible reports whether oneDNN computes the input gradient on the
+// blocked output gradient: 2-D, one group, no dilation, channel counts
+// multiples of the block, and (dnnlDataStrides) the strides it is used for.
+func dxDNNLEligible(r dxRecord, block int64) bool {
+	if r.group != 1 || len(r.xs) != 4 || len(r.ws) != 4 || len(r.ys) != 4 || len(r.w.pads) != 4 || len(r.w.strides) != 2 {
+		return false
+	}
+	for _, d := range r.w.dilations {
+		if d != 1 {
+			return false
+		}
+	}
+	if r.ws[0]%block != 0 || r.ws[1]%block != 0 {
+		return false
+	}
+	switch dnnlDataStrides() {
+	case "off":
+		return false
+	case "strided":
+		return r.w.strides[0] > 1 || r.w.strides[1] > 1
+	}
+	return true
+}
+
+// dnnlDataStrides is which input gradients oneDNN computes: "strided"
+// (the default), "all" or "off" (BNAUDIT_DNNL_DATA, for measuring). With
+// ORT's blocked convolution for the stride-1 ones and oneDNN for the
+// strided ones (which would otherwise be a plain ConvTranspose), reference
+// models train 7% faster than with neither, and oneDNN for all of them is
+// no faster than neither (BENCHMARKS.md).
+var dnnlDataStrides = sync.OnceValue(func() string {
+	switch v := strings.ToLower(os.Getenv("BNAUDIT_DNNL_DATA")); v {
+	case "all", "off":
+		return v
+	}
+	return "strided"
+})
+
+// dnnlDataGrad emits dX = ConvDataGradBlocked(dY, W) on the blocked output
+// gradient, its blocked result reordered out to r.out (blockedLayout keeps
+// it blocked for the ops that follow).
+func (rw *blockRewriter) dnnlDataGrad(r dxRecord) {
+	b := rw.block
+	hint := r.out + "/dnnl"
+	d5 := rw.node("Reshape", "", hint+"/dy5", []string{rw.blocked(r.dy), rw.ints(r.ys[0], r.ys[1]/b, r.ys[2], r.ys[3], b)})
+	attrs := append(dnnlAttrs(dwRecord{ws: r.ws, w: r.w}, rw.dnnlThreads), aInts("input_hw", r.xs[2:]))
+	dx5 := rw.node("ConvDataGradBlocked", dnnlDomain, hint+"/dx5", []string{d5, r.wname}, attrs...)
+	dx := rw.node("Reshape", "", hint+"/dx", []string{dx5, rw.ints(r.xs...)})
+	rw.nodes = append(rw.nodes, &onnxpb.NodeProto{Name: rw.fresh(hint + "/ReorderOutput"), OpType: "ReorderOutput", Domain: ort.NCHWcDomain,
+		Input: []string{dx}, Output: []string{r.out}, Attribute: []*onnxpb.AttributeProto{aInt("channels", r.xs[1])}})
 	rw.dnnlNodes++
 }
 

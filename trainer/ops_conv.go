@@ -54,6 +54,7 @@ func gradConv(c *gradCtx, dy []string) []string {
 	ys := c.yShape(0)
 	out := make([]string, len(c.e.inputs))
 	if c.want(0) {
+		start := len(b.nodes)
 		if x := convInputGradStride1(b, dy[0], c.x(1), ws, w, g); x != "" {
 			out[0] = x
 		} else {
@@ -71,6 +72,7 @@ func gradConv(c *gradCtx, dy []string) []string {
 			}
 			out[0] = b.op("ConvTranspose", []string{dy[0], c.x(1)}, attrs...)
 		}
+		b.dxs = append(b.dxs, dxRecord{dy: dy[0], wname: c.x(1), out: out[0], xs: xs, ws: ws, ys: ys, w: w, group: g, nodes: emitted(b, start)})
 	}
 	if c.want(1) {
 		out[1] = convWeightGrad(b, c.x(0), dy[0], xs, ws, w, g)
@@ -116,13 +118,18 @@ func convInputGradStride1(b *builder, dy, wname string, ws []int64, w spatial, g
 func convWeightGrad(b *builder, x, dy string, xs, ws []int64, w spatial, g int64) string {
 	start := len(b.nodes)
 	out := convWeightGradPlain(b, x, dy, xs, ws, w, g)
-	rec := dwRecord{x: x, dy: dy, out: out, xs: xs, ws: ws, ys: b.shape(dy), w: w, group: g, nodes: map[string]bool{}}
+	b.dws = append(b.dws, dwRecord{x: x, dy: dy, out: out, xs: xs, ws: ws, ys: b.shape(dy), w: w, group: g, nodes: emitted(b, start)})
+	return out
+}
+
+// emitted is the set of outputs of the nodes b emitted since start.
+func emitted(b *builder, start int) map[string]bool {
+	out := map[string]bool{}
 	for _, n := range b.nodes[start:] {
 		for _, o := range n.GetOutput() {
-			rec.nodes[o] = true
+			out[o] = true
 		}
 	}
-	b.dws = append(b.dws, rec)
 	return out
 }
 

@@ -105,6 +105,8 @@ type Graph struct {
 	convs map[string]convShape
 	// dws are its convolution weight gradients, for the same rewrite.
 	dws []dwRecord
+	// dxs are its convolution input gradients.
+	dxs []dxRecord
 	// vals are the builder's values (shapes, types), for the layout pass.
 	vals map[string]*value
 	// src is the model the graph was built from: the caller's, or its
@@ -451,7 +453,7 @@ func BuildStep(m *onnxio.Model, cfg StepConfig) (g *Graph, err error) {
 	}
 	outputs = append(outputs, NameStepNext)
 	g.Model = p.finish(b, "training_step", inputs, outputs, cfg)
-	g.convs, g.dws, g.vals, g.src = convShapes(b), b.dws, b.vals, p.m
+	g.convs, g.dws, g.dxs, g.vals, g.src = convShapes(b), b.dws, b.dxs, b.vals, p.m
 	for _, v := range append(inputs, outputs...) {
 		g.Shapes[v] = b.shape(v)
 	}
@@ -521,7 +523,7 @@ func BuildEval(m *onnxio.Model, batch int) (g *Graph, err error) {
 	inputs = append(inputs, g.Stats...)
 	outputs := []string{p.output, NamePerSampleLoss, NameLoss}
 	g.Model = p.finish(b, "evaluation", inputs, outputs, StepConfig{Batch: batch})
-	g.convs, g.dws, g.vals, g.src = convShapes(b), b.dws, b.vals, p.m
+	g.convs, g.dws, g.dxs, g.vals, g.src = convShapes(b), b.dws, b.dxs, b.vals, p.m
 	for _, v := range append(inputs, outputs...) {
 		g.Shapes[v] = b.shape(v)
 	}

@@ -18,7 +18,7 @@ import (
 // TestProfile prints where a training step of BNAUDIT_PROFILE_MODEL (a file
 // in testdata/models) spends its time, by op type and by node, from ONNX
 // Runtime's profiler (which inflates small ops; compare totals with the
-// benchmarks, not with this).
+// benchmarks, not with this), on BNAUDIT_PROFILE_THREADS threads (default 2).
 func TestProfile(t *testing.T) {
 	name := os.Getenv("BNAUDIT_PROFILE_MODEL")
 	if name == "" {
@@ -33,12 +33,20 @@ func TestProfile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw, err := trainer.SessionModel(g, ort.SessionOptions{Threads: 2}).Bytes()
+	threads := 2
+	if v, err := strconv.Atoi(os.Getenv("BNAUDIT_PROFILE_THREADS")); err == nil && v > 0 {
+		threads = v
+	}
+	raw, err := trainer.SessionModel(g, ort.SessionOptions{Threads: threads}).Bytes()
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	s, err := ort.NewSessionAuto(raw, ort.SessionOptions{Threads: 2, ProfilePrefix: filepath.Join(dir, "prof")})
+	opts := ort.SessionOptions{Threads: threads, ProfilePrefix: filepath.Join(dir, "prof")}
+	if strings.Contains(string(raw), "bnaudit.dnnl") { // the oneDNN custom ops, as the trainer registers them
+		opts.CustomOpsLibrary, _ = ort.ResolveDNNL(os.Getenv(ort.DNNLEnv))
+	}
+	s, err := ort.NewSessionAuto(raw, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

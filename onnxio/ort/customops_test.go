@@ -93,8 +93,8 @@ func (k convCase) out() (int64, int64) {
 }
 
 // blockNCHW reorders a plain [N, C, H, W] tensor to [N, C/B, H, W, B].
-func blockNCHW(x []float32, n, c, h, w, b int64) []float32 {
-	out := make([]float32, len(x))
+func blockNCHW[T float32 | float64](x []T, n, c, h, w, b int64) []T {
+	out := make([]T, len(x))
 	for i := int64(0); i < n; i++ {
 		for ch := int64(0); ch < c; ch++ {
 			for p := int64(0); p < h*w; p++ {
@@ -138,7 +138,41 @@ func weightGradDefinition(k convCase, x, dy []float32) []float64 {
 	return dw
 }
 
-func weightGradModel(t *testing.T, k convCase, b int64) []byte {
+// dataGradDefinition is dX[n, c, y·sh+i−pt, x·sw+j−pl] += dY[n, o, y, x]·W[o, c, i, j]
+// in float64 on plain tensors.
+func dataGradDefinition(k convCase, dy, w []float32) []float64 {
+	ho, wo := k.out()
+	dx := make([]float64, k.n*k.c*k.h*k.w)
+	for n := int64(0); n < k.n; n++ {
+		for o := int64(0); o < k.o; o++ {
+			for yy := int64(0); yy < ho; yy++ {
+				for xx := int64(0); xx < wo; xx++ {
+					g := float64(dy[((n*k.o+o)*ho+yy)*wo+xx])
+					for c := int64(0); c < k.c; c++ {
+						for i := int64(0); i < k.kh; i++ {
+							r := yy*k.sh + i - k.pads[0]
+							if r < 0 || r >= k.h {
+								continue
+							}
+							for j := int64(0); j < k.kw; j++ {
+								q := xx*k.sw + j - k.pads[1]
+								if q < 0 || q >= k.w {
+									continue
+								}
+								dx[((n*k.c+c)*k.h+r)*k.w+q] += g * float64(w[((o*k.c+c)*k.kh+i)*k.kw+j])
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	return dx
+}
+
+// gradModel is a model of one node: ConvWeightGradBlocked (x, dy → dw) or
+// ConvDataGradBlocked (dy, w → dx) for the case k and block b.
+func gradModel(t *testing.T, op string, k convCase, b int64) []byte {
 	ho, wo := k.out()
 	vi := func(name string, dims ...int64) *onnxpb.ValueInfoProto {
 		sh := &onnxpb.TensorShapeProto{}
@@ -150,12 +184,16 @@ func weightGradModel(t *testing.T, k convCase, b int64) []byte {
 	ints := func(name string, v ...int64) *onnxpb.AttributeProto {
 		return &onnxpb.AttributeProto{Name: name, Ints: v, Type: onnxpb.AttributeProto_INTS}
 	}
+	x, dy, w := vi("x", k.n, k.c/b, k.h, k.w, b), vi("dy", k.n, k.o/b, ho, wo, b), vi("w", k.o, k.c, k.kh, k.kw)
+	attrs := []*onnxpb.AttributeProto{ints("kernel_shape", k.kh, k.kw), ints("strides", k.sh, k.sw), ints("pads", k.pads[:]...)}
+	ins, out := []*onnxpb.ValueInfoProto{x, dy}, vi("dw", k.o, k.c, k.kh, k.kw)
+	if op == "ConvDataGradBlocked" {
+		ins, out = []*onnxpb.ValueInfoProto{dy, w}, vi("dx", k.n, k.c/b, k.h, k.w, b)
+		attrs = append(attrs, ints("input_hw", k.h, k.w))
+	}
 	mp := &onnxpb.ModelProto{IrVersion: 7, OpsetImport: []*onnxpb.OperatorSetIdProto{{Version: 17}, {Domain: "bnaudit.dnnl", Version: 1}}, Graph: &onnxpb.GraphProto{
-		Name:   "dw",
-		Input:  []*onnxpb.ValueInfoProto{vi("x", k.n, k.c/b, k.h, k.w, b), vi("dy", k.n, k.o/b, ho, wo, b)},
-		Output: []*onnxpb.ValueInfoProto{vi("dw", k.o, k.c, k.kh, k.kw)},
-		Node: []*onnxpb.NodeProto{{Name: "dw", OpType: "ConvWeightGradBlocked", Domain: "bnaudit.dnnl", Input: []string{"x", "dy"}, Output: []string{"dw"},
-			Attribute: []*onnxpb.AttributeProto{ints("kernel_shape", k.kh, k.kw), ints("strides", k.sh, k.sw), ints("pads", k.pads[:]...)}}},
+		Name: op, Input: ins, Output: []*onnxpb.ValueInfoProto{out},
+		Node: []*onnxpb.NodeProto{{Name: op, OpType: op, Domain: "bnaudit.dnnl", Input: []string{ins[0].GetName(), ins[1].GetName()}, Output: []string{out.GetName()}, Attribute: attrs}},
 	}}
 	raw, err := (&onnxio.Model{Proto: mp}).Marshal()
 	if err != nil {
@@ -164,53 +202,63 @@ func weightGradModel(t *testing.T, k convCase, b int64) []byte {
 	return raw
 }
 
-// TestConvWeightGradBlockedMatchesDefinition runs the oneDNN custom op on
-// blocked operands and compares with the float64 definition on the plain
-// ones, for both blocks oneDNN and ORT use.
-func TestConvWeightGradBlockedMatchesDefinition(t *testing.T) {
+// TestConvGradsBlockedMatchDefinition runs the oneDNN custom ops
+// (ConvWeightGradBlocked, ConvDataGradBlocked) on blocked operands and
+// compares with the float64 definitions on the plain ones, for both blocks
+// oneDNN and ORT use.
+func TestConvGradsBlockedMatchDefinition(t *testing.T) {
 	requireORT(t)
 	lib := dnnlLibrary(t)
 	cases := []convCase{
 		{n: 2, c: 16, h: 7, w: 6, o: 32, kh: 3, kw: 3, sh: 1, sw: 1, pads: [4]int64{1, 1, 1, 1}},
 		{n: 3, c: 32, h: 8, w: 8, o: 16, kh: 1, kw: 1, sh: 2, sw: 2},
 		{n: 2, c: 16, h: 9, w: 9, o: 16, kh: 3, kw: 3, sh: 2, sw: 2, pads: [4]int64{1, 1, 1, 1}},
+		{n: 2, c: 16, h: 8, w: 8, o: 32, kh: 3, kw: 3, sh: 2, sw: 2, pads: [4]int64{1, 1, 1, 1}},
 		{n: 2, c: 16, h: 6, w: 7, o: 16, kh: 3, kw: 3, sh: 1, sw: 1},
 		{n: 1, c: 16, h: 5, w: 6, o: 16, kh: 3, kw: 3, sh: 1, sw: 2, pads: [4]int64{1, 0, 0, 1}},
 	}
 	rng := rand.New(rand.NewSource(7))
-	for _, b := range []int64{8, 16} {
-		for _, k := range cases {
-			t.Run(fmt.Sprintf("B%d/%dx%d/c%d-o%d/s%d,%d/p%v", b, k.kh, k.kw, k.c, k.o, k.sh, k.sw, k.pads), func(t *testing.T) {
-				ho, wo := k.out()
-				x := make([]float32, k.n*k.c*k.h*k.w)
-				dy := make([]float32, k.n*k.o*ho*wo)
-				for i := range x {
-					x[i] = float32(rng.NormFloat64())
-				}
-				for i := range dy {
-					dy[i] = float32(rng.NormFloat64())
-				}
-				s, err := NewSessionAuto(weightGradModel(t, k, b), SessionOptions{Threads: 2, CustomOpsLibrary: lib})
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer s.Close()
-				out, err := s.Run(map[string]*Tensor{
-					"x":  Float32Tensor([]int64{k.n, k.c / b, k.h, k.w, b}, blockNCHW(x, k.n, k.c, k.h, k.w, b)),
-					"dy": Float32Tensor([]int64{k.n, k.o / b, ho, wo, b}, blockNCHW(dy, k.n, k.o, ho, wo, b)),
+	normal := func(n int64) []float32 {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(rng.NormFloat64())
+		}
+		return v
+	}
+	for _, op := range []string{"ConvWeightGradBlocked", "ConvDataGradBlocked"} {
+		for _, b := range []int64{8, 16} {
+			for _, k := range cases {
+				t.Run(fmt.Sprintf("%s/B%d/%dx%d/c%d-o%d/s%d,%d/p%v", op, b, k.kh, k.kw, k.c, k.o, k.sh, k.sw, k.pads), func(t *testing.T) {
+					ho, wo := k.out()
+					x, dy, w := normal(k.n*k.c*k.h*k.w), normal(k.n*k.o*ho*wo), normal(k.o*k.c*k.kh*k.kw)
+					s, err := NewSessionAuto(gradModel(t, op, k, b), SessionOptions{Threads: 2, CustomOpsLibrary: lib})
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer s.Close()
+					in := map[string]*Tensor{"dy": Float32Tensor([]int64{k.n, k.o / b, ho, wo, b}, blockNCHW(dy, k.n, k.o, ho, wo, b))}
+					name, shape, want := "dw", []int64{k.o, k.c, k.kh, k.kw}, []float64(nil)
+					if op == "ConvDataGradBlocked" {
+						in["w"] = Float32Tensor([]int64{k.o, k.c, k.kh, k.kw}, w)
+						name, shape = "dx", []int64{k.n, k.c / b, k.h, k.w, b}
+						want = blockNCHW(dataGradDefinition(k, dy, w), k.n, k.c, k.h, k.w, b)
+					} else {
+						in["x"] = Float32Tensor([]int64{k.n, k.c / b, k.h, k.w, b}, blockNCHW(x, k.n, k.c, k.h, k.w, b))
+						want = weightGradDefinition(k, x, dy)
+					}
+					out, err := s.Run(in)
+					if err != nil {
+						t.Fatal(err)
+					}
+					got := out[name]
+					if fmt.Sprint(got.Shape) != fmt.Sprint(shape) {
+						t.Fatalf("%s shape %v, want %v", name, got.Shape, shape)
+					}
+					if d := relDiff(got.Float32, want); d > 1e-5 || math.IsNaN(d) {
+						t.Fatalf("%s differs from its definition by %.3g of its scale", name, d)
+					}
 				})
-				if err != nil {
-					t.Fatal(err)
-				}
-				got := out["dw"]
-				want := weightGradDefinition(k, x, dy)
-				if fmt.Sprint(got.Shape) != fmt.Sprint([]int64{k.o, k.c, k.kh, k.kw}) {
-					t.Fatalf("dW shape %v", got.Shape)
-				}
-				if d := relDiff(got.Float32, want); d > 1e-5 || math.IsNaN(d) {
-					t.Fatalf("dW differs from its definition by %.3g of its scale", d)
-				}
-			})
+			}
 		}
 	}
 }
