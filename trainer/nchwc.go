@@ -71,15 +71,22 @@ func blockedEligible(n *onnxpb.NodeProto, s convShape, block int64) bool {
 	return true
 }
 
-// dwRecord is a convolution weight gradient as convWeightGrad emitted it:
-// its operands, its result, and the outputs of the nodes that compute it
-// (which the rewrite replaces).
-type dwRecord struct {
-	x, dy, out string
+// convGrad is a convolution gradient as gradConv emitted it: the output
+// gradient, the result, the convolution's shapes (input, weight, output)
+// and attributes, and the outputs of the nodes that compute it (which a
+// rewrite replaces).
+type convGrad struct {
+	dy, out    string
 	xs, ws, ys []int64
 	w          spatial
 	group      int64
 	nodes      map[string]bool
+}
+
+// dwRecord is a weight gradient (convWeightGrad) and its input operand.
+type dwRecord struct {
+	convGrad
+	x string
 }
 
 // dwBlockedEligible reports whether a weight gradient can be computed from

@@ -57,10 +57,10 @@ func dnnlLibrary() string {
 	return dnnlEnv()
 }
 
-// dwDNNLEligible reports whether oneDNN computes the weight gradient from
-// the blocked operands: 2-D, one group, no dilation, channel counts
-// multiples of the block.
-func dwDNNLEligible(r dwRecord, block int64) bool {
+// dnnlEligible reports whether oneDNN computes a gradient of the
+// convolution r from blocked operands: 2-D, one group, no dilation, channel
+// counts multiples of the block.
+func dnnlEligible(r convGrad, block int64) bool {
 	if r.group != 1 || len(r.xs) != 4 || len(r.ws) != 4 || len(r.ys) != 4 || len(r.w.pads) != 4 || len(r.w.strides) != 2 {
 		return false
 	}
@@ -72,6 +72,9 @@ func dwDNNLEligible(r dwRecord, block int64) bool {
 	return r.ws[0]%block == 0 && r.ws[1]%block == 0
 }
 
+// dwDNNLEligible reports whether oneDNN computes the weight gradient.
+func dwDNNLEligible(r dwRecord, block int64) bool { return dnnlEligible(r.convGrad, block) }
+
 // dnnlWeightGrad emits dW = ConvWeightGradBlocked(X, dY) on the blocked
 // tensors viewed as [N, C/B, H, W, B] (ORT keeps them 4-D, [N, C, H, W],
 // with the blocked memory order; the Reshapes are views).
@@ -81,34 +84,20 @@ func (rw *blockRewriter) dnnlWeightGrad(r dwRecord) {
 	x5 := rw.node("Reshape", "", hint+"/x5", []string{rw.blocked(r.x), rw.ints(r.xs[0], r.xs[1]/b, r.xs[2], r.xs[3], b)})
 	d5 := rw.node("Reshape", "", hint+"/dy5", []string{rw.blocked(r.dy), rw.ints(r.ys[0], r.ys[1]/b, r.ys[2], r.ys[3], b)})
 	rw.nodes = append(rw.nodes, &onnxpb.NodeProto{Name: rw.fresh(hint + "/ConvWeightGradBlocked"), OpType: "ConvWeightGradBlocked", Domain: dnnlDomain,
-		Input: []string{x5, d5}, Output: []string{r.out}, Attribute: dnnlAttrs(r, rw.dnnlThreads)})
+		Input: []string{x5, d5}, Output: []string{r.out}, Attribute: dnnlAttrs(r.convGrad, rw.dnnlThreads)})
 	rw.dnnlNodes++
 }
 
-// dxRecord is a convolution input gradient as gradConv emitted it: the
-// output gradient, the weight, its result, the shapes, and the outputs of
-// the nodes that compute it (which the rewrite replaces).
+// dxRecord is an input gradient (gradConv) and the convolution's weight.
 type dxRecord struct {
-	dy, wname, out string
-	xs, ws, ys     []int64
-	w              spatial
-	group          int64
-	nodes          map[string]bool
+	convGrad
+	wname string
 }
 
-// dxDNNLEligible reports whether oneDNN computes the input gradient on the
-// blocked output gradient: 2-D, one group, no dilation, channel counts
-// multiples of the block, and (dnnlDataStrides) the strides it is used for.
+// dxDNNLEligible reports whether oneDNN computes the input gradient
+// (dnnlEligible), for the strides it is used for (dnnlDataStrides).
 func dxDNNLEligible(r dxRecord, block int64) bool {
-	if r.group != 1 || len(r.xs) != 4 || len(r.ws) != 4 || len(r.ys) != 4 || len(r.w.pads) != 4 || len(r.w.strides) != 2 {
-		return false
-	}
-	for _, d := range r.w.dilations {
-		if d != 1 {
-			return false
-		}
-	}
-	if r.ws[0]%block != 0 || r.ws[1]%block != 0 {
+	if !dnnlEligible(r.convGrad, block) {
 		return false
 	}
 	switch dnnlDataStrides() {
@@ -141,7 +130,7 @@ func (rw *blockRewriter) dnnlDataGrad(r dxRecord) {
 	b := rw.block
 	hint := r.out + "/dnnl"
 	d5 := rw.node("Reshape", "", hint+"/dy5", []string{rw.blocked(r.dy), rw.ints(r.ys[0], r.ys[1]/b, r.ys[2], r.ys[3], b)})
-	attrs := append(dnnlAttrs(dwRecord{ws: r.ws, w: r.w}, rw.dnnlThreads), aInts("input_hw", r.xs[2:]))
+	attrs := append(dnnlAttrs(r.convGrad, rw.dnnlThreads), aInts("input_hw", r.xs[2:]))
 	dx5 := rw.node("ConvDataGradBlocked", dnnlDomain, hint+"/dx5", []string{d5, r.wname}, attrs...)
 	dx := rw.node("Reshape", "", hint+"/dx", []string{dx5, rw.ints(r.xs...)})
 	rw.nodes = append(rw.nodes, &onnxpb.NodeProto{Name: rw.fresh(hint + "/ReorderOutput"), OpType: "ReorderOutput", Domain: ort.NCHWcDomain,
@@ -227,7 +216,7 @@ const dnnlThreads = 1
 
 // dnnlAttrs are a ConvWeightGradBlocked node's attributes: the
 // convolution's, and oneDNN's OpenMP team size when one is set.
-func dnnlAttrs(r dwRecord, threads int) []*onnxpb.AttributeProto {
+func dnnlAttrs(r convGrad, threads int) []*onnxpb.AttributeProto {
 	a := []*onnxpb.AttributeProto{aInts("kernel_shape", r.ws[2:]), aInts("strides", r.w.strides), aInts("pads", r.w.pads)}
 	if threads > 0 {
 		a = append(a, aInt("threads", int64(threads)))

@@ -133,7 +133,7 @@ func TestDNNLAbsentNote(t *testing.T) {
 // TestDNNLThreadsAttribute: the session's thread count reaches the op (it
 // sizes oneDNN's OpenMP team); without one the attribute is left out.
 func TestDNNLThreadsAttribute(t *testing.T) {
-	r := dwRecord{ws: []int64{16, 16, 3, 3}, w: spatial{strides: []int64{1, 1}, pads: []int64{1, 1, 1, 1}}}
+	r := convGrad{ws: []int64{16, 16, 3, 3}, w: spatial{strides: []int64{1, 1}, pads: []int64{1, 1, 1, 1}}}
 	has := func(a []*onnxpb.AttributeProto) int64 {
 		for _, x := range a {
 			if x.GetName() == "threads" {

@@ -72,7 +72,7 @@ func gradConv(c *gradCtx, dy []string) []string {
 			}
 			out[0] = b.op("ConvTranspose", []string{dy[0], c.x(1)}, attrs...)
 		}
-		b.dxs = append(b.dxs, dxRecord{dy: dy[0], wname: c.x(1), out: out[0], xs: xs, ws: ws, ys: ys, w: w, group: g, nodes: emitted(b, start)})
+		b.dxs = append(b.dxs, dxRecord{convGrad: convGrad{dy: dy[0], out: out[0], xs: xs, ws: ws, ys: ys, w: w, group: g, nodes: emitted(b, start)}, wname: c.x(1)})
 	}
 	if c.want(1) {
 		out[1] = convWeightGrad(b, c.x(0), dy[0], xs, ws, w, g)
@@ -118,7 +118,7 @@ func convInputGradStride1(b *builder, dy, wname string, ws []int64, w spatial, g
 func convWeightGrad(b *builder, x, dy string, xs, ws []int64, w spatial, g int64) string {
 	start := len(b.nodes)
 	out := convWeightGradPlain(b, x, dy, xs, ws, w, g)
-	b.dws = append(b.dws, dwRecord{x: x, dy: dy, out: out, xs: xs, ws: ws, ys: b.shape(dy), w: w, group: g, nodes: emitted(b, start)})
+	b.dws = append(b.dws, dwRecord{convGrad: convGrad{dy: dy, out: out, xs: xs, ws: ws, ys: b.shape(dy), w: w, group: g, nodes: emitted(b, start)}, x: x})
 	return out
 }
 
