@@ -16,7 +16,7 @@
 # (apt-get install dataset-fashion-mnist) for PyTorch's data.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# bnaudit's side runs with the oneDNN weight gradients (built by
+# bnaudit's side runs with the oneDNN backward kernels (built by
 # scripts/setup.sh, used by default); BNAUDIT_DNNL=off measures the
 # standard graphs.
 export BNAUDIT_DNNL=${BNAUDIT_DNNL:-on}
@@ -56,5 +56,5 @@ if [[ ${REFMODELS:-4} -gt 0 ]]; then
 	done
 	rm -f "$out/refmodels.bin"
 fi
-echo "oneDNN weight gradients: $(ls "${XDG_CACHE_HOME:-$HOME/.cache}/bnaudit/dnnl/libbnaudit_dnnl.so" 2>/dev/null || echo 'not installed (standard graphs)')" > "$out/fastpath.txt"
+echo "oneDNN backward kernels: $(ls "${XDG_CACHE_HOME:-$HOME/.cache}/bnaudit/dnnl/libbnaudit_dnnl.so" 2>/dev/null || echo 'not installed (standard graphs)')" > "$out/fastpath.txt"
 /usr/bin/python3 bench/summarize.py "$out"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# build-dnnl.sh: build bnaudit's oneDNN custom-op library (the fast weight
-# gradients of the CPU training step, trainer/dnnl/bnaudit_dnnl.c) into
+# build-dnnl.sh: build bnaudit's oneDNN custom-op library (the fast backward
+# kernels of the CPU training step, trainer/dnnl/bnaudit_dnnl.c) into
 # ${XDG_CACHE_HOME:-~/.cache}/bnaudit/dnnl/libbnaudit_dnnl.so, where the
 # trainer looks for it. Installs Debian's libdnnl-dev (oneDNN 2.x) when it
 # is missing. Does nothing when the library there was built from the same

@@ -4,7 +4,7 @@
 # checks first and does nothing when its part is already there.
 #   - gcc (cgo builds the ONNX Runtime binding)
 #   - the ONNX Runtime 1.30.0 CPU library (scripts/install-ort.sh)
-#   - the oneDNN custom-op library of the fast CPU weight gradients
+#   - the oneDNN custom-op library of the fast CPU backward kernels
 #     (scripts/build-dnnl.sh: Debian's libdnnl-dev, built with gcc; optional)
 #   - with --test-data: Debian's libonnx-testdata (ONNX's own test models)
 #     and dataset-fashion-mnist (the full Fashion-MNIST, for the data tests)

@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 lib=$(scripts/setup.sh --test-data | tail -n 1)
 export ONNXRUNTIME_SHARED_LIBRARY_PATH="$lib"
 export BNAUDIT_REQUIRE_ORT=1
-# the fast weight gradients, when scripts/build-dnnl.sh could build them:
+# the fast backward kernels, when scripts/build-dnnl.sh could build them:
 # their tests then fail instead of skipping, and every training test runs
 # through them
 if [[ -f "${XDG_CACHE_HOME:-$HOME/.cache}/bnaudit/dnnl/libbnaudit_dnnl.so" ]]; then

@@ -74,6 +74,9 @@ type builder struct {
 	// dxs records the convolution input gradients emitted, for the same
 	// rewrite with oneDNN (nchwc_dnnl.go).
 	dxs []dxRecord
+	// bns records BatchNorm's backward with batch statistics (gradBNTrain),
+	// for the same rewrite with oneDNN.
+	bns []bnRecord
 }
 
 func newBuilder(opset int64, model *onnxio.Model) *builder {

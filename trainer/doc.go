@@ -37,5 +37,5 @@
 // from the blocked tensors, activations kept blocked between convolutions —
 // because ORT does this by itself only for constant weights. The rewrite
 // uses ORT's com.microsoft.nchwc operators; ort.SessionOptions.NCHWc (the CLI's --nchwc, or BNAUDIT_NCHWC) turns it off (off) or keeps only the convolutions (conv).
-// Where the custom-op library built from trainer/dnnl is installed (scripts/build-dnnl.sh) and BNAUDIT_DNNL does not turn it off, the eligible weight gradients of those CPU sessions, and the input gradients of strided convolutions, are computed by oneDNN instead (nchwc_dnnl.go); not installed, the first session says once that they run as standard graphs.
+// Where the custom-op library built from trainer/dnnl is installed (scripts/build-dnnl.sh) and BNAUDIT_DNNL does not turn it off, the eligible weight gradients of those CPU sessions, the input gradients of strided convolutions and BatchNorm's backward are computed by oneDNN instead (nchwc_dnnl.go); not installed, the first session says once that they run as standard graphs.
 package trainer

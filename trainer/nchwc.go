@@ -116,15 +116,17 @@ func dwBlockedEligible(r dwRecord, block int64) bool {
 // tensors, and how many of each were rewritten. A tensor reordered for
 // several consumers is reordered once.
 func blockedConvs(m *onnxio.Model, shapes map[string]convShape, dws []dwRecord, block int64) (*onnxio.Model, int, int) {
-	return blockedConvsWith(m, shapes, dws, nil, block, false, 0)
+	return blockedConvsWith(m, shapes, dws, nil, nil, block, false, 0)
 }
 
 // blockedConvsWith is blockedConvs that, with dnnl, computes the weight
 // gradients oneDNN can take (dwDNNLEligible) with one
 // bnaudit.dnnl::ConvWeightGradBlocked node each (trainer/dnnl) instead, and
 // the input gradients of dxs it can take (dxDNNLEligible) with one
-// bnaudit.dnnl::ConvDataGradBlocked node each.
-func blockedConvsWith(m *onnxio.Model, shapes map[string]convShape, dws []dwRecord, dxs []dxRecord, block int64, dnnl bool, threads int) (*onnxio.Model, int, int) {
+// bnaudit.dnnl::ConvDataGradBlocked node each, and BatchNorm's backward
+// passes of bns (bnDNNLEligible) with one bnaudit.dnnl::BatchNormGradBlocked
+// node each.
+func blockedConvsWith(m *onnxio.Model, shapes map[string]convShape, dws []dwRecord, dxs []dxRecord, bns []bnRecord, block int64, dnnl bool, threads int) (*onnxio.Model, int, int) {
 	out := m.Clone()
 	g := out.Graph()
 	rw := newBlockRewriter(g, block)
@@ -133,7 +135,18 @@ func blockedConvsWith(m *onnxio.Model, shapes map[string]convShape, dws []dwReco
 	// they emitted, by output
 	gradAt := map[string]dwRecord{}
 	dataAt := map[string]dxRecord{}
+	bnAt := map[string]bnRecord{}
 	drop := map[string]bool{}
+	if out.Opset("") >= 13 && dnnl && dnnlBN() {
+		for _, r := range bns {
+			if bnDNNLEligible(r, block) {
+				bnAt[r.first] = r
+				for o := range r.nodes {
+					drop[o] = true
+				}
+			}
+		}
+	}
 	if out.Opset("") >= 13 && dnnl {
 		for _, r := range dxs {
 			if dxDNNLEligible(r, block) {
@@ -164,6 +177,11 @@ func blockedConvsWith(m *onnxio.Model, shapes map[string]convShape, dws []dwReco
 		if r, ok := dataAt[firstOutput(n)]; ok {
 			rw.dnnlDataGrad(r)
 			convs++
+			continue
+		}
+		if r, ok := bnAt[firstOutput(n)]; ok {
+			rw.dnnlBNGrad(r)
+			grads++
 			continue
 		}
 		if drop[firstOutput(n)] {
@@ -385,7 +403,7 @@ func sessionModel(g *Graph, opts ort.SessionOptions) *onnxio.Model {
 	return m
 }
 
-// sessionModelWith is sessionModel with the oneDNN weight gradients
+// sessionModelWith is sessionModel with the oneDNN backward kernels
 // (nchwc_dnnl.go) on or off.
 func sessionModelWith(g *Graph, opts ort.SessionOptions, dnnl bool) *onnxio.Model {
 	mode := opts.NCHWc
@@ -396,7 +414,7 @@ func sessionModelWith(g *Graph, opts ort.SessionOptions, dnnl bool) *onnxio.Mode
 	if block < 2 {
 		return g.Model
 	}
-	m, _, _ := blockedConvsWith(g.Model, g.convs, g.dws, g.dxs, int64(block), dnnl, dnnlThreads)
+	m, _, _ := blockedConvsWith(g.Model, g.convs, g.dws, g.dxs, g.bns, int64(block), dnnl, dnnlThreads)
 	if m != g.Model && mode == ort.NCHWcAll {
 		m, _ = blockedLayout(m, g.vals, int64(block))
 	}

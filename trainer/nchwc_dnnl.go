@@ -23,7 +23,9 @@ import (
 // gradient, instead of weightGrad's windows and products, and every
 // strided convolution's input gradient oneDNN can take (dxDNNLEligible)
 // with one bnaudit.dnnl::ConvDataGradBlocked node on the blocked output
-// gradient, instead of a plain ConvTranspose; the session registers the
+// gradient, instead of a plain ConvTranspose, and BatchNorm's backward with
+// batch statistics (bnDNNLEligible) with one
+// bnaudit.dnnl::BatchNormGradBlocked node; the session registers the
 // library. Should ORT refuse it (the library does not load,
 // say), the session runs the NCHWc form without it and the trainer says so
 // once (Result.Fallbacks); later sessions of the process do not try again.
@@ -138,6 +140,55 @@ func (rw *blockRewriter) dnnlDataGrad(r dxRecord) {
 	rw.dnnlNodes++
 }
 
+// bnRecord is BatchNorm's backward with batch statistics as gradBNTrain
+// emitted it: the centred input, the output gradient, the batch variance,
+// the scale and epsilon; its results (dX, or "" when not needed; dγ; dβ);
+// the input shape; the output of its first node (where the rewrite puts
+// the replacement) and of all of them.
+type bnRecord struct {
+	xc, dy, variance, scale string
+	eps                     float32
+	dx, dscale, dshift      string
+	xs                      []int64
+	first                   string
+	nodes                   map[string]bool
+}
+
+// bnDNNLEligible reports whether oneDNN computes BatchNorm's backward on
+// the blocked operands: a 4-D input with channels a multiple of the block,
+// and results that the recorded nodes produce.
+func bnDNNLEligible(r bnRecord, block int64) bool {
+	if len(r.xs) != 4 || r.xs[1]%block != 0 || !r.nodes[r.first] || !r.nodes[r.dscale] || !r.nodes[r.dshift] {
+		return false
+	}
+	return r.dx == "" || r.nodes[r.dx]
+}
+
+// dnnlBN says whether oneDNN computes BatchNorm's backward: on unless
+// BNAUDIT_DNNL_BN=off (for measuring).
+var dnnlBN = sync.OnceValue(func() bool { return !strings.EqualFold(os.Getenv("BNAUDIT_DNNL_BN"), "off") })
+
+// dnnlBNGrad emits dX, dγ, dβ = BatchNormGradBlocked(Xc, dY, σ², γ) on the
+// blocked centred input and output gradient, dX reordered out to r.dx
+// (blockedLayout keeps it blocked for the ops that follow).
+func (rw *blockRewriter) dnnlBNGrad(r bnRecord) {
+	b := rw.block
+	hint := r.dshift + "/dnnl"
+	v5 := []int64{r.xs[0], r.xs[1] / b, r.xs[2], r.xs[3], b}
+	x5 := rw.node("Reshape", "", hint+"/xc5", []string{rw.blocked(r.xc), rw.ints(v5...)})
+	d5 := rw.node("Reshape", "", hint+"/dy5", []string{rw.blocked(r.dy), rw.ints(v5...)})
+	dx5 := rw.fresh(hint + "/dx5")
+	rw.nodes = append(rw.nodes, &onnxpb.NodeProto{Name: rw.fresh(hint + "/BatchNormGradBlocked"), OpType: "BatchNormGradBlocked", Domain: dnnlDomain,
+		Input: []string{x5, d5, r.variance, r.scale}, Output: []string{dx5, r.dscale, r.dshift},
+		Attribute: dnnlBNAttrs(r.eps, rw.dnnlThreads)})
+	rw.dnnlNodes++
+	if r.dx != "" {
+		dx := rw.node("Reshape", "", hint+"/dx", []string{dx5, rw.ints(r.xs...)})
+		rw.nodes = append(rw.nodes, &onnxpb.NodeProto{Name: rw.fresh(hint + "/ReorderOutput"), OpType: "ReorderOutput", Domain: ort.NCHWcDomain,
+			Input: []string{dx}, Output: []string{r.dx}, Attribute: []*onnxpb.AttributeProto{aInt("channels", r.xs[1])}})
+	}
+}
+
 // sessionSetup is the model bnaudit's session runs for g with opts and the
 // options to run it with (the oneDNN library registered when the model
 // uses it).
@@ -170,7 +221,7 @@ func openSession(g *Graph, opts ort.SessionOptions, batch int) (*session, error)
 	if o.CustomOpsLibrary == "" {
 		s, err := openSessionAs(g, m, opts, batch)
 		if err == nil && dnnlLibrary() == "" && !dnnlFailed.Load() && !dnnlOff() && wouldUseDNNL(g, opts) && !dnnlAbsentSaid.Swap(true) {
-			s.fallback = joinNotes(fmt.Sprintf("the oneDNN weight gradients are not installed (scripts/setup.sh builds them into %s): training runs standard ONNX Runtime graphs, slower (%s=off silences this)", DNNLDefaultPath(), DNNLEnv), s.fallback)
+			s.fallback = joinNotes(fmt.Sprintf("the oneDNN backward kernels are not installed (scripts/setup.sh builds them into %s): training runs standard ONNX Runtime graphs, slower (%s=off silences this)", DNNLDefaultPath(), DNNLEnv), s.fallback)
 		}
 		return s, err
 	}
@@ -185,7 +236,7 @@ func openSession(g *Graph, opts ort.SessionOptions, batch int) (*session, error)
 	}
 	note := ""
 	if !dnnlFailed.Swap(true) {
-		note = fmt.Sprintf("ONNX Runtime refused the oneDNN weight gradients (%s=%s) for %s at batch %d, which run as ORT graphs instead: %s", DNNLEnv, o.CustomOpsLibrary, g.Model.Name, batch, reason)
+		note = fmt.Sprintf("ONNX Runtime refused the oneDNN backward kernels (%s=%s) for %s at batch %d, which run as ORT graphs instead: %s", DNNLEnv, o.CustomOpsLibrary, g.Model.Name, batch, reason)
 	}
 	s, err = openSessionAs(g, sessionModelWith(g, opts, false), opts, batch)
 	if err != nil {
@@ -213,6 +264,16 @@ func joinNotes(a, b string) string {
 // side (--jobs), one thread each, which is where oneDNN pays
 // (BENCHMARKS.md).
 const dnnlThreads = 1
+
+// dnnlBNAttrs are a BatchNormGradBlocked node's attributes: epsilon, and
+// oneDNN's OpenMP team size when one is set.
+func dnnlBNAttrs(eps float32, threads int) []*onnxpb.AttributeProto {
+	a := []*onnxpb.AttributeProto{aFloat("epsilon", eps)}
+	if threads > 0 {
+		a = append(a, aInt("threads", int64(threads)))
+	}
+	return a
+}
 
 // dnnlAttrs are a ConvWeightGradBlocked node's attributes: the
 // convolution's, and oneDNN's OpenMP team size when one is set.

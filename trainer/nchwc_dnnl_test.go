@@ -31,11 +31,11 @@ func TestDNNLGradsMatchGraphs(t *testing.T) {
 					t.Fatal(err)
 				}
 				dm, opts := sessionSetupWith(g, ort.SessionOptions{Threads: 2}, lib)
-				nw, nd := countOps(dm, "ConvWeightGradBlocked"), countOps(dm, "ConvDataGradBlocked")
-				if nw == 0 || nd == 0 && f == "small_resnet.training.onnx" || opts.CustomOpsLibrary != lib {
-					t.Fatalf("batch %d: the oneDNN form has %d ConvWeightGradBlocked and %d ConvDataGradBlocked nodes and library %q", batch, nw, nd, opts.CustomOpsLibrary)
+				nw, nd, nb := countOps(dm, "ConvWeightGradBlocked"), countOps(dm, "ConvDataGradBlocked"), countOps(dm, "BatchNormGradBlocked")
+				if nw == 0 || nb == 0 || nd == 0 && f == "small_resnet.training.onnx" || opts.CustomOpsLibrary != lib {
+					t.Fatalf("batch %d: the oneDNN form has %d ConvWeightGradBlocked, %d ConvDataGradBlocked and %d BatchNormGradBlocked nodes and library %q", batch, nw, nd, nb, opts.CustomOpsLibrary)
 				} else if batch == 8 {
-					t.Logf("%d weight gradients and %d input gradients by oneDNN", nw, nd)
+					t.Logf("%d weight gradients, %d input gradients and %d BatchNorm backward passes by oneDNN", nw, nd, nb)
 				}
 				ref := newStepRunnerWith(t, g, m, "")
 				defer ref.s.Close()
@@ -47,7 +47,7 @@ func TestDNNLGradsMatchGraphs(t *testing.T) {
 				}
 			}
 			if len(failed) > 1 {
-				t.Errorf("the oneDNN weight gradients differ from the graphs' at %d of 3 batches:\n%s", len(failed), strings.Join(failed, "\n"))
+				t.Errorf("the oneDNN gradients differ from the graphs' at %d of 3 batches:\n%s", len(failed), strings.Join(failed, "\n"))
 			} else if len(failed) == 1 {
 				t.Logf("one batch differs, as a ReLU kink flip would: %s", failed[0])
 			}
@@ -81,7 +81,7 @@ func TestDNNLFallback(t *testing.T) {
 		notes = append(notes, s.fallback)
 		s.close()
 	}
-	if !strings.Contains(notes[0], "refused the oneDNN weight gradients") || strings.Contains(notes[0], "blocked-layout") || notes[1] != "" {
+	if !strings.Contains(notes[0], "refused the oneDNN backward kernels") || strings.Contains(notes[0], "blocked-layout") || notes[1] != "" {
 		t.Fatalf("fallback notes %q", notes)
 	}
 	if mm, _ := sessionSetup(g, ort.SessionOptions{}); countOps(mm, "ConvWeightGradBlocked") != 0 || countOps(mm, "ReorderInput") == 0 {
@@ -150,7 +150,7 @@ func TestDNNLThreadsAttribute(t *testing.T) {
 	}
 }
 
-// TestDNNLSameOnAnyThreads: through the oneDNN weight gradients a model
+// TestDNNLSameOnAnyThreads: through the oneDNN backward kernels a model
 // trains to the same bytes on one thread and on two, as it does through
 // ORT's graphs, so that a cluster work unit run with other --threads gives
 // the same result.

@@ -113,7 +113,7 @@ func (b *builder) emitBNTrain(node *onnxpb.NodeProto, x, scale, bias, y string) 
 	zeros := b.constF32([]int64{ch}, make([]float32, ch))
 	b.emitNamed("BatchNormalization", b.fresh("bn_out"), []string{xc, b.op("Mul", []string{scale, inv}), bias, zeros, ones}, []string{y}, aFloat("epsilon", 0))
 	e = &tapeEntry{op: bnTrainOp, node: node, inputs: []string{x, scale, bias}, outputs: []string{y},
-		saved: map[string]string{"centred": xc, "inv": inv}}
+		saved: map[string]string{"centred": xc, "inv": inv, "var": v}}
 	return e, mu, v
 }
 
@@ -133,6 +133,7 @@ func gradBNTrain(c *gradCtx, dy []string) []string {
 	inv := c.e.saved["inv"]
 	xc := c.e.saved["centred"]
 	g := dy[0]
+	start := len(b.nodes)
 	s1 := b.reduceSum(g, axes, false)
 	s2 := b.op("Mul", []string{b.reduceSum(b.op("Mul", []string{g, xc}), axes, false), inv})
 	out := make([]string, 3)
@@ -146,6 +147,10 @@ func gradBNTrain(c *gradCtx, dy []string) []string {
 		// BatchNormalization node of channelAffine runs on one (BENCHMARKS.md)
 		bb := b.op("Mul", []string{xc, b.reshape(kc, channelShape(ch, r))})
 		out[0] = b.op("Add", []string{a, bb})
+	}
+	if len(xs) == 4 {
+		b.bns = append(b.bns, bnRecord{xc: xc, dy: g, variance: c.e.saved["var"], scale: c.x(1), eps: c.attrFloat("epsilon", 1e-5), dx: out[0], dscale: s2, dshift: s1,
+			xs: xs, first: b.nodes[start].GetOutput()[0], nodes: emitted(b, start)})
 	}
 	if !c.want(1) {
 		out[1] = ""

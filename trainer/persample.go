@@ -144,7 +144,7 @@ func BuildGradNorms(m *onnxio.Model, batch int, mode GradNormMode) (g *Graph, er
 	b.emitNamed("Identity", NameGradSqNorm+"/out", []string{t}, []string{NameGradSqNorm})
 	outputs = append(outputs, NameGradSqNorm)
 	g.Model = p.finish(b, "grad_norms_"+string(mode), inputs, outputs, StepConfig{Batch: batch})
-	g.convs, g.dws, g.dxs, g.vals, g.src = convShapes(b), b.dws, b.dxs, b.vals, p.m
+	g.convs, g.dws, g.dxs, g.bns, g.vals, g.src = convShapes(b), b.dws, b.dxs, b.bns, b.vals, p.m
 	for _, v := range append(inputs, outputs...) {
 		g.Shapes[v] = b.shape(v)
 	}

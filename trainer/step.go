@@ -107,6 +107,8 @@ type Graph struct {
 	dws []dwRecord
 	// dxs are its convolution input gradients.
 	dxs []dxRecord
+	// bns are its BatchNorm backward passes.
+	bns []bnRecord
 	// vals are the builder's values (shapes, types), for the layout pass.
 	vals map[string]*value
 	// src is the model the graph was built from: the caller's, or its
@@ -453,7 +455,7 @@ func BuildStep(m *onnxio.Model, cfg StepConfig) (g *Graph, err error) {
 	}
 	outputs = append(outputs, NameStepNext)
 	g.Model = p.finish(b, "training_step", inputs, outputs, cfg)
-	g.convs, g.dws, g.dxs, g.vals, g.src = convShapes(b), b.dws, b.dxs, b.vals, p.m
+	g.convs, g.dws, g.dxs, g.bns, g.vals, g.src = convShapes(b), b.dws, b.dxs, b.bns, b.vals, p.m
 	for _, v := range append(inputs, outputs...) {
 		g.Shapes[v] = b.shape(v)
 	}
@@ -523,7 +525,7 @@ func BuildEval(m *onnxio.Model, batch int) (g *Graph, err error) {
 	inputs = append(inputs, g.Stats...)
 	outputs := []string{p.output, NamePerSampleLoss, NameLoss}
 	g.Model = p.finish(b, "evaluation", inputs, outputs, StepConfig{Batch: batch})
-	g.convs, g.dws, g.dxs, g.vals, g.src = convShapes(b), b.dws, b.dxs, b.vals, p.m
+	g.convs, g.dws, g.dxs, g.bns, g.vals, g.src = convShapes(b), b.dws, b.dxs, b.bns, b.vals, p.m
 	for _, v := range append(inputs, outputs...) {
 		g.Shapes[v] = b.shape(v)
 	}

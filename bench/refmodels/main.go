@@ -32,23 +32,24 @@ import (
 )
 
 type result struct {
-	Framework    string  `json:"framework"`
-	Model        string  `json:"model"`
-	Models       int     `json:"models"`
-	Pool         int     `json:"pool"`
-	Epochs       int     `json:"epochs"`
-	Batch        int     `json:"batch"`
-	Threads      int     `json:"threads"`
-	Jobs         int     `json:"jobs"`
-	NCHWc        string  `json:"nchwc"`
-	Seconds      float64 `json:"seconds"`
-	ModelsPerHr  float64 `json:"models_per_hour"`
-	PeakRSSMiB   float64 `json:"peak_rss_mib"`
-	MeanPoolAcc  float64 `json:"mean_pool_accuracy"`
-	CPU          string  `json:"cpu"`
-	NumCPU       int     `json:"nproc"`
-	Date         string  `json:"date"`
-	SessionNotes string  `json:"notes,omitempty"`
+	Framework    string   `json:"framework"`
+	Model        string   `json:"model"`
+	Models       int      `json:"models"`
+	Pool         int      `json:"pool"`
+	Epochs       int      `json:"epochs"`
+	Batch        int      `json:"batch"`
+	Threads      int      `json:"threads"`
+	Jobs         int      `json:"jobs"`
+	NCHWc        string   `json:"nchwc"`
+	Seconds      float64  `json:"seconds"`
+	ModelsPerHr  float64  `json:"models_per_hour"`
+	PeakRSSMiB   float64  `json:"peak_rss_mib"`
+	MeanPoolAcc  float64  `json:"mean_pool_accuracy"`
+	CPU          string   `json:"cpu"`
+	NumCPU       int      `json:"nproc"`
+	Date         string   `json:"date"`
+	Notes        []string `json:"notes,omitempty"`
+	SessionNotes string   `json:"notes,omitempty"`
 }
 
 func main() {
@@ -102,6 +103,9 @@ func run(data, modelPath string, pool, models, epochs, batch int, lr float64, th
 		return err
 	}
 	secs := time.Since(start).Seconds()
+	for _, n := range sig.Notes { // a faster form refused, or the oneDNN library absent: part of the result
+		fmt.Fprintln(os.Stderr, "note:", n)
+	}
 	acc := 0.0
 	for _, c := range sig.Correct {
 		n := 0
@@ -115,7 +119,7 @@ func run(data, modelPath string, pool, models, epochs, batch int, lr float64, th
 	r := result{Framework: "bnaudit", Model: strings.TrimSuffix(baseName(modelPath), ".training.onnx"), Models: models,
 		Pool: d.Len(), Epochs: epochs, Batch: batch, Threads: threads, Jobs: max(jobs, 1), NCHWc: layout.String(), Seconds: secs,
 		ModelsPerHr: float64(models) / secs * 3600, PeakRSSMiB: peakRSSMiB(), MeanPoolAcc: acc,
-		CPU: cpuName(), NumCPU: runtime.NumCPU(), Date: time.Now().UTC().Format(time.RFC3339)}
+		CPU: cpuName(), NumCPU: runtime.NumCPU(), Date: time.Now().UTC().Format(time.RFC3339), Notes: sig.Notes}
 	b, _ := json.Marshal(r)
 	fmt.Println(string(b))
 	if out != "" {

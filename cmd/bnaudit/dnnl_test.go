@@ -22,7 +22,7 @@ func TestDNNLAbsentSaidOnce(t *testing.T) {
 	}
 	bin := buildBinary(t)
 	dir := t.TempDir()
-	const note = "oneDNN weight gradients are not installed"
+	const note = "oneDNN backward kernels are not installed"
 	runWith := func(dnnl string, args ...string) string {
 		t.Helper()
 		// the ORT library this process found, named: the empty cache

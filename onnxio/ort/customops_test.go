@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/bnaudit/bnaudit/onnxio"
@@ -170,17 +171,20 @@ func dataGradDefinition(k convCase, dy, w []float32) []float64 {
 	return dx
 }
 
+// floatInfo is a float tensor's value info.
+func floatInfo(name string, dims ...int64) *onnxpb.ValueInfoProto {
+	sh := &onnxpb.TensorShapeProto{}
+	for _, d := range dims {
+		sh.Dim = append(sh.Dim, &onnxpb.TensorShapeProto_Dimension{Value: &onnxpb.TensorShapeProto_Dimension_DimValue{DimValue: d}})
+	}
+	return &onnxpb.ValueInfoProto{Name: name, Type: &onnxpb.TypeProto{Value: &onnxpb.TypeProto_TensorType{TensorType: &onnxpb.TypeProto_Tensor{ElemType: onnxio.TypeFloat, Shape: sh}}}}
+}
+
 // gradModel is a model of one node: ConvWeightGradBlocked (x, dy → dw) or
 // ConvDataGradBlocked (dy, w → dx) for the case k and block b.
 func gradModel(t *testing.T, op string, k convCase, b int64) []byte {
 	ho, wo := k.out()
-	vi := func(name string, dims ...int64) *onnxpb.ValueInfoProto {
-		sh := &onnxpb.TensorShapeProto{}
-		for _, d := range dims {
-			sh.Dim = append(sh.Dim, &onnxpb.TensorShapeProto_Dimension{Value: &onnxpb.TensorShapeProto_Dimension_DimValue{DimValue: d}})
-		}
-		return &onnxpb.ValueInfoProto{Name: name, Type: &onnxpb.TypeProto{Value: &onnxpb.TypeProto_TensorType{TensorType: &onnxpb.TypeProto_Tensor{ElemType: onnxio.TypeFloat, Shape: sh}}}}
-	}
+	vi := floatInfo
 	ints := func(name string, v ...int64) *onnxpb.AttributeProto {
 		return &onnxpb.AttributeProto{Name: name, Ints: v, Type: onnxpb.AttributeProto_INTS}
 	}
@@ -260,6 +264,130 @@ func TestConvGradsBlockedMatchDefinition(t *testing.T) {
 				})
 			}
 		}
+	}
+}
+
+// TestBatchNormGradBlockedMatchesDefinition runs BatchNormGradBlocked on
+// blocked operands and compares with BatchNorm's backward in float64 on the
+// plain ones: with inv = 1/√(var + ε), x̂ = Xc·inv and M = N·H·W,
+// dβ = Σ dY, dγ = Σ dY·x̂, dX = γ·inv·(dY − dβ/M − x̂·dγ/M).
+func TestBatchNormGradBlockedMatchesDefinition(t *testing.T) {
+	requireORT(t)
+	lib := dnnlLibrary(t)
+	rng := rand.New(rand.NewSource(11))
+	normal := func(n int64, scale, shift float64) []float32 {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(rng.NormFloat64()*scale + shift)
+		}
+		return v
+	}
+	const eps = 1e-3
+	for _, b := range []int64{8, 16} {
+		for _, sh := range [][4]int64{{4, 16, 5, 6}, {2, 32, 7, 7}, {3, 16, 1, 1}} {
+			n, c, h, w := sh[0], sh[1], sh[2], sh[3]
+			t.Run(fmt.Sprintf("B%d/%v", b, sh), func(t *testing.T) {
+				xc, dy := normal(n*c*h*w, 1.5, 0.2), normal(n*c*h*w, 1, 0.1)
+				vr, g := normal(c, 0.3, 1), normal(c, 1, 0)
+				for i := range vr {
+					vr[i] = float32(math.Abs(float64(vr[i])))
+				}
+				m := float64(n * h * w)
+				dx, dg, db := make([]float64, len(xc)), make([]float64, c), make([]float64, c)
+				at := func(i, ch, p int64) int64 { return (i*c+ch)*h*w + p }
+				for ch := int64(0); ch < c; ch++ {
+					inv := 1 / math.Sqrt(float64(vr[ch])+eps)
+					for i := int64(0); i < n; i++ {
+						for p := int64(0); p < h*w; p++ {
+							db[ch] += float64(dy[at(i, ch, p)])
+							dg[ch] += float64(dy[at(i, ch, p)]) * float64(xc[at(i, ch, p)]) * inv
+						}
+					}
+					for i := int64(0); i < n; i++ {
+						for p := int64(0); p < h*w; p++ {
+							xh := float64(xc[at(i, ch, p)]) * inv
+							dx[at(i, ch, p)] = float64(g[ch]) * inv * (float64(dy[at(i, ch, p)]) - db[ch]/m - xh*dg[ch]/m)
+						}
+					}
+				}
+				blk := []int64{n, c / b, h, w, b}
+				mp := &onnxpb.ModelProto{IrVersion: 7, OpsetImport: []*onnxpb.OperatorSetIdProto{{Version: 17}, {Domain: "bnaudit.dnnl", Version: 1}}, Graph: &onnxpb.GraphProto{
+					Name:   "bn",
+					Input:  []*onnxpb.ValueInfoProto{floatInfo("xc", blk...), floatInfo("dy", blk...), floatInfo("var", c), floatInfo("scale", c)},
+					Output: []*onnxpb.ValueInfoProto{floatInfo("dx", blk...), floatInfo("dscale", c), floatInfo("dshift", c)},
+					Node: []*onnxpb.NodeProto{{Name: "bn", OpType: "BatchNormGradBlocked", Domain: "bnaudit.dnnl", Input: []string{"xc", "dy", "var", "scale"}, Output: []string{"dx", "dscale", "dshift"},
+						Attribute: []*onnxpb.AttributeProto{{Name: "epsilon", F: eps, Type: onnxpb.AttributeProto_FLOAT}, {Name: "threads", I: 1, Type: onnxpb.AttributeProto_INT}}}},
+				}}
+				raw, err := (&onnxio.Model{Proto: mp}).Marshal()
+				if err != nil {
+					t.Fatal(err)
+				}
+				s, err := NewSessionAuto(raw, SessionOptions{Threads: 2, CustomOpsLibrary: lib})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer s.Close()
+				out, err := s.Run(map[string]*Tensor{
+					"xc": Float32Tensor(blk, blockNCHW(xc, n, c, h, w, b)), "dy": Float32Tensor(blk, blockNCHW(dy, n, c, h, w, b)),
+					"var": Float32Tensor([]int64{c}, vr), "scale": Float32Tensor([]int64{c}, g),
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for name, want := range map[string][]float64{"dx": blockNCHW(dx, n, c, h, w, b), "dscale": dg, "dshift": db} {
+					if d := relDiff(out[name].Float32, want); d > 1e-5 || math.IsNaN(d) {
+						t.Errorf("%s differs from its definition by %.3g of its scale", name, d)
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestCustomOpsSessionsAtOnce creates sessions that register the oneDNN
+// library from several goroutines at once, as reference models trained side
+// by side do: every one must open. ONNX Runtime enters a custom-op domain
+// in a process-wide table at its first registration, and two first
+// registrations at the same moment made one fail ("domain is already
+// exist") in 3 of 40 processes. The race is once per process, so the test
+// runs its body in 30 processes of its own.
+func TestCustomOpsSessionsAtOnce(t *testing.T) {
+	requireORT(t)
+	lib := dnnlLibrary(t)
+	if os.Getenv("BNAUDIT_TEST_CHILD") == "sessions-at-once" {
+		sessionsAtOnce(t, lib)
+		return
+	}
+	for i := range 30 {
+		cmd := exec.Command(os.Args[0], "-test.run", "^TestCustomOpsSessionsAtOnce$")
+		cmd.Env = append(os.Environ(), "BNAUDIT_TEST_CHILD=sessions-at-once", DNNLEnv+"="+lib)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("process %d: %v\n%s", i, err, out)
+		}
+	}
+}
+
+func sessionsAtOnce(t *testing.T, lib string) {
+	k := convCase{n: 1, c: 16, h: 4, w: 4, o: 16, kh: 3, kw: 3, sh: 1, sw: 1, pads: [4]int64{1, 1, 1, 1}}
+	model := gradModel(t, "ConvWeightGradBlocked", k, 8)
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s, err := NewSessionAuto(model, SessionOptions{Threads: 1, CustomOpsLibrary: lib})
+			if err != nil {
+				errs <- err
+				return
+			}
+			s.Close()
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }
 

@@ -172,6 +172,7 @@ func NewSession(model []byte, inputNames, outputNames []string, opts SessionOpti
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}
+	defer lockCustomOps(opts)()
 	ins, outs, err := modelInfo(model, opts.CustomOpsLibrary)
 	if err != nil {
 		return nil, err
@@ -189,11 +190,28 @@ func NewSessionAuto(model []byte, opts SessionOptions) (*Session, error) {
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}
+	defer lockCustomOps(opts)()
 	ins, outs, err := modelInfo(model, opts.CustomOpsLibrary)
 	if err != nil {
 		return nil, err
 	}
 	return newSession(model, ins, outs, names(ins), names(outs), opts)
+}
+
+// customOpsMu makes sessions that register a custom-op library open one at
+// a time: ONNX Runtime enters the library's domain in a process-wide table
+// at the first registration, check-then-add, and two sessions doing it at
+// once made one fail (TestCustomOpsSessionsAtOnce).
+var customOpsMu sync.Mutex
+
+// lockCustomOps holds customOpsMu while a session with a custom-op library
+// opens; it returns the unlock.
+func lockCustomOps(opts SessionOptions) func() {
+	if opts.CustomOpsLibrary == "" {
+		return func() {}
+	}
+	customOpsMu.Lock()
+	return customOpsMu.Unlock
 }
 
 func names(infos []IOInfo) []string {

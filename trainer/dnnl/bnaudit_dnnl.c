@@ -19,7 +19,18 @@
 //
 // Both take kernel_shape [kh, kw], strides [sh, sw] (default 1), pads
 // [pt, pl, pb, pr] (default 0) and threads (oneDNN's OpenMP team size,
-// default OpenMP's). The block B is read from the last dimension of the
+// default OpenMP's).
+//
+// bnaudit.dnnl::BatchNormGradBlocked, BatchNorm's backward with batch
+// statistics, by oneDNN's backward batch normalization:
+//   inputs:  Xc  float [N, C/B, H, W, B]  the centred input x − μ_B
+//            dY  float [N, C/B, H, W, B]
+//            var float [C]                the batch's biased variance σ²_B
+//            γ   float [C]
+//   attrs:   epsilon (default 1e-5), threads
+//   outputs: dX float [N, C/B, H, W, B], dγ float [C], dβ float [C]
+//   with inv = 1/√(σ²_B + ε), x̂ = Xc·inv, M = N·H·W:
+//   dβ = Σ dY, dγ = Σ dY·x̂, dX = γ·inv·(dY − dβ/M − x̂·dγ/M). The block B is read from the last dimension of the
 // blocked input (8 or 16). One oneDNN primitive is built per input shape
 // and kept in the kernel. See README.md for how to build it.
 
@@ -35,12 +46,15 @@
 #include "onnxruntime_c_api.h"
 
 static const OrtApi *api;
-static OrtCustomOp weight_op, data_op;
+static OrtCustomOp weight_op, data_op, bn_op;
 
 #define DOMAIN "bnaudit.dnnl"
 #define WEIGHT_GRAD "ConvWeightGradBlocked"
 #define DATA_GRAD "ConvDataGradBlocked"
-#define OP_NAME (k->data ? DATA_GRAD : WEIGHT_GRAD)
+#define BN_GRAD "BatchNormGradBlocked"
+#define OP_NAME (k->kind == K_DATA ? DATA_GRAD : k->kind == K_BN ? BN_GRAD : WEIGHT_GRAD)
+
+enum { K_WEIGHT, K_DATA, K_BN };
 
 // plan is a primitive for one shape.
 struct plan {
@@ -50,11 +64,14 @@ struct plan {
 	dnnl_memory_t dw;          // primitive's (diff) weights (own buffer if reordered)
 	dnnl_primitive_t reorder;  // dw ↔ user oihw, or NULL when dw is oihw
 	dnnl_memory_t dw_user;     // oihw memory on ORT's tensor (when reordered)
+	dnnl_memory_t scratch;     // the primitive's own scratchpad (see user_scratchpad)
+	dnnl_memory_t bn[7];       // BN: mean (zeros, owned), variance, scale, diff src, diff scale, diff shift, shift (zeros, owned)
 	struct plan *next;
 };
 
 struct kernel {
-	int data;                  // 1: ConvDataGradBlocked, 0: ConvWeightGradBlocked
+	int kind;                  // K_WEIGHT, K_DATA or K_BN
+	float eps;                 // BatchNormGradBlocked's epsilon
 	int64_t k[2], s[2], p[4];
 	int64_t hw[2];             // input_hw (ConvDataGradBlocked)
 	int64_t threads; // OpenMP threads of oneDNN's primitives (0: OpenMP's default)
@@ -93,7 +110,32 @@ static void plan_free(struct plan *p) {
 	if (p->ddst) dnnl_memory_destroy(p->ddst);
 	if (p->dw) dnnl_memory_destroy(p->dw);
 	if (p->dw_user) dnnl_memory_destroy(p->dw_user);
+	if (p->scratch) dnnl_memory_destroy(p->scratch);
+	for (int i = 0; i < 7; i++)
+		if (p->bn[i]) dnnl_memory_destroy(p->bn[i]);
 	free(p);
+}
+
+// user_scratchpad is a primitive attribute asking for the scratchpad to be
+// passed in by the caller. With oneDNN's default (one scratchpad the
+// library keeps) two sessions running primitives at the same time, as
+// reference models trained side by side do, could share one buffer, unless
+// oneDNN was built for concurrent execution; each plan keeps its own.
+static dnnl_primitive_attr_t user_scratchpad(void) {
+	dnnl_primitive_attr_t a = NULL;
+	if (dnnl_primitive_attr_create(&a) != dnnl_success) return NULL;
+	if (dnnl_primitive_attr_set_scratchpad_mode(a, dnnl_scratchpad_mode_user) != dnnl_success) {
+		dnnl_primitive_attr_destroy(a);
+		return NULL;
+	}
+	return a;
+}
+
+// scratchpad_of allocates the scratchpad pd asks for into p->scratch.
+static dnnl_status_t scratchpad_of(struct kernel *k, const_dnnl_primitive_desc_t pd, struct plan *p) {
+	const dnnl_memory_desc_t *md = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+	if (md == NULL || dnnl_memory_desc_get_size(md) == 0) return dnnl_success;
+	return dnnl_memory_create(&p->scratch, md, k->eng, DNNL_MEMORY_ALLOCATE);
 }
 
 // build makes the primitive for one shape.
@@ -114,15 +156,18 @@ static OrtStatus *build(struct kernel *k, const int64_t key[9], struct plan *p) 
 	dnnl_primitive_desc_t fpd = NULL, bpd = NULL;
 	DNNL(dnnl_convolution_forward_desc_init(&fd, dnnl_forward_training, dnnl_convolution_direct, &s_md, &w_any, NULL, &d_md, strides, pl, pr));
 	DNNL(dnnl_primitive_desc_create(&fpd, &fd, NULL, k->eng, NULL));
-	if (k->data) {
+	if (k->kind == K_DATA) {
 		DNNL(dnnl_convolution_backward_data_desc_init(&bd, dnnl_convolution_direct, &s_md, &w_any, &d_md, strides, pl, pr));
 	} else {
 		DNNL(dnnl_convolution_backward_weights_desc_init(&bd, dnnl_convolution_direct, &s_md, &w_any, NULL, &d_md, strides, pl, pr));
 	}
-	dnnl_status_t st = dnnl_primitive_desc_create(&bpd, &bd, NULL, k->eng, fpd);
+	dnnl_primitive_attr_t attr = user_scratchpad();
+	dnnl_status_t st = attr ? dnnl_primitive_desc_create(&bpd, &bd, attr, k->eng, fpd) : dnnl_out_of_memory;
+	if (attr) dnnl_primitive_attr_destroy(attr);
+	if (st == dnnl_success) st = scratchpad_of(k, bpd, p);
 	dnnl_primitive_desc_destroy(fpd);
-	if (st != dnnl_success) return failf("%s: oneDNN has no backward %s convolution for this shape (status %d)", OP_NAME, k->data ? "data" : "weights", (int)st);
-	const dnnl_memory_desc_t *dw_md = dnnl_primitive_desc_query_md(bpd, k->data ? dnnl_query_weights_md : dnnl_query_diff_weights_md, 0);
+	if (st != dnnl_success) return failf("%s: oneDNN has no backward %s convolution for this shape (status %d)", OP_NAME, k->kind == K_DATA ? "data" : "weights", (int)st);
+	const dnnl_memory_desc_t *dw_md = dnnl_primitive_desc_query_md(bpd, k->kind == K_DATA ? dnnl_query_weights_md : dnnl_query_diff_weights_md, 0);
 	st = dnnl_primitive_create(&p->prim, bpd);
 	if (st == dnnl_success) st = dnnl_memory_create(&p->src, &s_md, k->eng, DNNL_MEMORY_NONE);
 	if (st == dnnl_success) st = dnnl_memory_create(&p->ddst, &d_md, k->eng, DNNL_MEMORY_NONE);
@@ -132,12 +177,52 @@ static OrtStatus *build(struct kernel *k, const int64_t key[9], struct plan *p) 
 		dnnl_primitive_desc_t rpd = NULL;
 		st = dnnl_memory_create(&p->dw, dw_md, k->eng, DNNL_MEMORY_ALLOCATE);
 		if (st == dnnl_success) st = dnnl_memory_create(&p->dw_user, &w_plain, k->eng, DNNL_MEMORY_NONE);
-		if (st == dnnl_success && k->data) st = dnnl_reorder_primitive_desc_create(&rpd, &w_plain, k->eng, dw_md, k->eng, NULL);
+		if (st == dnnl_success && k->kind == K_DATA) st = dnnl_reorder_primitive_desc_create(&rpd, &w_plain, k->eng, dw_md, k->eng, NULL);
 		else if (st == dnnl_success) st = dnnl_reorder_primitive_desc_create(&rpd, dw_md, k->eng, &w_plain, k->eng, NULL);
 		if (st == dnnl_success) st = dnnl_primitive_create(&p->reorder, rpd);
 		if (rpd) dnnl_primitive_desc_destroy(rpd);
 	}
 	dnnl_primitive_desc_destroy(bpd);
+	if (st != dnnl_success) return failf("%s: oneDNN setup failed (status %d)", OP_NAME, (int)st);
+	memcpy(p->key, key, sizeof p->key);
+	return NULL;
+}
+
+// build_bn makes the backward batch normalization for one shape: key is N,
+// C, H, W, B.
+static OrtStatus *build_bn(struct kernel *k, const int64_t key[9], struct plan *p) {
+	int64_t n = key[0], c = key[1], h = key[2], w = key[3], b = key[7];
+	dnnl_format_tag_t tag = b == 16 ? dnnl_nChw16c : b == 8 ? dnnl_nChw8c : dnnl_format_tag_undef;
+	if (tag == dnnl_format_tag_undef) return failf("%s: block %lld is neither 8 nor 16", OP_NAME, (long long)b);
+	dnnl_dims_t dd = {n, c, h, w}, cd = {c};
+	dnnl_memory_desc_t d_md, c_md;
+	DNNL(dnnl_memory_desc_init_by_tag(&d_md, 4, dd, dnnl_f32, tag));
+	DNNL(dnnl_memory_desc_init_by_tag(&c_md, 1, cd, dnnl_f32, dnnl_a));
+	unsigned flags = dnnl_use_scale | dnnl_use_shift;
+	dnnl_batch_normalization_desc_t fd, bd;
+	dnnl_primitive_desc_t fpd = NULL, bpd = NULL;
+	DNNL(dnnl_batch_normalization_forward_desc_init(&fd, dnnl_forward_training, &d_md, k->eps, flags));
+	DNNL(dnnl_primitive_desc_create(&fpd, &fd, NULL, k->eng, NULL));
+	DNNL(dnnl_batch_normalization_backward_desc_init(&bd, dnnl_backward, &d_md, &d_md, k->eps, flags));
+	dnnl_primitive_attr_t attr = user_scratchpad();
+	dnnl_status_t st = attr ? dnnl_primitive_desc_create(&bpd, &bd, attr, k->eng, fpd) : dnnl_out_of_memory;
+	if (attr) dnnl_primitive_attr_destroy(attr);
+	if (st == dnnl_success) st = scratchpad_of(k, bpd, p);
+	dnnl_primitive_desc_destroy(fpd);
+	if (st != dnnl_success) return failf("%s: oneDNN has no backward batch normalization for this shape (status %d)", OP_NAME, (int)st);
+	st = dnnl_primitive_create(&p->prim, bpd);
+	dnnl_primitive_desc_destroy(bpd);
+	if (st == dnnl_success) st = dnnl_memory_create(&p->src, &d_md, k->eng, DNNL_MEMORY_NONE);
+	if (st == dnnl_success) st = dnnl_memory_create(&p->ddst, &d_md, k->eng, DNNL_MEMORY_NONE);
+	for (int i = 0; i < 7 && st == dnnl_success; i++)
+		st = dnnl_memory_create(&p->bn[i], i == 3 ? &d_md : &c_md, k->eng, i == 0 || i == 6 ? DNNL_MEMORY_ALLOCATE : DNNL_MEMORY_NONE);
+	for (int i = 0; i < 7 && st == dnnl_success; i += 6) {
+		// zeros: the mean (the input comes centred), and the shift, which
+		// oneDNN asks for though dX does not depend on it
+		void *z = NULL;
+		st = dnnl_memory_get_data_handle(p->bn[i], &z);
+		if (st == dnnl_success) memset(z, 0, (size_t)c * sizeof(float));
+	}
 	if (st != dnnl_success) return failf("%s: oneDNN setup failed (status %d)", OP_NAME, (int)st);
 	memcpy(p->key, key, sizeof p->key);
 	return NULL;
@@ -154,12 +239,82 @@ static OrtStatus *shape_of(const struct kernel *k, const OrtValue *v, int64_t *d
 	return s;
 }
 
+// plan_for finds or builds k's plan for key; it returns with k->mu held
+// unless it fails.
+static OrtStatus *plan_for(struct kernel *k, const int64_t key[9], struct plan **out) {
+	pthread_mutex_lock(&k->mu);
+	struct plan *p = k->plans;
+	while (p && memcmp(p->key, key, sizeof p->key) != 0) p = p->next;
+	if (!p) {
+		p = calloc(1, sizeof *p);
+		OrtStatus *s = !p ? failf("%s: out of memory", OP_NAME) : k->kind == K_BN ? build_bn(k, key, p) : build(k, key, p);
+		if (s) {
+			if (p) plan_free(p);
+			pthread_mutex_unlock(&k->mu);
+			return s;
+		}
+		p->next = k->plans;
+		k->plans = p;
+	}
+	*out = p;
+	return NULL;
+}
+
+// compute_bn runs BatchNormGradBlocked.
+static OrtStatus *compute_bn(struct kernel *k, OrtKernelContext *ctx) {
+	if (k->threads > 0) omp_set_num_threads((int)k->threads);
+	const OrtValue *in[4];
+	for (int i = 0; i < 4; i++) ORT(api->KernelContext_GetInput(ctx, (size_t)i, &in[i]));
+	int64_t xs[5], ys[5], vs[1], gs[1];
+	ORT(shape_of(k, in[0], xs, 5, "Xc"));
+	ORT(shape_of(k, in[1], ys, 5, "dY"));
+	ORT(shape_of(k, in[2], vs, 1, "var"));
+	ORT(shape_of(k, in[3], gs, 1, "scale"));
+	int64_t b = xs[4], c = xs[1] * b;
+	if (memcmp(xs, ys, sizeof xs) != 0 || vs[0] != c || gs[0] != c) return failf("%s: Xc, dY, var and scale disagree on their shapes", OP_NAME);
+	int64_t key[9] = {xs[0], c, xs[2], xs[3], 0, 0, 0, b, 2};
+	OrtValue *dx, *dg, *db;
+	int64_t cdim[1] = {c};
+	ORT(api->KernelContext_GetOutput(ctx, 0, xs, 5, &dx));
+	ORT(api->KernelContext_GetOutput(ctx, 1, cdim, 1, &dg));
+	ORT(api->KernelContext_GetOutput(ctx, 2, cdim, 1, &db));
+	const void *x, *dy, *var, *g;
+	void *dxp, *dgp, *dbp;
+	ORT(api->GetTensorData(in[0], &x));
+	ORT(api->GetTensorData(in[1], &dy));
+	ORT(api->GetTensorData(in[2], &var));
+	ORT(api->GetTensorData(in[3], &g));
+	ORT(api->GetTensorMutableData(dx, &dxp));
+	ORT(api->GetTensorMutableData(dg, &dgp));
+	ORT(api->GetTensorMutableData(db, &dbp));
+	struct plan *p;
+	ORT(plan_for(k, key, &p));
+	dnnl_status_t st = dnnl_memory_set_data_handle(p->src, (void *)x);
+	if (st == dnnl_success) st = dnnl_memory_set_data_handle(p->ddst, (void *)dy);
+	if (st == dnnl_success) st = dnnl_memory_set_data_handle(p->bn[1], (void *)var);
+	if (st == dnnl_success) st = dnnl_memory_set_data_handle(p->bn[2], (void *)g);
+	if (st == dnnl_success) st = dnnl_memory_set_data_handle(p->bn[3], dxp);
+	if (st == dnnl_success) st = dnnl_memory_set_data_handle(p->bn[4], dgp);
+	if (st == dnnl_success) st = dnnl_memory_set_data_handle(p->bn[5], dbp);
+	if (st == dnnl_success) {
+		dnnl_exec_arg_t args[] = {{DNNL_ARG_SRC, p->src}, {DNNL_ARG_MEAN, p->bn[0]}, {DNNL_ARG_VARIANCE, p->bn[1]}, {DNNL_ARG_DIFF_DST, p->ddst},
+		                          {DNNL_ARG_SCALE, p->bn[2]}, {DNNL_ARG_SHIFT, p->bn[6]}, {DNNL_ARG_DIFF_SRC, p->bn[3]}, {DNNL_ARG_DIFF_SCALE, p->bn[4]}, {DNNL_ARG_DIFF_SHIFT, p->bn[5]},
+		                          {DNNL_ARG_SCRATCHPAD, p->scratch}};
+		st = dnnl_primitive_execute(p->prim, k->st, p->scratch ? 10 : 9, args);
+	}
+	if (st == dnnl_success) st = dnnl_stream_wait(k->st);
+	pthread_mutex_unlock(&k->mu);
+	if (st != dnnl_success) return failf("%s: oneDNN execution failed (status %d)", OP_NAME, (int)st);
+	return NULL;
+}
+
 static OrtStatus *compute(struct kernel *k, OrtKernelContext *ctx) {
 	// oneDNN runs on OpenMP, whose team size is a property of the calling
 	// thread (ORT calls from whichever thread runs the session). Set it
 	// before a primitive is created as well as run: oneDNN splits the work
 	// by the team size it sees at creation, and a primitive made for
 	// another size than it runs with sums in another order.
+	if (k->kind == K_BN) return compute_bn(k, ctx);
 	if (k->threads > 0) omp_set_num_threads((int)k->threads);
 	const OrtValue *in0, *in1;
 	ORT(api->KernelContext_GetInput(ctx, 0, &in0));
@@ -168,7 +323,7 @@ static OrtStatus *compute(struct kernel *k, OrtKernelContext *ctx) {
 	OrtValue *outv;
 	const void *src_in = NULL, *ddst_in, *w_in = NULL;
 	void *out;
-	if (k->data) {
+	if (k->kind == K_DATA) {
 		// dY [N, O/B, Ho, Wo, B], W [O, C, kh, kw] → dX [N, C/B, H, W, B]
 		int64_t ys[5], ws[4];
 		ORT(shape_of(k, in0, ys, 5, "dY"));
@@ -198,22 +353,10 @@ static OrtStatus *compute(struct kernel *k, OrtKernelContext *ctx) {
 	}
 	ORT(api->GetTensorMutableData(outv, &out));
 
-	pthread_mutex_lock(&k->mu);
-	struct plan *p = k->plans;
-	while (p && memcmp(p->key, key, sizeof key) != 0) p = p->next;
-	if (!p) {
-		p = calloc(1, sizeof *p);
-		OrtStatus *s = p ? build(k, key, p) : failf("%s: out of memory", OP_NAME);
-		if (s) {
-			if (p) plan_free(p);
-			pthread_mutex_unlock(&k->mu);
-			return s;
-		}
-		p->next = k->plans;
-		k->plans = p;
-	}
+	struct plan *p;
+	ORT(plan_for(k, key, &p));
 	dnnl_status_t st;
-	if (k->data) {
+	if (k->kind == K_DATA) {
 		// W (plain) → the primitive's weights, then dX from dY and W
 		st = dnnl_memory_set_data_handle(p->src, out);
 		if (st == dnnl_success) st = dnnl_memory_set_data_handle(p->ddst, (void *)ddst_in);
@@ -223,16 +366,16 @@ static OrtStatus *compute(struct kernel *k, OrtKernelContext *ctx) {
 			st = dnnl_primitive_execute(p->reorder, k->st, 2, args);
 		}
 		if (st == dnnl_success) {
-			dnnl_exec_arg_t args[] = {{DNNL_ARG_DIFF_SRC, p->src}, {DNNL_ARG_DIFF_DST, p->ddst}, {DNNL_ARG_WEIGHTS, p->dw}};
-			st = dnnl_primitive_execute(p->prim, k->st, 3, args);
+			dnnl_exec_arg_t args[] = {{DNNL_ARG_DIFF_SRC, p->src}, {DNNL_ARG_DIFF_DST, p->ddst}, {DNNL_ARG_WEIGHTS, p->dw}, {DNNL_ARG_SCRATCHPAD, p->scratch}};
+			st = dnnl_primitive_execute(p->prim, k->st, p->scratch ? 4 : 3, args);
 		}
 	} else {
 		st = dnnl_memory_set_data_handle(p->src, (void *)src_in);
 		if (st == dnnl_success) st = dnnl_memory_set_data_handle(p->ddst, (void *)ddst_in);
 		if (st == dnnl_success) st = dnnl_memory_set_data_handle(p->reorder ? p->dw_user : p->dw, out);
 		if (st == dnnl_success) {
-			dnnl_exec_arg_t args[] = {{DNNL_ARG_SRC, p->src}, {DNNL_ARG_DIFF_DST, p->ddst}, {DNNL_ARG_DIFF_WEIGHTS, p->dw}};
-			st = dnnl_primitive_execute(p->prim, k->st, 3, args);
+			dnnl_exec_arg_t args[] = {{DNNL_ARG_SRC, p->src}, {DNNL_ARG_DIFF_DST, p->ddst}, {DNNL_ARG_DIFF_WEIGHTS, p->dw}, {DNNL_ARG_SCRATCHPAD, p->scratch}};
+			st = dnnl_primitive_execute(p->prim, k->st, p->scratch ? 4 : 3, args);
 		}
 		if (st == dnnl_success && p->reorder) {
 			dnnl_exec_arg_t args[] = {{DNNL_ARG_FROM, p->dw}, {DNNL_ARG_TO, p->dw_user}};
@@ -258,25 +401,10 @@ static OrtStatus *attr(const struct kernel *k, const OrtKernelInfo *info, const 
 	return NULL;
 }
 
-static OrtStatus *ORT_API_CALL create_kernel(const OrtCustomOp *op, const OrtApi *a, const OrtKernelInfo *info, void **out) {
-	(void)a;
-	struct kernel *k = calloc(1, sizeof *k);
-	if (!k) return failf("bnaudit_dnnl: out of memory");
-	k->data = op == &data_op;
-	OrtStatus *s = attr(k, info, "kernel_shape", k->k, 2, -1);
-	if (!s) s = attr(k, info, "strides", k->s, 2, 1);
-	if (!s) s = attr(k, info, "pads", k->p, 4, 0);
-	if (!s && k->data) s = attr(k, info, "input_hw", k->hw, 2, -1);
-	if (!s) {
-		OrtStatus *t = api->KernelInfoGetAttribute_int64(info, "threads", &k->threads);
-		if (t != NULL) { // optional
-			api->ReleaseStatus(t);
-			k->threads = 0;
-		}
-	}
-	if (!s && (dnnl_engine_create(&k->eng, dnnl_cpu, 0) != dnnl_success || dnnl_stream_create(&k->st, k->eng, dnnl_stream_default_flags) != dnnl_success))
-		s = failf("%s: cannot create oneDNN CPU engine", OP_NAME);
-	if (s) {
+// kernel_finish gives k its oneDNN engine and stream (or frees it).
+static OrtStatus *kernel_finish(struct kernel *k, void **out) {
+	if (dnnl_engine_create(&k->eng, dnnl_cpu, 0) != dnnl_success || dnnl_stream_create(&k->st, k->eng, dnnl_stream_default_flags) != dnnl_success) {
+		OrtStatus *s = failf("%s: cannot create oneDNN CPU engine", OP_NAME);
 		if (k->st) dnnl_stream_destroy(k->st);
 		if (k->eng) dnnl_engine_destroy(k->eng);
 		free(k);
@@ -285,6 +413,40 @@ static OrtStatus *ORT_API_CALL create_kernel(const OrtCustomOp *op, const OrtApi
 	pthread_mutex_init(&k->mu, NULL);
 	*out = k;
 	return NULL;
+}
+
+static OrtStatus *ORT_API_CALL create_kernel(const OrtCustomOp *op, const OrtApi *a, const OrtKernelInfo *info, void **out) {
+	(void)a;
+	struct kernel *k = calloc(1, sizeof *k);
+	if (!k) return failf("bnaudit_dnnl: out of memory");
+	k->kind = op == &data_op ? K_DATA : op == &bn_op ? K_BN : K_WEIGHT;
+	if (k->kind == K_BN) {
+		k->eps = 1e-5f;
+		OrtStatus *t = api->KernelInfoGetAttribute_float(info, "epsilon", &k->eps);
+		if (t != NULL) api->ReleaseStatus(t); // optional
+		OrtStatus *u = api->KernelInfoGetAttribute_int64(info, "threads", &k->threads);
+		if (u != NULL) {
+			api->ReleaseStatus(u);
+			k->threads = 0;
+		}
+		return kernel_finish(k, out);
+	}
+	OrtStatus *s = attr(k, info, "kernel_shape", k->k, 2, -1);
+	if (!s) s = attr(k, info, "strides", k->s, 2, 1);
+	if (!s) s = attr(k, info, "pads", k->p, 4, 0);
+	if (!s && k->kind == K_DATA) s = attr(k, info, "input_hw", k->hw, 2, -1);
+	if (!s) {
+		OrtStatus *t = api->KernelInfoGetAttribute_int64(info, "threads", &k->threads);
+		if (t != NULL) { // optional
+			api->ReleaseStatus(t);
+			k->threads = 0;
+		}
+	}
+	if (s) {
+		free(k);
+		return s;
+	}
+	return kernel_finish(k, out);
 }
 
 static OrtStatus *ORT_API_CALL kernel_compute(void *k, OrtKernelContext *ctx) { return compute(k, ctx); }
@@ -302,11 +464,11 @@ static void ORT_API_CALL kernel_destroy(void *kp) {
 	free(k);
 }
 
-static const char *ORT_API_CALL op_name(const OrtCustomOp *op) { return op == &data_op ? DATA_GRAD : WEIGHT_GRAD; }
+static const char *ORT_API_CALL op_name(const OrtCustomOp *op) { return op == &data_op ? DATA_GRAD : op == &bn_op ? BN_GRAD : WEIGHT_GRAD; }
 static const char *ORT_API_CALL op_ep(const OrtCustomOp *op) { (void)op; return "CPUExecutionProvider"; }
 static ONNXTensorElementDataType ORT_API_CALL op_float(const OrtCustomOp *op, size_t i) { (void)op; (void)i; return ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT; }
-static size_t ORT_API_CALL op_two(const OrtCustomOp *op) { (void)op; return 2; }
-static size_t ORT_API_CALL op_one(const OrtCustomOp *op) { (void)op; return 1; }
+static size_t ORT_API_CALL op_inputs(const OrtCustomOp *op) { return op == &bn_op ? 4 : 2; }
+static size_t ORT_API_CALL op_outputs(const OrtCustomOp *op) { return op == &bn_op ? 3 : 1; }
 static OrtCustomOpInputOutputCharacteristic ORT_API_CALL op_required(const OrtCustomOp *op, size_t i) { (void)op; (void)i; return INPUT_OUTPUT_REQUIRED; }
 static OrtMemType ORT_API_CALL op_mem(const OrtCustomOp *op, size_t i) { (void)op; (void)i; return OrtMemTypeDefault; }
 static int ORT_API_CALL op_arity(const OrtCustomOp *op) { (void)op; return 1; }
@@ -322,9 +484,9 @@ static void op_init(OrtCustomOp *op) {
 	op->GetName = op_name;
 	op->GetExecutionProviderType = op_ep;
 	op->GetInputType = op_float;
-	op->GetInputTypeCount = op_two;
+	op->GetInputTypeCount = op_inputs;
 	op->GetOutputType = op_float;
-	op->GetOutputTypeCount = op_one;
+	op->GetOutputTypeCount = op_outputs;
 	op->KernelDestroy = kernel_destroy;
 	op->GetInputCharacteristic = op_required;
 	op->GetOutputCharacteristic = op_required;
@@ -350,9 +512,11 @@ OrtStatus *ORT_API_CALL RegisterCustomOps(OrtSessionOptions *options, const OrtA
 		api = a;
 		op_init(&weight_op);
 		op_init(&data_op);
+		op_init(&bn_op);
 		s = api->CreateCustomOpDomain(DOMAIN, &the_domain);
 		if (s == NULL) s = api->CustomOpDomain_Add(the_domain, &weight_op);
 		if (s == NULL) s = api->CustomOpDomain_Add(the_domain, &data_op);
+		if (s == NULL) s = api->CustomOpDomain_Add(the_domain, &bn_op);
 		if (s != NULL && the_domain != NULL) {
 			api->ReleaseCustomOpDomain(the_domain);
 			the_domain = NULL;
