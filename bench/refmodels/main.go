@@ -32,24 +32,23 @@ import (
 )
 
 type result struct {
-	Framework    string   `json:"framework"`
-	Model        string   `json:"model"`
-	Models       int      `json:"models"`
-	Pool         int      `json:"pool"`
-	Epochs       int      `json:"epochs"`
-	Batch        int      `json:"batch"`
-	Threads      int      `json:"threads"`
-	Jobs         int      `json:"jobs"`
-	NCHWc        string   `json:"nchwc"`
-	Seconds      float64  `json:"seconds"`
-	ModelsPerHr  float64  `json:"models_per_hour"`
-	PeakRSSMiB   float64  `json:"peak_rss_mib"`
-	MeanPoolAcc  float64  `json:"mean_pool_accuracy"`
-	CPU          string   `json:"cpu"`
-	NumCPU       int      `json:"nproc"`
-	Date         string   `json:"date"`
-	Notes        []string `json:"notes,omitempty"`
-	SessionNotes string   `json:"notes,omitempty"`
+	Framework   string   `json:"framework"`
+	Model       string   `json:"model"`
+	Models      int      `json:"models"`
+	Pool        int      `json:"pool"`
+	Epochs      int      `json:"epochs"`
+	Batch       int      `json:"batch"`
+	Threads     int      `json:"threads"`
+	Jobs        int      `json:"jobs"`
+	NCHWc       string   `json:"nchwc"`
+	Seconds     float64  `json:"seconds"`
+	ModelsPerHr float64  `json:"models_per_hour"`
+	PeakRSSMiB  float64  `json:"peak_rss_mib"`
+	MeanPoolAcc float64  `json:"mean_pool_accuracy"`
+	CPU         string   `json:"cpu"`
+	NumCPU      int      `json:"nproc"`
+	Date        string   `json:"date"`
+	Notes       []string `json:"notes,omitempty"`
 }
 
 func main() {
