@@ -56,5 +56,8 @@ if [[ ${REFMODELS:-4} -gt 0 ]]; then
 	done
 	rm -f "$out/refmodels.bin"
 fi
-echo "oneDNN backward kernels: $(ls "${XDG_CACHE_HOME:-$HOME/.cache}/bnaudit/dnnl/libbnaudit_dnnl.so" 2>/dev/null || echo 'not installed (standard graphs)')" > "$out/fastpath.txt"
+{
+	echo "oneDNN backward kernels: $(ls "${XDG_CACHE_HOME:-$HOME/.cache}/bnaudit/dnnl/libbnaudit_dnnl.so" 2>/dev/null || echo 'not installed (standard graphs)') (BNAUDIT_DNNL=$BNAUDIT_DNNL)"
+	echo "commit: $(git rev-parse HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo ' with uncommitted changes')"
+} > "$out/fastpath.txt"
 /usr/bin/python3 bench/summarize.py "$out"
