@@ -117,27 +117,14 @@ func TestGaussianNLLFiniteDifferences(t *testing.T) {
 	}
 	grad := run(gs, gaussPred)["grad"].Float32
 	p := append([]float32{}, gaussPred...)
-	const h = 1e-3
-	worst, scale := 0.0, 1e-3
-	num := make([]float64, len(p))
-	for i := range p {
-		v := p[i]
-		p[i] = v + h
-		lp := float64(run(fs, p)["L"].Float32[0])
-		p[i] = v - h
-		lm := float64(run(fs, p)["L"].Float32[0])
-		p[i] = v
-		num[i] = (lp - lm) / (2 * h)
-		scale = math.Max(scale, math.Abs(num[i]))
-	}
+	num := centralDiff(p, 1e-3, func() float64 { return float64(run(fs, p)["L"].Float32[0]) })
 	for i := range p {
 		chosen := i/2%3 == int(gaussLabels[i/6])
 		if !chosen && grad[i] != 0 {
 			t.Errorf("pred[%d] is in a pair its label does not choose, yet has gradient %g", i, grad[i])
 		}
-		worst = math.Max(worst, math.Abs(float64(grad[i])-num[i])/scale)
 	}
-	if worst > 2e-3 {
+	if worst := worstScaledErr(grad, num, 1e-3); worst > 2e-3 {
 		for i := range p {
 			t.Logf("pred[%d]: analytic %.6g numeric %.6g", i, grad[i], num[i])
 		}
@@ -219,25 +206,10 @@ func TestGaussianNLLStepFiniteDifferences(t *testing.T) {
 		return out
 	}
 	base := run()
-	const h = 1e-3
 	for _, p := range g.Params {
 		grad := base[p+SuffixGrad].Float32
-		worst, scale := 0.0, 1e-3
-		num := make([]float64, len(grad))
-		for i := range params[p] {
-			v := params[p][i]
-			params[p][i] = v + h
-			lp := float64(run()[NameLoss].Float32[0])
-			params[p][i] = v - h
-			lm := float64(run()[NameLoss].Float32[0])
-			params[p][i] = v
-			num[i] = (lp - lm) / (2 * h)
-			scale = math.Max(scale, math.Abs(num[i]))
-		}
-		for i := range grad {
-			worst = math.Max(worst, math.Abs(float64(grad[i])-num[i])/scale)
-		}
-		if worst > 5e-3 {
+		num := centralDiff(params[p], 1e-3, func() float64 { return float64(run()[NameLoss].Float32[0]) })
+		if worst := worstScaledErr(grad, num, 1e-3); worst > 5e-3 {
 			t.Errorf("%s: worst relative error %.3g > 5e-3 (analytic %v, numeric %v)", p, worst, grad[:min(4, len(grad))], num[:min(4, len(num))])
 		}
 	}
@@ -368,4 +340,35 @@ func TestGaussianNLLConfigChecked(t *testing.T) {
 	if _, err := BuildStep(tinyCNN(), StepConfig{Batch: 2, Optimizer: SGD(0, 0, false), Loss: LossGaussianNLL}); err == nil || !strings.Contains(err.Error(), "[batch, 2·K]") {
 		t.Errorf("an output of 3 columns: error %v, want one naming [batch, 2·K]", err)
 	}
+}
+
+// centralDiff is the central finite difference (L(p+h) − L(p−h))/2h of loss
+// with respect to each element of p, which it perturbs in place and
+// restores.
+func centralDiff(p []float32, h float32, loss func() float64) []float64 {
+	num := make([]float64, len(p))
+	for i := range p {
+		v := p[i]
+		p[i] = v + h
+		lp := loss()
+		p[i] = v - h
+		lm := loss()
+		p[i] = v
+		num[i] = (lp - lm) / (2 * float64(h))
+	}
+	return num
+}
+
+// worstScaledErr is max |grad − num| over the largest |num| (at least
+// floor).
+func worstScaledErr(grad []float32, num []float64, floor float64) float64 {
+	scale := floor
+	for _, v := range num {
+		scale = math.Max(scale, math.Abs(v))
+	}
+	worst := 0.0
+	for i := range num {
+		worst = math.Max(worst, math.Abs(float64(grad[i])-num[i])/scale)
+	}
+	return worst
 }
