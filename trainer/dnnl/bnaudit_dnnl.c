@@ -117,10 +117,11 @@ static void plan_free(struct plan *p) {
 }
 
 // user_scratchpad is a primitive attribute asking for the scratchpad to be
-// passed in by the caller. With oneDNN's default (one scratchpad the
-// library keeps) two sessions running primitives at the same time, as
-// reference models trained side by side do, could share one buffer, unless
-// oneDNN was built for concurrent execution; each plan keeps its own.
+// passed in by the caller. oneDNN's default scratchpad is shared by all
+// primitives (unless it was built for concurrent execution), which may then
+// run in parallel only on the threads that created them; ORT calls a kernel
+// from whichever thread runs its session, and reference models train side
+// by side. Each plan keeps its own, used under the kernel's lock.
 static dnnl_primitive_attr_t user_scratchpad(void) {
 	dnnl_primitive_attr_t a = NULL;
 	if (dnnl_primitive_attr_create(&a) != dnnl_success) return NULL;
