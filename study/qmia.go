@@ -28,12 +28,13 @@ type QMIAConfig struct {
 	// DefaultQMIAFitFraction); the others are scored. With a population
 	// (AuditConfig.Population) the regression is fitted on the population
 	// instead and every non-member is scored.
-	FitFraction float64
+	FitFraction float64 `json:"fit_fraction,omitempty"`
 	// Epochs, Batch and LR are the regression's training: AdamW with
 	// weight decay QMIAWeightDecay and a cosine schedule, from scratch (0:
 	// DefaultQMIAEpochs, DefaultQMIABatch, DefaultQMIALR).
-	Epochs, Batch int
-	LR            float32
+	Epochs int     `json:"epochs,omitempty"`
+	Batch  int     `json:"batch,omitempty"`
+	LR     float32 `json:"lr,omitempty"`
 }
 
 // Defaults of the quantile-regression attack.

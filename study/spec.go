@@ -144,7 +144,10 @@ type AuditSpec struct {
 	// (AuditConfig).
 	Priors        []float64 `json:"priors,omitempty"`
 	Augmentations int       `json:"augmentations,omitempty"`
-	Command       string    `json:"command,omitempty"`
+	// QMIA adds the quantile-regression attack (AuditConfig.QMIA): its one
+	// regression model trains where the audit is gathered.
+	QMIA    *QMIAConfig `json:"qmia,omitempty"`
+	Command string      `json:"command,omitempty"`
 }
 
 // Build loads the model and the data (fitted to the model's input) and
@@ -190,7 +193,7 @@ func (s AuditSpec) Build(dir string, session ort.SessionOptions, cache SignalCac
 	return AuditConfig{Model: m, Members: data.Members, NonMembers: data.NonMembers, Population: data.Population,
 		Bootstrap: audit.BootstrapOptions{Replicates: s.Replicates, Seed: s.Seed}, Session: session, Command: s.Command,
 		References: s.References, LiRAVariance: s.LiRAVariance, RefArch: refArch, Train: tc, RefDir: refDir, Cache: cache,
-		Priors: s.Priors, Augmentations: s.Augmentations}, nil
+		Priors: s.Priors, Augmentations: s.Augmentations, QMIA: s.QMIA}, nil
 }
 
 // auditedVariant names an audit's one model in units and folders.

@@ -114,9 +114,6 @@ func (o auditOptions) validate() error {
 	if err := checkOutputDir("--output", o.Output); err != nil {
 		return err
 	}
-	if e := o.Engine.Engine; o.QMIA.On && e != "" && e != study.EngineLocal {
-		return usageErrorf("--qmia runs with --engine local only (its one regression model is not a work unit yet)")
-	}
 	if err := o.Engine.validate(); err != nil {
 		return err
 	}
@@ -221,7 +218,7 @@ func (o auditOptions) spec() (study.AuditSpec, error) {
 		Recipe: study.Recipe{Epochs: o.RefEpochs, Batch: o.RefBatch, Optimizer: trainer.SGD(defaultMomentum, defaultWeightDecay, false),
 			LR: float32(o.RefLR), Schedule: trainer.Cosine},
 		References: o.Reference.RefModels, LiRAVariance: o.Reference.LiRAVariance, RefArch: o.RefArch,
-		Seed: o.Seed, Replicates: o.Reference.Bootstrap, Priors: o.Priors, Augmentations: o.Augmentations, Command: o.Command}, nil
+		Seed: o.Seed, Replicates: o.Reference.Bootstrap, Priors: o.Priors, Augmentations: o.Augmentations, QMIA: o.QMIA.config(), Command: o.Command}, nil
 }
 
 func auditModel(ctx context.Context, o auditOptions, m *onnxio.Model) (*audit.Report, error) {

@@ -161,5 +161,6 @@ func TestQMIAUsage(t *testing.T) {
 	wantUsage(t, "--qmia-fit must be a share in (0, 1), not 0", audit("--qmia", "--qmia-fit", "0")...)
 	wantUsage(t, "--qmia-epochs must be 1 or more", audit("--qmia", "--qmia-epochs", "0")...)
 	wantUsage(t, "--ref-models K (K ≥ 2) or --qmia", audit("--population", fmnist)...)
-	wantUsage(t, "--qmia runs with --engine local only", audit("--qmia", "--ref-models", "2", "--engine", "slurm")...)
+	// a cluster engine runs reference models; qmia alone has no work units
+	wantUsage(t, "--engine slurm runs reference models: give --ref-models 2 or more", audit("--qmia", "--engine", "slurm", "--work", filepath.Join(dir, "work"))...)
 }

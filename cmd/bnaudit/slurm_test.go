@@ -297,7 +297,7 @@ func TestSlurmAudit(t *testing.T) {
 	args := func(extra ...string) []string {
 		return append([]string{"--threads", "1", "audit", "../../testdata/models/small_cnn.training.onnx",
 			"--members", "../../testdata/fashion-mnist", "--nonmembers", "../../testdata/fashion-mnist", "--max-samples", "300",
-			"--norm", "0.2860/0.3530", "--ref-models", "3", "--ref-epochs", "2"}, extra...)
+			"--norm", "0.2860/0.3530", "--ref-models", "3", "--ref-epochs", "2", "--qmia", "--qmia-epochs", "3"}, extra...)
 	}
 	local, out, work := filepath.Join(dir, "local"), filepath.Join(dir, "slurm"), filepath.Join(dir, "work")
 	if o, e, code := bn(t, bin, args("-o", local)...); code != 0 {
@@ -309,6 +309,9 @@ func TestSlurmAudit(t *testing.T) {
 	want, got := aucs(t, local), aucs(t, out)
 	if len(want) < 8 || len(got) != len(want) {
 		t.Fatalf("AUCs: %d local, %d slurm", len(want), len(got))
+	}
+	if _, ok := got["audited/qmia"]; !ok {
+		t.Errorf("the slurm audit has no qmia row: %v", got)
 	}
 	for k, w := range want {
 		for i := range w {
