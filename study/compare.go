@@ -44,7 +44,10 @@ type CompareConfig struct {
 	// Augmentations > 0 adds the data-augmentation label-only attack with
 	// that many queries per sample.
 	Augmentations int
-	Session       ort.SessionOptions
+	// QMIA, when set, adds the quantile-regression attack to every run
+	// (fitted on part of its non-members; AuditConfig.QMIA).
+	QMIA    *QMIAConfig
+	Session ort.SessionOptions
 	// Dir receives the trained models and per-run results; with Resume,
 	// finished runs found there are not retrained.
 	Dir    string
@@ -289,7 +292,7 @@ func (c *comparison) train(ctx context.Context, v string, k int, vm *onnxio.Mode
 	res, err := RunExperiment(ctx, ExperimentConfig{Name: v, Train: tc, Members: cfg.Members, NonMembers: cfg.NonMembers,
 		Canaries: cfg.Canaries, Bootstrap: cfg.Bootstrap, Session: cfg.Session, Cache: cfg.Cache,
 		GradNormCheckpoints: cfg.GradNormCheckpoints, InBatch: cfg.InBatch, GradNormSample: cfg.GradNormSample,
-		GradNormDir: p.gradNorm, Augmentations: cfg.Augmentations})
+		GradNormDir: p.gradNorm, Augmentations: cfg.Augmentations, qmia: qmiaRunOf(cfg.QMIA)})
 	if err != nil {
 		return nil, fmt.Errorf("study: variant %s, seed %d: %w", v, k, err)
 	}

@@ -37,6 +37,15 @@ type QMIAConfig struct {
 	LR     float32 `json:"lr,omitempty"`
 }
 
+// qmiaRunOf is the attack's run for q (nil: no attack), fitted on part of
+// the non-members.
+func qmiaRunOf(q *QMIAConfig) *qmiaRun {
+	if q == nil {
+		return nil
+	}
+	return &qmiaRun{cfg: *q}
+}
+
 // Defaults of the quantile-regression attack.
 const (
 	DefaultQMIAFitFraction = 0.5

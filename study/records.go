@@ -247,7 +247,8 @@ type runKey struct {
 	InBatch             bool
 	Replicates          int
 	BootstrapSeed       uint64
-	Augmentations       int `json:",omitempty"`
+	Augmentations       int         `json:",omitempty"`
+	QMIA                *QMIAConfig `json:",omitempty"`
 }
 
 // runRecipe hashes what a run's results depend on.
@@ -264,7 +265,7 @@ func runRecipe(cfg CompareConfig, vm *onnxio.Model) (string, error) {
 		Training: RecipeOf(cfg.Train), StopAtTrainAcc: cfg.Train.StopAtTrainAcc, Seed: cfg.Seed,
 		RefModels: cfg.RefModels, LiRAPerSample: perSample && cfg.RefModels > 0,
 		GradNormCheckpoints: cfg.GradNormCheckpoints, GradNormSample: gradNormSample(cfg.GradNormSample), InBatch: cfg.InBatch,
-		Replicates: cfg.Bootstrap.Replicates, BootstrapSeed: cfg.Bootstrap.Seed, Augmentations: cfg.Augmentations}
+		Replicates: cfg.Bootstrap.Replicates, BootstrapSeed: cfg.Bootstrap.Seed, Augmentations: cfg.Augmentations, QMIA: cfg.QMIA}
 	if cfg.Canaries != nil {
 		k.Inserted, k.HeldOut = cfg.Canaries.Inserted.Fingerprint(), cfg.Canaries.HeldOut.Fingerprint()
 	}

@@ -50,6 +50,9 @@ type CompareSpec struct {
 	DPDelta       float64   `json:"dp_delta,omitempty"`
 	Priors        []float64 `json:"priors,omitempty"`
 	Augmentations int       `json:"augmentations,omitempty"`
+	// QMIA adds the quantile-regression attack to every run
+	// (CompareConfig.QMIA).
+	QMIA *QMIAConfig `json:"qmia,omitempty"`
 	// Command is recorded in the report.
 	Command string `json:"command,omitempty"`
 }
@@ -115,7 +118,7 @@ func (s CompareSpec) Build(dir string, session ort.SessionOptions, cache SignalC
 		Session:   session, Dir: dir, Command: s.Command,
 		RefModels: s.RefModels, LiRAVariance: s.LiRAVariance, Cache: cache,
 		GradNormCheckpoints: s.GradNormCheckpoints, InBatch: s.InBatch, GradNormSample: s.GradNormSample,
-		Notes: notes, DPDelta: s.DPDelta, Priors: s.Priors, Augmentations: s.Augmentations,
+		Notes: notes, DPDelta: s.DPDelta, Priors: s.Priors, Augmentations: s.Augmentations, QMIA: s.QMIA,
 	}, nil
 }
 

@@ -47,7 +47,7 @@ func compareFlags() []cli.Flag {
 		priorFlag(),
 		augmentationsFlag(),
 		quietFlag(),
-	), engineFlags()...)
+	), append(qmiaFlags(), engineFlags()...)...)
 }
 
 func compareCommand() *cli.Command {
@@ -93,6 +93,8 @@ type compareOptions struct {
 	Priors  []float64
 	// Augmentations > 0 adds the data-augmentation attack.
 	Augmentations int
+	// QMIA adds the quantile-regression attack to every run.
+	QMIA qmiaOptions
 
 	GradCheckpoints int
 	GradSample      int
@@ -111,7 +113,7 @@ func readCompare(c *cli.Context) compareOptions {
 		Seed: c.Uint64("seed"), Norm: c.String("norm"), Groups: c.Int("groups"), Reference: readReference(c),
 		FitTo: c.Float64("fit-to"), GradCheckpoints: c.Int("grad-checkpoints"), GradSample: c.Int("grad-sample"),
 		InBatch: c.Bool("inbatch"), Quiet: c.Bool("quiet"), Engine: readEngine(c), Command: command(),
-		DPDelta: c.Float64("dp-delta"), Priors: c.Float64Slice("prior"), Augmentations: c.Int("augmentations")}
+		DPDelta: c.Float64("dp-delta"), Priors: c.Float64Slice("prior"), Augmentations: c.Int("augmentations"), QMIA: readQMIA(c)}
 }
 
 func (o compareOptions) validate() error {
@@ -134,6 +136,9 @@ func (o compareOptions) validate() error {
 		return err
 	}
 	if err := checkNonNegative("--augmentations", o.Augmentations); err != nil {
+		return err
+	}
+	if err := o.QMIA.validate(); err != nil {
 		return err
 	}
 	if err := o.Reference.validate(); err != nil {
@@ -226,7 +231,7 @@ func (o compareOptions) spec() (study.CompareSpec, error) {
 		Seeds: o.Seeds, Seed: o.Seed, Replicates: o.Reference.Bootstrap,
 		RefModels: o.Reference.RefModels, LiRAVariance: o.Reference.LiRAVariance,
 		GradNormCheckpoints: o.GradCheckpoints, InBatch: o.InBatch, GradNormSample: o.GradSample,
-		DPDelta: o.DPDelta, Priors: o.Priors, Augmentations: o.Augmentations,
+		DPDelta: o.DPDelta, Priors: o.Priors, Augmentations: o.Augmentations, QMIA: o.QMIA.config(),
 		Command: o.Command,
 	}, nil
 }

@@ -178,10 +178,11 @@ func checkPriors(priors []float64) error {
 	return nil
 }
 
-// qmiaFlags are the quantile-regression attack's flags (audit, check).
+// qmiaFlags are the quantile-regression attack's flags (audit, check,
+// compare).
 func qmiaFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.BoolFlag{Name: "qmia", Usage: "add the quantile-regression attack (Bertran et al. 2023): one small regression model, fitted on part of the non-members (or on --population), predicts each sample's hinge score; those non-members are not scored"},
+		&cli.BoolFlag{Name: "qmia", Usage: "add the quantile-regression attack (Bertran et al. 2023): one small regression model per audited model, fitted on part of the non-members (or on --population where the command takes it), predicts each sample's hinge score; those non-members are not scored"},
 		&cli.Float64Flag{Name: "qmia-fit", Value: study.DefaultQMIAFitFraction, Usage: "qmia: share of the non-members its regression is fitted on, drawn with --seed (without --population)"},
 		&cli.IntFlag{Name: "qmia-epochs", Value: study.DefaultQMIAEpochs, Usage: "qmia: epochs of its regression model (AdamW, cosine)"},
 	}

@@ -4,9 +4,12 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -163,4 +166,91 @@ func TestQMIAUsage(t *testing.T) {
 	wantUsage(t, "--ref-models K (K ≥ 2) or --qmia", audit("--population", fmnist)...)
 	// a cluster engine runs reference models; qmia alone has no work units
 	wantUsage(t, "--engine slurm runs reference models: give --ref-models 2 or more", audit("--qmia", "--engine", "slurm", "--work", filepath.Join(dir, "work"))...)
+}
+
+// TestCompareQMIA: compare --qmia adds the quantile-regression attack to
+// every variant's run: one regression each, fitted on half the non-members
+// and scored on the members against the other half; each row's AUC is the
+// Mann–Whitney statistic of the run's score_qmia column in
+// samples/VARIANT-seed0.csv, counted here pair by pair.
+func TestCompareQMIA(t *testing.T) {
+	requireORT(t)
+	dir := t.TempDir()
+	out := filepath.Join(dir, "rep")
+	code, stdout, stderr := bnaudit(t, "--threads", "2", "compare", smallCNN, "--data", fmnist, "--members", "200", "--non-members", "100",
+		"--variants", "original,remove", "--canaries", "10", "--epochs", "3", "--grad-checkpoints", "1", "--inbatch=false",
+		"--norm", "0.2860/0.3530", "--qmia", "--qmia-epochs", "3", "--bootstrap", "50", "--seed", "2", "-o", out)
+	if code != 0 {
+		t.Fatalf("compare --qmia: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	rep := readReport(t, out)
+	if len(rep.Variants) != 2 {
+		t.Fatalf("%d variants", len(rep.Variants))
+	}
+	for _, v := range rep.Variants {
+		var q *audit.AttackReport
+		for i := range v.Attacks {
+			if v.Attacks[i].Attack == audit.AttackQMIA {
+				q = &v.Attacks[i]
+			}
+		}
+		if q == nil {
+			t.Errorf("%s: no qmia attack", v.Name)
+			continue
+		}
+		if q.Members != 200 || q.NonMembers != 50 || q.ModelsTrained != 1 {
+			t.Errorf("%s: qmia on %d members vs %d non-members, %d models trained; want 200, 50, 1", v.Name, q.Members, q.NonMembers, q.ModelsTrained)
+		}
+		want := mannWhitneyFromCSV(t, filepath.Join(out, "samples", v.Name+"-seed0.csv"), "score_qmia")
+		if math.Abs(q.AUC.Estimate-want) > 1e-9 {
+			t.Errorf("%s: qmia AUC %.6f, the score column's %.6f", v.Name, q.AUC.Estimate, want)
+		}
+	}
+}
+
+// mannWhitneyFromCSV is the AUC of column col of a scores.csv (members
+// against non-members, rows with the score empty left out): the share of
+// member/non-member pairs the member wins, ties counted half.
+func mannWhitneyFromCSV(t *testing.T, path, col string) float64 {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	if err != nil || len(rows) < 2 {
+		t.Fatalf("%s: %v (%d rows)", path, err, len(rows))
+	}
+	ci, mi := slices.Index(rows[0], col), slices.Index(rows[0], "member")
+	if ci < 0 || mi < 0 {
+		t.Fatalf("%s has no %s or member column: %v", path, col, rows[0])
+	}
+	var pos, neg []float64
+	for _, r := range rows[1:] {
+		if r[ci] == "" {
+			continue
+		}
+		v, err := strconv.ParseFloat(r[ci], 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r[mi] == "1" {
+			pos = append(pos, v)
+		} else {
+			neg = append(neg, v)
+		}
+	}
+	wins := 0.0
+	for _, p := range pos {
+		for _, n := range neg {
+			switch {
+			case p > n:
+				wins++
+			case p == n:
+				wins += 0.5
+			}
+		}
+	}
+	return wins / float64(len(pos)*len(neg))
 }
