@@ -523,12 +523,7 @@ func TestBlockedLayout(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s, err := ort.NewSessionAuto(raw, ort.SessionOptions{Threads: 2})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer s.Close()
-		out, err := s.Run(in)
+		out, err := ort.RunOnce(raw, in, ort.SessionOptions{Threads: 2})
 		if err != nil {
 			t.Fatal(err)
 		}

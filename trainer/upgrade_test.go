@@ -128,12 +128,7 @@ func runGraph(t *testing.T, g *Graph, in map[string]*ort.Tensor) map[string]*ort
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := ort.NewSessionAuto(b, ort.SessionOptions{Threads: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	out, err := s.Run(in)
+	out, err := ort.RunOnce(b, in, ort.SessionOptions{Threads: 2})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,12 +39,7 @@ func runModel(t *testing.T, m *onnxio.Model, in map[string]*ort.Tensor) map[stri
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := ort.NewSessionAuto(b, ort.SessionOptions{Threads: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	out, err := s.Run(in)
+	out, err := ort.RunOnce(b, in, ort.SessionOptions{Threads: 2})
 	if err != nil {
 		t.Fatal(err)
 	}

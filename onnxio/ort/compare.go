@@ -20,12 +20,7 @@ type Difference struct {
 // float output they share by name, how far the second is from the first.
 func CompareModels(a, b []byte, inputs map[string]*Tensor, opts SessionOptions) ([]Difference, error) {
 	run := func(model []byte, which string) (map[string]*Tensor, error) {
-		s, err := NewSessionAuto(model, opts)
-		if err != nil {
-			return nil, fmt.Errorf("%s model: %w", which, err)
-		}
-		defer s.Close()
-		out, err := s.Run(inputs)
+		out, err := RunOnce(model, inputs, opts)
 		if err != nil {
 			return nil, fmt.Errorf("%s model: %w", which, err)
 		}

@@ -214,6 +214,18 @@ func lockCustomOps(opts SessionOptions) func() {
 	return customOpsMu.Unlock
 }
 
+// RunOnce opens a session for model (every input fed, every output
+// fetched), runs it once on inputs and closes it: for one-off checks, where
+// a session's set-up is not worth keeping.
+func RunOnce(model []byte, inputs map[string]*Tensor, opts SessionOptions) (map[string]*Tensor, error) {
+	s, err := NewSessionAuto(model, opts)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	return s.Run(inputs)
+}
+
 func names(infos []IOInfo) []string {
 	out := make([]string, len(infos))
 	for i, in := range infos {

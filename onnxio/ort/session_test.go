@@ -565,3 +565,19 @@ func TestConcurrentRun(t *testing.T) {
 		}
 	}
 }
+
+// TestRunOnce: one run of a model without keeping its session; a missing
+// input is an error, not a panic.
+func TestRunOnce(t *testing.T) {
+	requireORT(t)
+	out, err := RunOnce(addModel(dims(2)), map[string]*Tensor{
+		"x": Float32Tensor([]int64{2}, []float32{1, 2.5}), "y": Float32Tensor([]int64{2}, []float32{-4, 0.25}),
+	}, SessionOptions{Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkTensor(t, "z", out["z"], Float32Tensor([]int64{2}, []float32{-3, 2.75}))
+	if _, err := RunOnce(addModel(dims(2)), map[string]*Tensor{"x": Float32Tensor([]int64{2}, []float32{1, 2})}, SessionOptions{}); err == nil {
+		t.Error("a run without input y succeeded")
+	}
+}
