@@ -156,18 +156,21 @@ static OrtStatus *build(struct kernel *k, const int64_t key[9], struct plan *p) 
 	dnnl_convolution_desc_t fd, bd;
 	dnnl_primitive_desc_t fpd = NULL, bpd = NULL;
 	DNNL(dnnl_convolution_forward_desc_init(&fd, dnnl_forward_training, dnnl_convolution_direct, &s_md, &w_any, NULL, &d_md, strides, pl, pr));
-	DNNL(dnnl_primitive_desc_create(&fpd, &fd, NULL, k->eng, NULL));
 	if (k->kind == K_DATA) {
 		DNNL(dnnl_convolution_backward_data_desc_init(&bd, dnnl_convolution_direct, &s_md, &w_any, &d_md, strides, pl, pr));
 	} else {
 		DNNL(dnnl_convolution_backward_weights_desc_init(&bd, dnnl_convolution_direct, &s_md, &w_any, NULL, &d_md, strides, pl, pr));
 	}
+	DNNL(dnnl_primitive_desc_create(&fpd, &fd, NULL, k->eng, NULL));
 	dnnl_primitive_attr_t attr = user_scratchpad();
 	dnnl_status_t st = attr ? dnnl_primitive_desc_create(&bpd, &bd, attr, k->eng, fpd) : dnnl_out_of_memory;
 	if (attr) dnnl_primitive_attr_destroy(attr);
 	if (st == dnnl_success) st = scratchpad_of(k, bpd, p);
 	dnnl_primitive_desc_destroy(fpd);
-	if (st != dnnl_success) return failf("%s: oneDNN has no backward %s convolution for this shape (status %d)", OP_NAME, k->kind == K_DATA ? "data" : "weights", (int)st);
+	if (st != dnnl_success) {
+		if (bpd) dnnl_primitive_desc_destroy(bpd);
+		return failf("%s: oneDNN has no backward %s convolution for this shape (status %d)", OP_NAME, k->kind == K_DATA ? "data" : "weights", (int)st);
+	}
 	const dnnl_memory_desc_t *dw_md = dnnl_primitive_desc_query_md(bpd, k->kind == K_DATA ? dnnl_query_weights_md : dnnl_query_diff_weights_md, 0);
 	st = dnnl_primitive_create(&p->prim, bpd);
 	if (st == dnnl_success) st = dnnl_memory_create(&p->src, &s_md, k->eng, DNNL_MEMORY_NONE);
@@ -203,14 +206,17 @@ static OrtStatus *build_bn(struct kernel *k, const int64_t key[9], struct plan *
 	dnnl_batch_normalization_desc_t fd, bd;
 	dnnl_primitive_desc_t fpd = NULL, bpd = NULL;
 	DNNL(dnnl_batch_normalization_forward_desc_init(&fd, dnnl_forward_training, &d_md, k->eps, flags));
-	DNNL(dnnl_primitive_desc_create(&fpd, &fd, NULL, k->eng, NULL));
 	DNNL(dnnl_batch_normalization_backward_desc_init(&bd, dnnl_backward, &d_md, &d_md, k->eps, flags));
+	DNNL(dnnl_primitive_desc_create(&fpd, &fd, NULL, k->eng, NULL));
 	dnnl_primitive_attr_t attr = user_scratchpad();
 	dnnl_status_t st = attr ? dnnl_primitive_desc_create(&bpd, &bd, attr, k->eng, fpd) : dnnl_out_of_memory;
 	if (attr) dnnl_primitive_attr_destroy(attr);
 	if (st == dnnl_success) st = scratchpad_of(k, bpd, p);
 	dnnl_primitive_desc_destroy(fpd);
-	if (st != dnnl_success) return failf("%s: oneDNN has no backward batch normalization for this shape (status %d)", OP_NAME, (int)st);
+	if (st != dnnl_success) {
+		if (bpd) dnnl_primitive_desc_destroy(bpd);
+		return failf("%s: oneDNN has no backward batch normalization for this shape (status %d)", OP_NAME, (int)st);
+	}
 	st = dnnl_primitive_create(&p->prim, bpd);
 	dnnl_primitive_desc_destroy(bpd);
 	if (st == dnnl_success) st = dnnl_memory_create(&p->src, &d_md, k->eng, DNNL_MEMORY_NONE);
