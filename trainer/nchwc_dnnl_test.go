@@ -72,15 +72,7 @@ func TestDNNLFallback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	notes := []string{}
-	for range 2 {
-		s, err := openSession(g, ort.SessionOptions{Threads: 1}, 8)
-		if err != nil {
-			t.Fatal(err)
-		}
-		notes = append(notes, s.fallback)
-		s.close()
-	}
+	notes := twoSessionNotes(t, g)
 	if !strings.Contains(notes[0], "refused the oneDNN backward kernels") || strings.Contains(notes[0], "blocked-layout") || notes[1] != "" {
 		t.Fatalf("fallback notes %q", notes)
 	}
@@ -105,15 +97,7 @@ func TestDNNLAbsentNote(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var notes []string
-	for range 2 {
-		s, err := openSession(g, ort.SessionOptions{Threads: 1}, 8)
-		if err != nil {
-			t.Fatal(err)
-		}
-		notes = append(notes, s.fallback)
-		s.close()
-	}
+	notes := twoSessionNotes(t, g)
 	if !strings.Contains(notes[0], "not installed") || strings.Contains(notes[1], "not installed") {
 		t.Errorf("notes %q: want the not-installed note on the first session only", notes)
 	}
@@ -193,4 +177,20 @@ func testDNNLLibrary(t *testing.T) string {
 		t.Skip(msg)
 	}
 	return lib
+}
+
+// twoSessionNotes opens two sessions of g one after the other (batch 8, one
+// thread) and returns their fallback notes.
+func twoSessionNotes(t *testing.T, g *Graph) []string {
+	t.Helper()
+	var notes []string
+	for range 2 {
+		s, err := openSession(g, ort.SessionOptions{Threads: 1}, 8)
+		if err != nil {
+			t.Fatal(err)
+		}
+		notes = append(notes, s.fallback)
+		s.close()
+	}
+	return notes
 }

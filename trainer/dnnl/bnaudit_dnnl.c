@@ -139,6 +139,24 @@ static dnnl_status_t scratchpad_of(struct kernel *k, const_dnnl_primitive_desc_t
 	return dnnl_memory_create(&p->scratch, md, k->eng, DNNL_MEMORY_ALLOCATE);
 }
 
+// backward_pd makes the backward primitive descriptor of the op
+// descriptor bd, with the forward one of fd as oneDNN's hint and a
+// scratchpad of p's own; on failure *bpd is left NULL.
+static dnnl_status_t backward_pd(struct kernel *k, const_dnnl_op_desc_t fd, const_dnnl_op_desc_t bd, struct plan *p, dnnl_primitive_desc_t *bpd) {
+	dnnl_primitive_desc_t fpd = NULL;
+	dnnl_status_t st = dnnl_primitive_desc_create(&fpd, fd, NULL, k->eng, NULL);
+	dnnl_primitive_attr_t attr = st == dnnl_success ? user_scratchpad() : NULL;
+	if (st == dnnl_success) st = attr ? dnnl_primitive_desc_create(bpd, bd, attr, k->eng, fpd) : dnnl_out_of_memory;
+	if (attr) dnnl_primitive_attr_destroy(attr);
+	if (fpd) dnnl_primitive_desc_destroy(fpd);
+	if (st == dnnl_success) st = scratchpad_of(k, *bpd, p);
+	if (st != dnnl_success && *bpd) {
+		dnnl_primitive_desc_destroy(*bpd);
+		*bpd = NULL;
+	}
+	return st;
+}
+
 // build makes the primitive for one shape.
 static OrtStatus *build(struct kernel *k, const int64_t key[9], struct plan *p) {
 	int64_t n = key[0], c = key[1], h = key[2], w = key[3], o = key[4], ho = key[5], wo = key[6], b = key[7];
@@ -154,21 +172,15 @@ static OrtStatus *build(struct kernel *k, const int64_t key[9], struct plan *p) 
 
 	// oneDNN wants a forward primitive descriptor as a hint for backward ones.
 	dnnl_convolution_desc_t fd, bd;
-	dnnl_primitive_desc_t fpd = NULL, bpd = NULL;
+	dnnl_primitive_desc_t bpd = NULL;
 	DNNL(dnnl_convolution_forward_desc_init(&fd, dnnl_forward_training, dnnl_convolution_direct, &s_md, &w_any, NULL, &d_md, strides, pl, pr));
 	if (k->kind == K_DATA) {
 		DNNL(dnnl_convolution_backward_data_desc_init(&bd, dnnl_convolution_direct, &s_md, &w_any, &d_md, strides, pl, pr));
 	} else {
 		DNNL(dnnl_convolution_backward_weights_desc_init(&bd, dnnl_convolution_direct, &s_md, &w_any, NULL, &d_md, strides, pl, pr));
 	}
-	DNNL(dnnl_primitive_desc_create(&fpd, &fd, NULL, k->eng, NULL));
-	dnnl_primitive_attr_t attr = user_scratchpad();
-	dnnl_status_t st = attr ? dnnl_primitive_desc_create(&bpd, &bd, attr, k->eng, fpd) : dnnl_out_of_memory;
-	if (attr) dnnl_primitive_attr_destroy(attr);
-	if (st == dnnl_success) st = scratchpad_of(k, bpd, p);
-	dnnl_primitive_desc_destroy(fpd);
+	dnnl_status_t st = backward_pd(k, &fd, &bd, p, &bpd);
 	if (st != dnnl_success) {
-		if (bpd) dnnl_primitive_desc_destroy(bpd);
 		return failf("%s: oneDNN has no backward %s convolution for this shape (status %d)", OP_NAME, k->kind == K_DATA ? "data" : "weights", (int)st);
 	}
 	const dnnl_memory_desc_t *dw_md = dnnl_primitive_desc_query_md(bpd, k->kind == K_DATA ? dnnl_query_weights_md : dnnl_query_diff_weights_md, 0);
@@ -204,17 +216,11 @@ static OrtStatus *build_bn(struct kernel *k, const int64_t key[9], struct plan *
 	DNNL(dnnl_memory_desc_init_by_tag(&c_md, 1, cd, dnnl_f32, dnnl_a));
 	unsigned flags = dnnl_use_scale | dnnl_use_shift;
 	dnnl_batch_normalization_desc_t fd, bd;
-	dnnl_primitive_desc_t fpd = NULL, bpd = NULL;
+	dnnl_primitive_desc_t bpd = NULL;
 	DNNL(dnnl_batch_normalization_forward_desc_init(&fd, dnnl_forward_training, &d_md, k->eps, flags));
 	DNNL(dnnl_batch_normalization_backward_desc_init(&bd, dnnl_backward, &d_md, &d_md, k->eps, flags));
-	DNNL(dnnl_primitive_desc_create(&fpd, &fd, NULL, k->eng, NULL));
-	dnnl_primitive_attr_t attr = user_scratchpad();
-	dnnl_status_t st = attr ? dnnl_primitive_desc_create(&bpd, &bd, attr, k->eng, fpd) : dnnl_out_of_memory;
-	if (attr) dnnl_primitive_attr_destroy(attr);
-	if (st == dnnl_success) st = scratchpad_of(k, bpd, p);
-	dnnl_primitive_desc_destroy(fpd);
+	dnnl_status_t st = backward_pd(k, &fd, &bd, p, &bpd);
 	if (st != dnnl_success) {
-		if (bpd) dnnl_primitive_desc_destroy(bpd);
 		return failf("%s: oneDNN has no backward batch normalization for this shape (status %d)", OP_NAME, (int)st);
 	}
 	st = dnnl_primitive_create(&p->prim, bpd);
